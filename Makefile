@@ -1,0 +1,48 @@
+# adavoice: fresh-machine entry points. `make demo` and `make test` each install what they need.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+SYSSTAMP := .system-packages
+TORCH   := torch==2.11.0 torchaudio==2.11.0
+APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox-kdlpc16k \
+  festvox-us-slt-hts festvox-czech-dita festvox-italp16k festvox-itapc16k sox libsox-fmt-all \
+  fortunes fortunes-cs fortunes-it wordnet-base
+
+.PHONY: install install-system test test-slow lint demo corpus-en clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned, so nothing later pulls a different build
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[dev,export,eval]' $(TORCH)
+	touch $(STAMP)
+
+# System speech engines used by the synthetic corpora and their tests (needs root).
+install-system:
+	@if command -v espeak-ng >/dev/null && command -v flite >/dev/null && command -v festival >/dev/null \
+	  && command -v sox >/dev/null && command -v fortune >/dev/null; then echo "system packages present"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi
+
+test: install install-system
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: install install-system
+	$(BIN)/python -m pytest -m slow
+
+lint: install
+	$(BIN)/ruff check adavoice tests benchmarks examples
+
+# The English base corpus (DESIGN §3): see BENCHMARKS.md for its build time.
+corpus-en: install install-system
+	$(BIN)/adavoice corpus build data/corpus-en --language en --utterances 340 --seed 0 \
+	  --voices $(shell cat benchmarks/base_voices.txt)
+
+demo: install install-system
+	$(BIN)/python examples/demo.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,105 @@
+"""Frozen, validated configuration dataclasses with JSON round-trip.
+
+>>> cfg = MelConfig()
+>>> MelConfig.from_dict(cfg.to_dict()) == cfg
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from adavoice.errors import ConfigError, MissingFileError
+
+T = TypeVar("T", bound="JsonConfig")
+
+
+class JsonConfig:
+    """Mixin: ``to_dict``/``from_dict``/``save``/``load`` for (nested) frozen dataclasses."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - set(fields)
+        if unknown:
+            raise ConfigError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+        kwargs = {}
+        for name, value in data.items():
+            ftype = fields[name].type
+            sub = _nested_config_type(cls, ftype)
+            if sub is not None and isinstance(value, dict):
+                value = sub.from_dict(value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            kwargs[name] = value
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls: type[T], path: str | Path) -> T:
+        path = Path(path)
+        if not path.is_file():
+            raise MissingFileError("config file not found", path=path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"not valid JSON ({exc})", path=path) from exc
+        return cls.from_dict(data)
+
+
+def _nested_config_type(owner: type, annotation: Any) -> type | None:
+    """Resolve a string annotation naming another JsonConfig dataclass, if it does."""
+    if isinstance(annotation, str):
+        import sys
+
+        annotation = getattr(sys.modules[owner.__module__], annotation, None)
+    if isinstance(annotation, type) and issubclass(annotation, JsonConfig):
+        return annotation
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class MelConfig(JsonConfig):
+    """The one set of numbers that defines the log-mel front end (DESIGN §3)."""
+
+    sample_rate_hz: int = 22050
+    n_fft: int = 1024
+    hop_length: int = 256
+    win_length: int = 1024
+    n_mels: int = 80
+    fmin_hz: float = 0.0
+    fmax_hz: float = 8000.0
+    log_floor: float = 1e-5
+    f0_min_hz: float = 65.0
+    f0_max_hz: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.sample_rate_hz <= 0:
+            raise ConfigError(f"sample_rate_hz must be positive, got {self.sample_rate_hz}")
+        if self.win_length > self.n_fft:
+            raise ConfigError(f"win_length {self.win_length} exceeds n_fft {self.n_fft}")
+        if not 0 < self.hop_length <= self.win_length:
+            raise ConfigError(f"hop_length must be in (0, win_length], got {self.hop_length}")
+        if not 0 <= self.fmin_hz < self.fmax_hz <= self.sample_rate_hz / 2:
+            raise ConfigError(
+                f"need 0 <= fmin_hz < fmax_hz <= Nyquist, got {self.fmin_hz}, {self.fmax_hz}"
+            )
+        if self.n_mels <= 0 or self.log_floor <= 0:
+            raise ConfigError("n_mels and log_floor must be positive")
+        if not 0 < self.f0_min_hz < self.f0_max_hz:
+            raise ConfigError("need 0 < f0_min_hz < f0_max_hz")
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate_hz / self.hop_length
