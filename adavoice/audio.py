@@ -95,7 +95,8 @@ def mel_filterbank(cfg: MelConfig) -> np.ndarray:
     import librosa
 
     return librosa.filters.mel(
-        sr=cfg.sample_rate_hz, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin_hz, fmax=cfg.fmax_hz
+        sr=cfg.sample_rate_hz, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
+        fmin=cfg.fmin_hz, fmax=cfg.fmax_hz,
     ).astype(np.float32)
 
 
@@ -115,6 +116,9 @@ class MelFrontend(torch.nn.Module):
 
     def magnitude(self, wave: torch.Tensor) -> torch.Tensor:
         """Linear STFT magnitude, (..., n_fft // 2 + 1, T_frames)."""
+        # reflect padding needs more than n_fft // 2 samples; shorter clips get zero padding
+        # (same frame count) instead of a RuntimeError from torch.
+        pad_mode = "reflect" if wave.shape[-1] > self.cfg.n_fft // 2 else "constant"
         spec = torch.stft(
             wave,
             n_fft=self.cfg.n_fft,
@@ -122,7 +126,7 @@ class MelFrontend(torch.nn.Module):
             win_length=self.cfg.win_length,
             window=self.window,
             center=True,
-            pad_mode="reflect",
+            pad_mode=pad_mode,
             return_complex=True,
         )
         return spec.abs()

@@ -1,0 +1,66 @@
+"""`adavoice corpus build|import`: thin shells over :func:`adavoice.data.corpus.build_corpus`
+and :func:`adavoice.data.readers.import_corpus`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from adavoice.errors import ConfigError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+def _summary(manifest, out: Path) -> str:
+    hours = sum(u.duration_s for u in manifest) / 3600
+    return (f"{len(manifest)} utterances, {len(manifest.speakers)} speakers, {hours:.2f} h "
+            f"-> {out / 'manifest.jsonl'}")
+
+
+@app.command("build")
+def build_command(
+    out: Path = typer.Argument(..., help="Corpus folder (created; re-running resumes it)."),
+    more_voices: list[str] | None = typer.Argument(
+        None, hidden=True, metavar="SPEC", help="Further voice SPECs following --voices."
+    ),
+    language: str = typer.Option(..., "--language", "-l", help="Text language: en, cs, it, sk."),
+    voices: list[str] = typer.Option(
+        ..., "--voices",
+        help="Voice SPECs engine:voice\\[@sox effects], space-separated, e.g. "
+             "--voices espeak:en-us+f3 flite:rms 'flite:rms@speed 1.12 tempo 0.893'.",
+    ),
+    utterances: int = typer.Option(..., "--utterances", "-n", help="Utterances per voice."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same corpus."),
+    workers: int = typer.Option(
+        os.cpu_count() or 2, "--workers", help="Engine calls at once (default: CPU cores)."
+    ),
+    valid_share: float = typer.Option(
+        0.05, "--valid-share", help="Share of each voice's utterances from the shared valid set."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Speak system sentences with installed engines into 22050 Hz wavs + manifest.jsonl."""
+    from adavoice.data.corpus import build_corpus
+
+    all_voices = list(voices) + list(more_voices or [])
+    if not all_voices:
+        raise ConfigError("no voices given", fix="pass --voices espeak:en-us flite:kal16 ...")
+    manifest = build_corpus(out, language, all_voices, utterances, seed=seed, workers=workers,
+                            valid_share=valid_share, progress=progress)
+    typer.echo(_summary(manifest, out))
+
+
+@app.command("import")
+def import_command(
+    kind: str = typer.Argument(..., help="ljspeech, vctk, libritts, commonvoice or folder."),
+    src: Path = typer.Argument(..., help="The corpus as downloaded."),
+    out: Path = typer.Argument(..., help="Folder for manifest.jsonl (audio is not copied)."),
+    language: str | None = typer.Option(None, "--language", "-l", help="Override the language."),
+) -> None:
+    """Convert a public corpus into a manifest without copying its audio."""
+    from adavoice.data.readers import import_corpus
+
+    manifest = import_corpus(kind, src, out, language=language)
+    typer.echo(_summary(manifest, out))

@@ -1,0 +1,35 @@
+"""`adavoice train ...`: thin shells over adavoice.train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("base")
+def train_base_command(
+    data: Path = typer.Argument(..., help="Corpus folder with manifest.jsonl"),
+    out: Path = typer.Option(..., "--out", help="Run folder (checkpoints, curves, release)"),
+    preset: str = typer.Option("small", help="tiny | small | base"),
+    steps: int = typer.Option(20000, help="Total optimisation steps"),
+    device: str = typer.Option("cpu", help="cpu | cuda"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.pt"),
+    max_frames: int = typer.Option(6000, help="Frame budget per batch"),
+    learning_rate: float = typer.Option(1e-3, help="Peak learning rate"),
+    checkpoint_every: int = typer.Option(250, help="Steps between checkpoints"),
+    validate_every: int = typer.Option(500, help="Steps between validation passes"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train the multi-speaker acoustic model (FastSpeech 2 + CLN + learned alignment)."""
+    from adavoice.train.acoustic import train_base
+    from adavoice.train.loop import TrainConfig
+
+    warmup = min(1000, max(1, steps // 10))
+    cfg = TrainConfig(steps=steps, learning_rate=learning_rate, warmup_steps=warmup,
+                      max_frames=max_frames, checkpoint_every=checkpoint_every,
+                      validate_every=validate_every, seed=seed)
+    folder = train_base(data, out, preset=preset, device=device, resume=resume, train_cfg=cfg)
+    typer.echo(f"model written to {folder}")

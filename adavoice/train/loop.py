@@ -1,0 +1,217 @@
+"""The one training loop: batches from a sampler, a task that turns a batch into losses,
+warm-up + decay schedule, gradient clipping, AMP on GPU, CSV/PNG curves, validation, atomic
+checkpoints every N steps and on Ctrl-C, exact resume, and DDP under torchrun.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from adavoice.train.checkpoint import load_checkpoint, save_checkpoint
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 20000
+    learning_rate: float = 1e-3
+    warmup_steps: int = 1000
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+    max_frames: int = 6000
+    log_every: int = 25
+    validate_every: int = 500
+    checkpoint_every: int = 250
+    seed: int = 0
+    amp: bool = True  # only takes effect on CUDA
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio``."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def distributed_context() -> tuple[int, int]:
+    """(rank, world_size); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    rank = torch.distributed.get_rank() if world > 1 else 0
+    return rank, world
+
+
+class Trainer:
+    """Runs ``task(model, batch, step) -> dict[str, Tensor]`` (key ``loss`` is optimised).
+
+    ``make_batches(epoch) -> list`` returns the epoch's batch list (deterministic per epoch);
+    ``load_batch(item) -> batch`` turns one entry into a batch on the device.
+    """
+
+    def __init__(self, model, task: Callable, make_batches: Callable, load_batch: Callable,
+                 cfg: TrainConfig, out_dir: str | Path, device: str = "cpu",
+                 validate: Callable | None = None, params=None, extra_state: Callable | None = None):
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.device = torch.device(device)
+        self.rank, self.world = distributed_context()
+        self.model = model.to(self.device)
+        self.wrapped = self.model
+        if self.world > 1:
+            self.wrapped = torch.nn.parallel.DistributedDataParallel(
+                self.model, find_unused_parameters=True)
+        self.task, self.make_batches, self.load_batch = task, make_batches, load_batch
+        self.validate, self.extra_state = validate, extra_state
+        params = [p for p in (params or self.model.parameters()) if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(0.9, 0.98),
+                                           weight_decay=1e-6)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, cfg))
+        self.use_amp = cfg.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.step, self.epoch, self.position = 0, 0, 0
+        self.ckpt_path = self.out_dir / "checkpoints" / "last.pt"
+
+    # ---- state ---------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "step": self.step, "epoch": self.epoch, "position": self.position,
+            "rng": torch.get_rng_state(),
+        }
+
+    def save(self) -> None:
+        if self.rank == 0:
+            save_checkpoint(self.ckpt_path, self.state())
+
+    def resume(self) -> None:
+        state = load_checkpoint(self.ckpt_path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
+        torch.set_rng_state(state["rng"])
+        self._truncate_curves()
+
+    # ---- loop ----------------------------------------------------------------------------
+    def train_step(self, batch) -> dict[str, float]:
+        self.wrapped.train()
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+            losses = self.task(self.wrapped, batch, self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(losses["loss"]).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        logs = {k: float(v.detach()) for k, v in losses.items()}
+        logs["grad_norm"] = float(grad_norm)
+        logs["lr"] = self.scheduler.get_last_lr()[0]
+        return logs
+
+    def run(self, progress: bool = True) -> list[dict]:
+        from tqdm import tqdm
+
+        history: list[dict] = []
+        bar = tqdm(total=self.cfg.steps, initial=self.step, disable=not progress or self.rank != 0,
+                   dynamic_ncols=True, desc="train")
+        started = time.perf_counter()
+        try:
+            while self.step < self.cfg.steps:
+                batches = self.make_batches(self.epoch)[self.rank::self.world]
+                while self.position < len(batches) and self.step < self.cfg.steps:
+                    batch = self.load_batch(batches[self.position])
+                    logs = self.train_step(batch)
+                    self.position += 1
+                    self.step += 1
+                    logs["step"] = self.step
+                    logs["wall_s"] = time.perf_counter() - started
+                    history.append(logs)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{logs['loss']:.3f}")
+                    self._after_step(logs)
+                if self.position >= len(batches):
+                    self.epoch, self.position = self.epoch + 1, 0
+        except KeyboardInterrupt:
+            self.save()
+            bar.close()
+            raise
+        bar.close()
+        self.save()
+        self.plot_curves()
+        return history
+
+    def _after_step(self, logs: dict) -> None:
+        if self.rank != 0:
+            return
+        if self.step % self.cfg.log_every == 0 or self.step == 1:
+            self._append_curve(logs)
+        if self.validate is not None and self.step % self.cfg.validate_every == 0:
+            val = self.validate(self.model, self.step)
+            self._append_curve({"step": self.step, **{f"val_{k}": v for k, v in val.items()}},
+                               name="validation.csv")
+        if self.step % self.cfg.checkpoint_every == 0:
+            self.save()
+            self.plot_curves()
+
+    # ---- curves --------------------------------------------------------------------------
+    def _append_curve(self, row: dict, name: str = "curves.csv") -> None:
+        path = self.out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        with path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=sorted(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def _truncate_curves(self) -> None:
+        """Drop curve rows logged after the checkpoint we resume from."""
+        for name in ("curves.csv", "validation.csv"):
+            path = self.out_dir / name
+            if not path.exists():
+                continue
+            with path.open(newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            kept = [r for r in rows if int(float(r["step"])) <= self.step]
+            if rows:
+                with path.open("w", newline="") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                    writer.writeheader()
+                    writer.writerows(kept)
+
+    def plot_curves(self) -> None:
+        path = self.out_dir / "curves.csv"
+        if self.rank != 0 or not path.exists():
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        with path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        keys = [k for k in rows[0] if k.endswith("loss") or k.startswith("loss")]
+        fig, ax = plt.subplots(figsize=(8, 4))
+        steps = [float(r["step"]) for r in rows]
+        for key in keys:
+            ax.plot(steps, [float(r[key]) for r in rows], label=key)
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(self.out_dir / "curves.png", dpi=100)
+        plt.close(fig)

@@ -1,0 +1,163 @@
+"""Acoustic model contracts: CLN starts as LN, length regulator, MAS, overfitting, masking,
+save/load, length scale, resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from adavoice.models.acoustic import AcousticModel
+from adavoice.models.acoustic_config import AcousticConfig
+from adavoice.models.base_model import BaseModelConfig, load_base_model, save_base_model
+from adavoice.config import MelConfig
+from adavoice.errors import ModelFormatError, MissingFileError
+from adavoice.nn.alignment import monotonic_alignment_search
+from adavoice.nn.cln import ConditionalLayerNorm
+from adavoice.nn.variance import regulate_length, token_average
+from adavoice.train.acoustic_data import AcousticItem, collate_acoustic
+from adavoice.train.acoustic_losses import LossWeights, acoustic_losses
+
+
+def make_items(seed: int = 0, count: int = 3) -> list[AcousticItem]:
+    rng = np.random.default_rng(seed)
+    items = []
+    for i in range(count):
+        n = int(rng.integers(4, 8))
+        t = n * 4 + int(rng.integers(0, 5))
+        ids = rng.integers(1, 10, size=n)
+        # a mel that depends on the tokens, so the model can learn it
+        per_token = rng.normal(size=(80, 10)).astype(np.float32)
+        mel = np.repeat(per_token[:, ids], t // n + 1, axis=1)[:, :t] - 4.0
+        items.append(AcousticItem(ids=ids.astype(np.int64), speaker=i % 2, mel=mel,
+                                  log_f0=np.full(t, 5.0, np.float32) + rng.normal(0, .1, t),
+                                  log_energy=rng.normal(size=t).astype(np.float32),
+                                  utterance_id=f"u{i}"))
+    return items
+
+
+def tiny_model(seed: int = 0) -> AcousticModel:
+    torch.manual_seed(seed)
+    return AcousticModel(AcousticConfig.tiny(n_symbols=10, n_speakers=2, dropout=0.0,
+                                             variance_dropout=0.0))
+
+
+def run_model(model, batch):
+    return model(batch.tokens, batch.text_mask, batch.speakers, batch.mel, batch.frame_mask,
+                 batch.log_f0, batch.log_energy, batch.log_prior)
+
+
+def test_cln_starts_as_plain_layer_norm():
+    cln = ConditionalLayerNorm(hidden=12, condition_dim=5)
+    x, s = torch.randn(3, 4, 12), torch.randn(3, 5)
+    expected = torch.nn.functional.layer_norm(x, (12,))
+    assert torch.allclose(cln(x, s), expected, atol=1e-6)
+    with torch.no_grad():
+        cln.to_scale.weight.fill_(0.1)
+    assert not torch.allclose(cln(x, s), expected, atol=1e-3)
+
+
+def test_model_decoder_norms_are_all_conditional():
+    model = tiny_model()
+    decoder_norms = [m for m in model.decoder.modules()
+                     if isinstance(m, (torch.nn.LayerNorm, ConditionalLayerNorm))]
+    assert decoder_norms and all(isinstance(m, ConditionalLayerNorm) for m in decoder_norms)
+
+
+def test_length_regulator_and_token_average_are_inverse():
+    hidden = torch.randn(2, 4, 3)
+    durations = torch.tensor([[2, 0, 1, 3], [1, 1, 1, 0]])
+    frames = regulate_length(hidden, durations)
+    assert frames.shape == (2, 6, 3)
+    assert torch.equal(frames[0, 2], hidden[0, 2]) and torch.equal(frames[0, 5], hidden[0, 3])
+    assert torch.count_nonzero(frames[1, 3:]) == 0
+    back = token_average(frames, durations)
+    spoken = durations > 0
+    assert torch.allclose(back[spoken], hidden[spoken])
+
+
+@pytest.mark.parametrize("frames,tokens", [(10, 3), (7, 7), (30, 11)])
+def test_mas_is_monotonic_and_covers_every_token(frames, tokens):
+    torch.manual_seed(frames)
+    log_attention = torch.log_softmax(torch.randn(1, frames, tokens), -1)
+    hard = monotonic_alignment_search(log_attention, torch.tensor([tokens]),
+                                      torch.tensor([frames]))[0]
+    assert torch.equal(hard.sum(1), torch.ones(frames))  # one token per frame
+    assert (hard.sum(0) >= 1).all()  # every token gets a frame
+    token_of_frame = hard.argmax(1)
+    assert (token_of_frame[1:] >= token_of_frame[:-1]).all()
+
+
+def test_mas_follows_a_clear_diagonal():
+    t, j = torch.meshgrid(torch.arange(20), torch.arange(5), indexing="ij")
+    log_probs = torch.log_softmax(-5.0 * (j - t // 4).float() ** 2, dim=1)[None]
+    hard = monotonic_alignment_search(log_probs, torch.tensor([5]), torch.tensor([20]))[0]
+    assert hard.sum(0).tolist() == [4, 4, 4, 4, 4]
+
+
+def test_tiny_model_overfits_one_batch():
+    model = tiny_model()
+    batch = collate_acoustic(make_items())
+    weights = LossWeights(binarization_start_step=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for step in range(150):
+        losses = acoustic_losses(run_model(model, batch), batch, step, weights)
+        optimizer.zero_grad()
+        losses["loss"].backward()
+        optimizer.step()
+        first = first if first is not None else float(losses["mel_loss"])
+    assert float(losses["mel_loss"]) < first / 3, (first, float(losses["mel_loss"]))
+
+
+def test_padding_never_reaches_a_loss():
+    """Changing padded mel/pitch/energy values must leave every loss unchanged."""
+    model = tiny_model().eval()
+    batch = collate_acoustic(make_items(count=3))
+    torch.manual_seed(0)
+    base = {k: float(v) for k, v in acoustic_losses(run_model(model, batch), batch, 0).items()}
+    pad = ~batch.frame_mask
+    batch.mel.masked_fill_(pad.unsqueeze(1), 123.0)
+    batch.log_f0.masked_fill_(pad, 9.0)
+    batch.log_energy.masked_fill_(pad, -50.0)
+    batch.tokens.masked_fill_(~batch.text_mask, 0)
+    changed = {k: float(v) for k, v in acoustic_losses(run_model(model, batch), batch, 0).items()}
+    for key in base:
+        assert changed[key] == pytest.approx(base[key], rel=1e-4, abs=1e-5), key
+
+
+def test_save_load_round_trip_is_exact(tmp_path):
+    model = tiny_model().eval()
+    cfg = BaseModelConfig(acoustic=model.cfg, mel=MelConfig(), language="en",
+                          symbols={"symbols": []}, speakers=["a", "b"])
+    save_base_model(tmp_path / "m", model, cfg)
+    loaded, loaded_cfg = load_base_model(tmp_path / "m")
+    assert loaded_cfg.speakers == ["a", "b"] and loaded_cfg.acoustic == model.cfg
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+    tokens = torch.tensor([[1, 2, 3, 4]])
+    assert torch.equal(model.infer(tokens, model.speaker_voice(1)).mel,
+                       loaded.infer(tokens, loaded.speaker_voice(1)).mel)
+
+
+def test_damaged_or_missing_model_files_raise_typed_errors(tmp_path):
+    with pytest.raises(MissingFileError):
+        load_base_model(tmp_path / "nothing")
+    model = tiny_model()
+    cfg = BaseModelConfig(acoustic=model.cfg, mel=MelConfig(), language="en",
+                          symbols={"symbols": []}, speakers=["a", "b"])
+    folder = save_base_model(tmp_path / "m", model, cfg)
+    (folder / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelFormatError):
+        load_base_model(folder)
+
+
+def test_length_scale_two_gives_about_twice_the_frames():
+    model = tiny_model().eval()
+    with torch.no_grad():  # make durations non-trivial: ~exp(2)-1 frames per token
+        model.duration_predictor.out.bias.fill_(2.0)
+    tokens = torch.tensor([[1, 2, 3, 4, 5, 6]])
+    voice = model.speaker_voice(0)
+    one = model.infer(tokens, voice, length_scale=1.0).mel.shape[-1]
+    two = model.infer(tokens, voice, length_scale=2.0).mel.shape[-1]
+    assert 1.8 <= two / one <= 2.2, (one, two)

@@ -1,0 +1,319 @@
+"""Synthetic corpora: voice specs, engines, text sources, the resumable build and its CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from adavoice.data.corpus import build as corpus_build
+from adavoice.data.corpus import text_sources, voices
+from adavoice.data.corpus.build import build_corpus, plan_corpus
+from adavoice.data.corpus.voices import VoiceSpec, check_voice, render
+from adavoice.data.manifest import Manifest
+from adavoice.errors import (
+    EngineError,
+    UnknownEngineError,
+    UnknownLanguageError,
+    UnknownVoiceError,
+)
+
+needs_engines = pytest.mark.skipif(
+    not all(shutil.which(c) for c in ("espeak-ng", "flite", "festival", "sox")),
+    reason="speech engines missing: run `make install-system`",
+)
+
+
+# ----------------------------------------------------------------------------- voice specs
+@pytest.mark.parametrize("text, engine, voice, effects, canonical", [
+    ("espeak:en-us", "espeak", "en-us", (), "espeak:en-us"),
+    ("espeak:en-us+f3", "espeak", "en-us+f3", (), "espeak:en-us+f3"),
+    ("flite:rms", "flite", "rms", (), "flite:rms"),
+    ("festival:kal_diphone", "festival", "kal_diphone", (), "festival:kal_diphone"),
+    ("flite:rms@speed 1.12 tempo 0.893", "flite", "rms", ("speed", "1.12", "tempo", "0.893"),
+     "flite:rms@speed 1.12 tempo 0.893"),
+    ("espeak:en-gb@pitch -300", "espeak", "en-gb", ("pitch", "-300"), "espeak:en-gb@pitch -300"),
+    (" FLITE:kal16 ", "flite", "kal16", (), "flite:kal16"),
+])
+def test_spec_parse(text, engine, voice, effects, canonical):
+    spec = VoiceSpec.parse(text)
+    assert (spec.engine, spec.voice, spec.effects, str(spec)) == (engine, voice, effects, canonical)
+    assert VoiceSpec.parse(str(spec)) == spec
+
+
+@pytest.mark.parametrize("text, error", [
+    ("mbrola:us1", UnknownEngineError),
+    ("en-us", UnknownVoiceError),
+    ("espeak:", UnknownVoiceError),
+    (":en-us", UnknownVoiceError),
+    ("flite:rms@", UnknownVoiceError),
+    ("flite:rms@pitch '300", UnknownVoiceError),
+])
+def test_spec_parse_errors(text, error):
+    with pytest.raises(error) as info:
+        VoiceSpec.parse(text)
+    assert repr(text) in str(info.value) and "(fix: " in str(info.value)
+
+
+def test_slugs_are_unique_and_file_safe():
+    specs = ["flite:rms@pitch -300", "flite:rms@pitch 300", "flite:rms", "espeak:en-us+f3"]
+    slugs = [VoiceSpec.parse(s).slug for s in specs]
+    assert len(set(slugs)) == len(slugs)
+    assert all("/" not in s and " " not in s and ":" not in s for s in slugs)
+
+
+@needs_engines
+@pytest.mark.parametrize("text, error, words", [
+    ("nosuch:voice", UnknownEngineError, ["espeak, flite, festival"]),
+    ("espeak:xx-nosuch", UnknownVoiceError, ["espeak-ng --voices"]),
+    ("espeak:en-us+nosuchvariant", UnknownVoiceError, ["--voices=variant"]),
+    ("flite:nosuch", UnknownVoiceError, ["flite -lv"]),
+    ("festival:nosuch_diphone", UnknownVoiceError, ["voice.list"]),
+    ("flite:rms@bogus 1", UnknownVoiceError, ["sox"]),
+])
+def test_unknown_engine_and_voice(text, error, words):
+    with pytest.raises(error) as info:
+        check_voice(text)
+    assert repr(text) in str(info.value)
+    assert all(w in str(info.value) for w in words)
+
+
+def test_missing_engine_is_engine_error(monkeypatch):
+    monkeypatch.setitem(voices.ENGINE_COMMANDS, "flite", "no-such-flite-binary")
+    voices.list_voices.cache_clear()
+    try:
+        with pytest.raises(EngineError, match="make install-system"):
+            voices.list_voices("flite")
+    finally:
+        voices.list_voices.cache_clear()
+
+
+@needs_engines
+def test_engine_failure_is_engine_error(tmp_path, monkeypatch):
+    # festival dies when the voice function is missing: bypass the check to reach the engine
+    monkeypatch.setattr(voices, "check_voice", lambda spec: voices.as_spec(spec))
+    with pytest.raises(EngineError) as info:
+        render("festival:nosuch_diphone", "Hello there, friend.", tmp_path / "x.wav")
+    assert "festival:nosuch_diphone" in str(info.value)
+    assert not (tmp_path / "x.wav").exists()
+
+
+# ----------------------------------------------------------------------------- engines
+def _assert_timings(alignment, duration_s):
+    """Timings start at 0, are contiguous and increasing, and end inside the audio."""
+    assert alignment and alignment[0][1] == 0.0
+    for (_, start, end), (_, next_start, _) in zip(alignment, alignment[1:]):
+        assert start < end == pytest.approx(next_start, abs=1e-3)
+    assert alignment[-1][1] < alignment[-1][2] <= duration_s + 1e-3
+
+
+@needs_engines
+@pytest.mark.parametrize("spec, text, phones", [
+    ("flite:kal16", "The quick brown fox.", {"k", "f"}),
+    ("festival:kal_diphone", "The quick brown fox.", {"k", "f"}),
+    ("espeak:en-us", "The quick brown fox.", {"k", "f"}),
+    # Czech festival voices read ISO-8859-2; UTF-8 bytes would be spelled out as junk
+    ("festival:czech_dita", "Příliš žluťoučký kůň úpěl ďábelské ódy.", {"z~", "r~", "t~"}),
+])
+def test_render_gives_22050_hz_audio_and_phone_timings(tmp_path, spec, text, phones):
+    out = tmp_path / "a.wav"
+    result = render(spec, text, out)
+    info = sf.info(str(out))
+    assert (info.samplerate, info.channels, info.subtype) == (22050, 1, "PCM_16")
+    assert result.duration_s == pytest.approx(info.duration)
+    assert 0.8 < result.duration_s < 6.0
+    _assert_timings(result.alignment, result.duration_s)
+    assert phones <= {p for p, _, _ in result.alignment}
+
+
+@needs_engines
+def test_sox_effects_change_audio_and_scale_timings(tmp_path):
+    text = "The quick brown fox jumps."
+    plain = render("flite:kal16", text, tmp_path / "plain.wav")
+    slow = render("flite:kal16@tempo 0.8", text, tmp_path / "slow.wav")
+    assert slow.duration_s == pytest.approx(plain.duration_s / 0.8, rel=0.03)
+    assert slow.alignment[3][2] == pytest.approx(plain.alignment[3][2] / 0.8, rel=0.03)
+    echo = render("flite:kal16@echo 0.8 0.9 100 0.3", text, tmp_path / "echo.wav")
+    assert echo.alignment is None  # echo adds a tail that a time scale cannot follow
+
+
+# ----------------------------------------------------------------------------- text sources
+@pytest.mark.parametrize("text, language, expected", [
+    ("The cat sat on the mat.", "en", "The cat sat on the mat."),
+    ('"Stay," he said, "and rest."', "en", "Stay, he said, and rest."),
+    ("Call 555 1234 now please.", "en", None),  # digits
+    ("See http://example.com for more.", "en", None),  # URL
+    ("Cats sleep.", "en", None),  # 2 words
+    (" ".join(["word"] * 21) + ".", "en", None),  # 21 words
+    ("THIS IS ALL CAPS TEXT.", "en", None),
+    ("x = foo(bar); return x;", "en", None),  # code
+    ("no capital at the start.", "en", None),
+    ("A sentence without an end", "en", None),
+    ("Well said -- John Smith.", "en", None),  # attribution
+    ("That was a damn fine cup.", "en", None),  # blocklist
+    ("Štěstí tvého života záleží na myšlenkách.", "cs", "Štěstí tvého života záleží na myšlenkách."),
+    ("Štěstí tvého života záleží na myšlenkách.", "en", None),  # letters outside English
+    ("Perche' e' cosi' bello?", "it", "Perchè è così bello?"),
+])
+def test_clean_sentence(text, language, expected):
+    assert text_sources.clean_sentence(text, language) == expected
+
+
+def test_fortune_records_drop_attributions_and_tab_layouts(tmp_path):
+    path = tmp_path / "fortunes"
+    path.write_text("A fine day to stay home.\n\t\t-- Somebody Famous\n%\n"
+                    "Name\tValue\nalpha\tbeta\n%\nTwo lines\nof text.\n", encoding="utf-8")
+    assert text_sources.read_fortune_records(path) == ["A fine day to stay home.",
+                                                       "Two lines of text."]
+
+
+@pytest.mark.parametrize("language", ["en", "cs", "it"])
+def test_loaded_sentences_are_filtered_and_unique(language):
+    sentences = text_sources.load_sentences(language)
+    assert len(sentences) > 2000
+    assert list(sentences) == sorted(sentences)
+    assert len({text_sources.normalise(s) for s in sentences}) == len(sentences)
+    for s in sentences:
+        assert 3 <= len(s.split()) <= 20
+        assert not any(ch.isdigit() for ch in s) and "http" not in s and "\t" not in s
+
+
+def test_split_is_by_sentence_stable_and_about_five_percent():
+    sentences = text_sources.load_sentences("en")
+    share = np.mean([text_sources.is_valid_sentence(s) for s in sentences])
+    assert 0.04 < share < 0.06
+    s = sentences[0]
+    assert text_sources.is_valid_sentence(s) == text_sources.is_valid_sentence(s.upper())
+
+
+def test_plan_shares_valid_text_and_rotates_train_text():
+    specs = [VoiceSpec.parse(s) for s in ("espeak:en-us", "flite:kal16", "flite:rms")]
+    plan = plan_corpus("en", specs, utterances=40, seed=3)
+    assert plan == plan_corpus("en", specs, utterances=40, seed=3)
+    assert plan != plan_corpus("en", specs, utterances=40, seed=4)
+    by_voice = {str(s): [i for i in plan if i.spec == s] for s in specs}
+    valid = [{i.text for i in items if i.split == "valid"} for items in by_voice.values()]
+    train = [{i.text for i in items if i.split == "train"} for items in by_voice.values()]
+    assert valid[0] == valid[1] == valid[2] and len(valid[0]) == 2
+    assert all(text_sources.is_valid_sentence(t) for t in valid[0])
+    assert not (train[0] & train[1]) and not (train[1] & train[2])
+    assert len({i.id for i in plan}) == len(plan) == 120
+
+
+def test_unknown_language(tmp_path):
+    with pytest.raises(UnknownLanguageError):
+        build_corpus(tmp_path, "xx", ["espeak:en-us"], 2, progress=False)
+
+
+# ----------------------------------------------------------------------------- the build
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in [folder, *folder.rglob("*")]}
+
+
+@needs_engines
+def test_must_show_cli_build_then_rerun_changes_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from adavoice.cli.corpus import app
+
+    out = tmp_path / "c"
+    args = ["build", str(out), "--language", "en", "--voices", "espeak:en-us", "flite:kal16",
+            "--utterances", "5", "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = Manifest.load(out)
+    assert len(manifest) == 10 and manifest.speakers == ["espeak:en-us", "flite:kal16"]
+    for utt in manifest:
+        info = sf.info(str(manifest.audio_path(utt)))
+        assert info.samplerate == 22050 and info.channels == 1
+        assert utt.duration_s == pytest.approx(info.duration, abs=1e-3)
+        assert utt.extra["split"] in ("train", "valid") and utt.extra["engine"] in utt.speaker
+        assert utt.language == "en" and utt.audio.startswith("wavs/")
+        _assert_timings(utt.alignment, utt.duration_s)
+    assert {u.text for u in manifest.split("valid").filter(speaker="espeak:en-us")} == {
+        u.text for u in manifest.split("valid").filter(speaker="flite:kal16")}
+    before = _mtimes(out)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert _mtimes(out) == before
+
+
+@needs_engines
+def test_same_seed_same_corpus(tmp_path):
+    a = build_corpus(tmp_path / "a", "en", ["espeak:en-us+f3"], 2, seed=7, progress=False)
+    b = build_corpus(tmp_path / "b", "en", ["espeak:en-us+f3"], 2, seed=7, progress=False)
+    assert (tmp_path / "a/manifest.jsonl").read_bytes() == (tmp_path / "b/manifest.jsonl").read_bytes()
+    for ua, ub in zip(a, b):
+        assert a.audio_path(ua).read_bytes() == b.audio_path(ub).read_bytes()
+
+
+@needs_engines
+def test_effect_voice_keeps_full_spec_as_speaker(tmp_path):
+    specs = ["flite:kal16", "flite:kal16@pitch -300"]
+    m = build_corpus(tmp_path, "en", specs, 2, progress=False)
+    assert m.speakers == sorted(specs)
+    plain, shifted = (m.split("valid").filter(speaker=s)[0] for s in specs)
+    assert plain.text == shifted.text and shifted.alignment
+    a, b = (sf.read(str(m.audio_path(u)))[0] for u in (plain, shifted))
+    n = min(len(a), len(b))
+    assert not np.allclose(a[:n], b[:n], atol=1e-3)
+
+
+@needs_engines
+def test_failed_build_completes_on_rerun(tmp_path, monkeypatch):
+    real_render, calls = voices.render, []
+
+    def flaky(spec, text, out_wav):
+        calls.append(text)
+        if len(calls) > 3:
+            raise EngineError("simulated crash")
+        return real_render(spec, text, out_wav)
+
+    monkeypatch.setattr(voices, "render", flaky)
+    with pytest.raises(EngineError, match="run the same command again"):
+        build_corpus(tmp_path, "en", ["espeak:en-us", "flite:kal16"], 4, workers=1, progress=False)
+    assert len(Manifest.load(tmp_path)) == 3
+    first = _mtimes(tmp_path / "wavs")
+    monkeypatch.setattr(voices, "render", real_render)
+    m = build_corpus(tmp_path, "en", ["espeak:en-us", "flite:kal16"], 4, workers=2, progress=False)
+    assert len(m) == 8 and len(list((tmp_path / "wavs").rglob("*.wav"))) == 8
+    for path, mtime in first.items():  # finished wavs were not rendered again
+        if path.endswith(".wav"):
+            assert Path(path).stat().st_mtime_ns == mtime
+    # a deleted or truncated wav is rendered again, nothing else is
+    victim = m.audio_path(m[5])
+    victim.write_bytes(victim.read_bytes()[:100])
+    before = _mtimes(tmp_path / "wavs")
+    m2 = build_corpus(tmp_path, "en", ["espeak:en-us", "flite:kal16"], 4, progress=False)
+    changed = [p for p, t in _mtimes(tmp_path / "wavs").items() if before.get(p) != t]
+    assert changed == [str(victim)] and len(m2) == 8
+    assert sf.info(str(victim)).duration == pytest.approx(m2[5].duration_s, abs=1e-3)
+
+
+@needs_engines
+def test_ctrl_c_keeps_finished_work(tmp_path, monkeypatch):
+    real_render, calls = voices.render, []
+
+    def interrupted(spec, text, out_wav):
+        calls.append(text)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # delivered to the main thread, as Ctrl-C is
+        return real_render(spec, text, out_wav)
+
+    monkeypatch.setattr(voices, "render", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_corpus(tmp_path, "en", ["espeak:en-us"], 8, workers=1, progress=False)
+    partial = Manifest.load(tmp_path)
+    assert 2 <= len(partial) < 8
+    assert not list(tmp_path.rglob("*.part"))
+    monkeypatch.setattr(voices, "render", real_render)
+    m = build_corpus(tmp_path, "en", ["espeak:en-us"], 8, progress=False)
+    assert len(m) == 8
+    done = (tmp_path / corpus_build.STATE_DIR / corpus_build.DONE_NAME).read_text().splitlines()
+    assert len({json.loads(line)["id"] for line in done}) == 8
