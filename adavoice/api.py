@@ -39,10 +39,10 @@ class BaseModel:
     """
 
     def __init__(self, model, cfg, folder: Path):
-        from adavoice.text import text_processor
+        from adavoice.text import SymbolTable, TextProcessor
 
         self.model, self.cfg, self.folder = model.eval(), cfg, folder
-        self.processor = text_processor(cfg.language, cfg.symbols)
+        self.processor = TextProcessor.from_symbols(SymbolTable.from_dict(cfg.symbols))
         self._vocoder = None
         self._hash: str | None = None
 

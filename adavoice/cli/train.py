@@ -22,6 +22,7 @@ def train_base_command(
     checkpoint_every: int = typer.Option(250, help="Steps between checkpoints"),
     validate_every: int = typer.Option(500, help="Steps between validation passes"),
     seed: int = typer.Option(0),
+    tokenizer: str = typer.Option(None, help="graphemes | phonemes (default: the pack's)"),
 ) -> None:
     """Train the multi-speaker acoustic model (FastSpeech 2 + CLN + learned alignment)."""
     from adavoice.train.acoustic import train_base
@@ -31,5 +32,6 @@ def train_base_command(
     cfg = TrainConfig(steps=steps, learning_rate=learning_rate, warmup_steps=warmup,
                       max_frames=max_frames, checkpoint_every=checkpoint_every,
                       validate_every=validate_every, seed=seed)
-    folder = train_base(data, out, preset=preset, device=device, resume=resume, train_cfg=cfg)
+    folder = train_base(data, out, preset=preset, device=device, resume=resume, train_cfg=cfg,
+                        tokenizer=tokenizer)
     typer.echo(f"model written to {folder}")

@@ -84,6 +84,9 @@ class LanguagePack:
                 raise ConfigError(f"{label} lists a symbol twice", path=where)
             if any(not item or unicodedata.normalize("NFC", item) != item for item in items):
                 raise ConfigError(f"{label} entries must be non-empty NFC strings", path=where)
+        if self.decimal_separator == self.group_separator or not self.decimal_separator:
+            raise ConfigError("decimal_separator must be set and differ from group_separator",
+                              path=where)
         if set(self.alphabet) & set(self.punctuation) or WORD_SEPARATOR in self.alphabet:
             raise ConfigError("alphabet and punctuation overlap", path=where)
         if self.tokenizer == "phonemes" and not self.phonemes:
@@ -91,6 +94,9 @@ class LanguagePack:
                 "tokenizer is 'phonemes' but the pack lists no phonemes", path=where,
                 fix="add the espeak-ng phoneme inventory as \"phonemes\" to pack.json",
             )
+
+    def __hash__(self) -> int:  # symbol_words is a dict, so the generated hash would fail
+        return hash((self.code, self.tokenizer, self.alphabet, self.punctuation, self.phonemes))
 
     @property
     def word_separator(self) -> str:
@@ -155,13 +161,18 @@ class LanguagePack:
         no language pack 'xx'
         """
         candidate = Path(code_or_path)
-        if isinstance(code_or_path, Path) or candidate.suffix == ".json" or len(candidate.parts) > 1:
+        looks_like_path = candidate.suffix == ".json" or len(candidate.parts) > 1
+        if isinstance(code_or_path, Path) or looks_like_path:
             return cls.from_file(candidate)
         root = Path(packs_dir) if packs_dir is not None else default_packs_dir()
         pack_file = root / str(code_or_path) / PACK_FILE
+        if not pack_file.is_file() and (candidate / PACK_FILE).is_file():
+            return cls.from_file(candidate)  # a pack folder in the working directory
         if not pack_file.is_file():
             known = ", ".join(available_codes(root)) or "none"
-            raise UnknownLanguageError(f"no language pack {str(code_or_path)!r}; installed: {known}")
+            raise UnknownLanguageError(
+                f"no language pack {str(code_or_path)!r}; installed: {known}"
+            )
         pack = cls.from_file(pack_file)
         if pack.code != str(code_or_path):
             raise ConfigError(

@@ -23,7 +23,7 @@ from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.models.base_model import (
     BaseModelConfig, load_base_model, mean_utterance_vectors, save_base_model,
 )
-from adavoice.text import text_processor
+from adavoice.text import SymbolTable, TextProcessor
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic, corpus_statistics
 from adavoice.train.acoustic_losses import LossWeights, acoustic_losses
 from adavoice.train.batching import frame_budget_batches
@@ -46,17 +46,18 @@ def _majority_language(manifest: Manifest) -> str:
     return counts.most_common(1)[0][0]
 
 
-def prepare_run(data: Path, out: Path, preset: str, resume: bool, overrides: dict | None = None):
+def prepare_run(data: Path, out: Path, preset: str, resume: bool, overrides: dict | None = None,
+                tokenizer: str | None = None):
     """Load data and build (or, on resume, rebuild) the model and its release config."""
     manifest = Manifest.load(data)
     train_rows, valid_rows = _splits(manifest)
     config_path = out / "config.json"
     if resume and config_path.is_file():
         cfg = BaseModelConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-        processor = text_processor(cfg.language, cfg.symbols)
+        processor = TextProcessor.from_symbols(SymbolTable.from_dict(cfg.symbols))
     else:
         language = _majority_language(train_rows)
-        processor = text_processor(language)
+        processor = TextProcessor.from_language(language, tokenizer=tokenizer)
         speakers = sorted({u.speaker for u in train_rows if u.text})
         acoustic = AcousticConfig.preset(preset, n_symbols=len(processor.symbols),
                                          n_speakers=len(speakers), **(overrides or {}))
@@ -84,11 +85,14 @@ def prepare_run(data: Path, out: Path, preset: str, resume: bool, overrides: dic
 def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: int = 20000,
                device: str = "cpu", resume: bool = False, train_cfg: TrainConfig | None = None,
                loss_weights: LossWeights = LossWeights(), overrides: dict | None = None,
-               progress: bool = True) -> Path:
-    """Train and write the release folder ``out``; returns it. See the module docstring."""
+               progress: bool = True, tokenizer: str | None = None) -> Path:
+    """Train and write the release folder ``out``; returns it. See the module docstring.
+
+    ``tokenizer`` ("graphemes" | "phonemes") overrides the language pack's default."""
     out = Path(out)
     torch.manual_seed((train_cfg or TrainConfig()).seed)
-    model, cfg, train_set, valid_set = prepare_run(Path(data), out, preset, resume, overrides)
+    model, cfg, train_set, valid_set = prepare_run(Path(data), out, preset, resume, overrides,
+                                                   tokenizer)
     tcfg = train_cfg or TrainConfig(steps=steps)
     mel_cfg = cfg.mel
     lengths = train_set.frame_lengths(mel_cfg.hop_length, mel_cfg.sample_rate_hz)
@@ -106,6 +110,8 @@ def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: 
         return acoustic_losses(output, batch, step, loss_weights)
 
     def validate(net, step):
+        if len(valid_set):
+            write_sample(net, valid_set, cfg, out / "samples" / f"step_{step:07d}.wav")
         return validation_losses(net, valid_set, dev, step, loss_weights)
 
     trainer = Trainer(model, task, make_batches, load_batch, tcfg, out, device,
@@ -134,6 +140,21 @@ def validation_losses(model, dataset, device, step, weights, max_items: int = 32
             totals[key] = totals.get(key, 0.0) + float(value) / len(chunks)
     model.train()
     return totals
+
+
+@torch.no_grad()
+def write_sample(model, dataset, cfg: BaseModelConfig, path: Path) -> None:
+    """Speak the first validation sentence with Griffin-Lim, so progress can be heard."""
+    from adavoice.audio import save_audio
+    from adavoice.models.griffin_lim import GriffinLim
+
+    model.eval()
+    item = dataset[0]
+    voice = model.speaker_voice(item.speaker)
+    tokens = torch.from_numpy(item.ids).unsqueeze(0).to(voice.speaker_vector.device)
+    mel = model.infer(tokens, voice).mel[0].cpu()
+    save_audio(path, GriffinLim(cfg.mel)(mel).numpy(), cfg.mel.sample_rate_hz)
+    model.train()
 
 
 def finish_release(model, cfg: BaseModelConfig, train_set, out: Path, wall_s: float, steps: int):

@@ -49,7 +49,8 @@ class AcousticDataset(torch.utils.data.Dataset):
         self.cache = cache
         self.speaker_index = {name: i for i, name in enumerate(speakers)}
         self.rows = [u for u in manifest if u.text and u.speaker in self.speaker_index]
-        self._ids = [np.asarray(processor.process(u.text).ids, dtype=np.int64) for u in self.rows]
+        processed = processor.process_many([u.text for u in self.rows]) if self.rows else []
+        self._ids = [np.asarray(p.ids, dtype=np.int64) for p in processed]
 
     def __len__(self) -> int:
         return len(self.rows)

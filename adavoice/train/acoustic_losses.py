@@ -23,7 +23,7 @@ class LossWeights:
     phoneme_condition: float = 0.1
     forward_sum: float = 1.0
     binarization: float = 1.0
-    binarization_start_step: int = 2000
+    binarization_start_step: int = 1000
 
 
 def masked_l1(pred: torch.Tensor, target: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:

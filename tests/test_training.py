@@ -1,0 +1,96 @@
+"""Training loop contracts: exact resume after Ctrl-C, atomic checkpoints, curves, DDP."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from adavoice.errors import CheckpointError
+from adavoice.train.acoustic_data import collate_acoustic
+from adavoice.train.acoustic_losses import LossWeights, acoustic_losses
+from adavoice.train.batching import frame_budget_batches
+from adavoice.train.checkpoint import load_checkpoint, save_checkpoint
+from adavoice.train.loop import Trainer, TrainConfig
+from tests.test_acoustic import make_items, run_model, tiny_model
+
+ITEMS = make_items(seed=1, count=8)
+
+
+def make_trainer(out: Path, interrupt_at: int | None = None) -> Trainer:
+    model = AcousticModelWithDropout()
+    lengths = [it.mel.shape[1] for it in ITEMS]
+
+    def task(net, batch, step):
+        if interrupt_at is not None and step == interrupt_at:
+            raise KeyboardInterrupt
+        return acoustic_losses(run_model(net, batch), batch, step, LossWeights())
+
+    cfg = TrainConfig(steps=8, warmup_steps=2, max_frames=70, log_every=1,
+                      checkpoint_every=100, validate_every=1000)
+    return Trainer(model, task, lambda epoch: frame_budget_batches(lengths, 70, 0, epoch),
+                   lambda idx: collate_acoustic([ITEMS[i] for i in idx]), cfg, out)
+
+
+def AcousticModelWithDropout():
+    torch.manual_seed(0)
+    from adavoice.models.acoustic import AcousticModel
+    from adavoice.models.acoustic_config import AcousticConfig
+
+    return AcousticModel(AcousticConfig.tiny(n_symbols=10, n_speakers=2, dropout=0.2))
+
+
+def losses_by_step(out: Path) -> dict[int, float]:
+    with (out / "curves.csv").open() as fh:
+        return {int(r["step"]): float(r["loss"]) for r in csv.DictReader(fh)}
+
+
+def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path):
+    straight = make_trainer(tmp_path / "a")
+    straight.run(progress=False)
+    expected = losses_by_step(tmp_path / "a")
+
+    interrupted = make_trainer(tmp_path / "b", interrupt_at=5)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run(progress=False)
+    assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 5
+    resumed = make_trainer(tmp_path / "b")
+    resumed.resume()
+    resumed.run(progress=False)
+    got = losses_by_step(tmp_path / "b")
+    assert sorted(got) == sorted(expected)
+    for step in range(6, 9):
+        assert got[step] == pytest.approx(expected[step], rel=1e-5), step
+    assert (tmp_path / "a" / "curves.png").is_file()
+
+
+def test_checkpoint_write_is_atomic_and_damage_is_reported(tmp_path):
+    path = tmp_path / "ck" / "last.pt"
+    save_checkpoint(path, {"step": 1, "w": torch.ones(2)})
+    assert not list(path.parent.glob("*.part"))
+    path.write_bytes(b"truncated")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_ddp_two_cpu_processes(tmp_path):
+    """torchrun with 2 gloo processes trains the tiny preset and rank 0 writes a checkpoint."""
+    script = Path(__file__).with_name("ddp_worker.py")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", "29517", str(script), str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["step"] == 4
+    assert "world=2" in result.stdout
