@@ -38,7 +38,7 @@ def sentence_key(text: str) -> str:
 
 def main() -> int:
     started = time.perf_counter()
-    corpus = build_corpus(OUT / "corpus", "en", VOICES, utterances=40, seed=0)
+    corpus = build_corpus(OUT / "corpus", "en", VOICES, utterances=60, seed=0)
     dirs = {v: speaker_dir(corpus, v, OUT / "engines" / v.replace(":", "_")) for v in VOICES}
     lines = ["# adavoice demo", "", "| reference | hypothesis | MCD dB | log-F0 RMSE cents |",
              "|---|---|---|---|"]

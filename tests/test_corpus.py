@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +108,7 @@ def test_engine_failure_is_engine_error(tmp_path, monkeypatch):
 def _assert_timings(alignment, duration_s):
     """Timings start at 0, are contiguous and increasing, and end inside the audio."""
     assert alignment and alignment[0][1] == 0.0
-    for (_, start, end), (_, next_start, _) in zip(alignment, alignment[1:]):
+    for (_, start, end), (_, next_start, _) in zip(alignment, alignment[1:], strict=False):
         assert start < end == pytest.approx(next_start, abs=1e-3)
     assert alignment[-1][1] < alignment[-1][2] <= duration_s + 1e-3
 
@@ -119,7 +119,7 @@ def _assert_timings(alignment, duration_s):
     ("festival:kal_diphone", "The quick brown fox.", {"k", "f"}),
     ("espeak:en-us", "The quick brown fox.", {"k", "f"}),
     # Czech festival voices read ISO-8859-2; UTF-8 bytes would be spelled out as junk
-    ("festival:czech_dita", "Příliš žluťoučký kůň úpěl ďábelské ódy.", {"z~", "r~", "t~"}),
+    ("festival:czech_dita", "Příliš žluťoučký kůň úpěl ďábelské ódy.", {"z~", "r~*", "t~", "d~"}),
 ])
 def test_render_gives_22050_hz_audio_and_phone_timings(tmp_path, spec, text, phones):
     out = tmp_path / "a.wav"
@@ -157,8 +157,8 @@ def test_sox_effects_change_audio_and_scale_timings(tmp_path):
     ("A sentence without an end", "en", None),
     ("Well said -- John Smith.", "en", None),  # attribution
     ("That was a damn fine cup.", "en", None),  # blocklist
-    ("Štěstí tvého života záleží na myšlenkách.", "cs", "Štěstí tvého života záleží na myšlenkách."),
-    ("Štěstí tvého života záleží na myšlenkách.", "en", None),  # letters outside English
+    ("Štěstí tvého žití záleží na myšlenkách.", "cs", "Štěstí tvého žití záleží na myšlenkách."),
+    ("Štěstí tvého žití záleží na myšlenkách.", "en", None),  # letters outside English
     ("Perche' e' cosi' bello?", "it", "Perchè è così bello?"),
 ])
 def test_clean_sentence(text, language, expected):
@@ -180,7 +180,7 @@ def test_loaded_sentences_are_filtered_and_unique(language):
     assert list(sentences) == sorted(sentences)
     assert len({text_sources.normalise(s) for s in sentences}) == len(sentences)
     for s in sentences:
-        assert 3 <= len(s.split()) <= 20
+        assert 3 <= len([w for w in s.split() if any(ch.isalpha() for ch in w)]) <= 20
         assert not any(ch.isdigit() for ch in s) and "http" not in s and "\t" not in s
 
 
@@ -248,8 +248,9 @@ def test_must_show_cli_build_then_rerun_changes_nothing(tmp_path):
 def test_same_seed_same_corpus(tmp_path):
     a = build_corpus(tmp_path / "a", "en", ["espeak:en-us+f3"], 2, seed=7, progress=False)
     b = build_corpus(tmp_path / "b", "en", ["espeak:en-us+f3"], 2, seed=7, progress=False)
-    assert (tmp_path / "a/manifest.jsonl").read_bytes() == (tmp_path / "b/manifest.jsonl").read_bytes()
-    for ua, ub in zip(a, b):
+    manifests = [(tmp_path / name / "manifest.jsonl").read_bytes() for name in ("a", "b")]
+    assert manifests[0] == manifests[1]
+    for ua, ub in zip(a, b, strict=True):
         assert a.audio_path(ua).read_bytes() == b.audio_path(ub).read_bytes()
 
 
@@ -291,7 +292,8 @@ def test_failed_build_completes_on_rerun(tmp_path, monkeypatch):
     victim.write_bytes(victim.read_bytes()[:100])
     before = _mtimes(tmp_path / "wavs")
     m2 = build_corpus(tmp_path, "en", ["espeak:en-us", "flite:kal16"], 4, progress=False)
-    changed = [p for p, t in _mtimes(tmp_path / "wavs").items() if before.get(p) != t]
+    changed = [p for p, t in _mtimes(tmp_path / "wavs").items()
+               if before.get(p) != t and p.endswith(".wav")]
     assert changed == [str(victim)] and len(m2) == 8
     assert sf.info(str(victim)).duration == pytest.approx(m2[5].duration_s, abs=1e-3)
 

@@ -1,0 +1,162 @@
+"""Benchmark of the base acoustic model (issue 3) -> benchmarks/results/base.json (+ .md).
+
+    .venv/bin/python benchmarks/base.py --model models/demo --data data/corpus-en \
+        --run runs/base-small
+
+Measures, on the corpus's held-out (valid) sentences:
+- aligner: |boundary error| in ms between the aligner's hard durations (teacher-forced MAS) and
+  espeak-ng's own phone timings, on the plain espeak speakers (same IPA phone set as the
+  model's phoneme tokens; phones matched by sequence alignment);
+- quality: MCD / log-F0 RMSE / V/UV error of synthesized speech against the engine's own audio
+  of the same sentence, for flite:kal16, flite:rms, festival:kal_diphone;
+- intelligibility: PocketSphinx (an independent recogniser) WER on synthesized speech divided by
+  its WER on the engine audio of the same sentences;
+- speed: acoustic-model real-time factor at 1 and 2 threads, peak memory, training steps/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import difflib
+import json
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adavoice.api import BaseModel
+from adavoice.data.features import FeatureCache
+from adavoice.data.manifest import Manifest
+from adavoice.evaluate.report import evaluate_dirs
+from adavoice.evaluate.sphinx import PocketSphinxRecognizer
+from adavoice.evaluate.text_metrics import wer
+from adavoice.evaluate.timing import measure
+from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic
+
+QUALITY_SPEAKERS = ["flite:kal16", "flite:rms", "festival:kal_diphone"]
+NOT_PHONES = {" ", "ˈ", "ˌ", ",", ".", "?", "!", "'", "-", "_"}
+
+
+def aligner_boundaries(model: BaseModel, manifest: Manifest, cache: FeatureCache) -> dict:
+    speakers = [s for s in model.speakers if s.startswith("espeak:") and "@" not in s]
+    rows = Manifest([u for u in manifest.split("valid") if u.speaker in speakers and u.alignment],
+                    manifest.root)
+    dataset = AcousticDataset(rows, model.processor, cache, model.speakers)
+    seconds_per_frame = model.cfg.mel.hop_length / model.cfg.mel.sample_rate_hz
+    errors_ms = []
+    for index in range(len(dataset)):
+        batch = collate_acoustic([dataset[index]])
+        with torch.no_grad():
+            out = model.model(batch.tokens, batch.text_mask, batch.speakers, batch.mel,
+                              batch.frame_mask, batch.log_f0, batch.log_energy, batch.log_prior)
+        tokens = model.processor.symbols.decode(dataset[index].ids.tolist())
+        starts = np.concatenate([[0], np.cumsum(out.durations[0].numpy())[:-1]])
+        ours = [(tok, max(0.0, (f - 0.5) * seconds_per_frame))
+                for tok, f in zip(tokens, starts) if tok not in NOT_PHONES]
+        theirs = [(p, s) for p, s, _ in dataset.rows[index].alignment if p not in NOT_PHONES]
+        matcher = difflib.SequenceMatcher(a=[p for p, _ in ours], b=[p for p, _ in theirs],
+                                          autojunk=False)
+        for block in matcher.get_matching_blocks():
+            for k in range(block.size):
+                errors_ms.append(abs(ours[block.a + k][1] - theirs[block.b + k][1]) * 1000)
+    errors = np.asarray(errors_ms)
+    return {"utterances": len(dataset), "boundaries": int(errors.size),
+            "mean_abs_error_ms": float(errors.mean()), "median_abs_error_ms":
+            float(np.median(errors)), "share_within_20ms": float((errors <= 20).mean())}
+
+
+def quality_and_intelligibility(model: BaseModel, manifest: Manifest, work: Path) -> dict:
+    recognise = PocketSphinxRecognizer()
+    results = {}
+    for speaker in QUALITY_SPEAKERS:
+        rows = manifest.filter(speaker=speaker).split("valid")
+        if speaker not in model.speakers or not len(rows):
+            continue
+        ref_dir, hyp_dir = work / "ref" / speaker, work / "hyp" / speaker
+        ref_dir.mkdir(parents=True)
+        transcripts = {}
+        for utt in rows:
+            (ref_dir / f"{utt.id}.wav").symlink_to(manifest.audio_path(utt).resolve())
+            model.synthesize(utt.text, speaker=speaker).save(hyp_dir / f"{utt.id}.wav")
+            transcripts[utt.id] = utt.text
+        report = evaluate_dirs(ref_dir, hyp_dir, transcripts=transcripts, recognizer=recognise,
+                               out_dir=work / "report" / speaker)
+        summary = report.summary()
+        refs = [p.reference_text for p in report.pairs]
+        synth_wer = wer(refs, [p.transcript or "" for p in report.pairs])
+        engine_wer = wer(refs, [p.ref_transcript or "" for p in report.pairs])
+        results[speaker] = {
+            "sentences": len(rows), "mcd_db": summary["mean_mcd_db"],
+            "log_f0_rmse_cents": summary["mean_log_f0_rmse_cents"],
+            "vuv_error": summary["mean_vuv_error"], "wer_synth": synth_wer,
+            "wer_engine": engine_wer, "wer_ratio": synth_wer / max(engine_wer, 1e-9),
+        }
+    return results
+
+
+def speed(model: BaseModel, manifest: Manifest) -> dict:
+    texts = [u.text for u in manifest.filter(speaker=QUALITY_SPEAKERS[0]).split("valid")]
+    voice = model.model.speaker_voice(0)
+    hop_s = model.cfg.mel.hop_length / model.cfg.mel.sample_rate_hz
+    tokens = [model.tokens(t) for t in texts]
+
+    def run_all():
+        frames = 0
+        for tok in tokens:
+            frames += model.model.infer(tok, voice).mel.shape[-1]
+        return frames * hop_s
+
+    out = {}
+    for threads in (1, 2):
+        run_all()  # warm-up
+        report = measure(run_all, threads=threads, audio_seconds_fn=lambda seconds: seconds,
+                         trace_python=False)
+        out[f"threads_{threads}"] = {"rtf": report.rtf, "audio_s": report.audio_s,
+                                     "wall_s": report.wall_s, "peak_rss_mb": report.peak_rss_mb}
+    return out
+
+
+def training_speed(run: Path | None) -> dict | None:
+    if run is None or not (run / "curves.csv").is_file():
+        return None
+    with (run / "curves.csv").open() as fh:
+        rows = [r for r in csv.DictReader(fh)]
+    if len(rows) < 3:
+        return None
+    first, last = rows[1], rows[-1]  # skip step 1 (start-up)
+    steps = float(last["step"]) - float(first["step"])
+    return {"steps_per_s": steps / (float(last["wall_s"]) - float(first["wall_s"])),
+            "device": "cpu (2 cores)"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="models/demo")
+    parser.add_argument("--data", default="data/corpus-en", type=Path)
+    parser.add_argument("--run", default=None, type=Path)
+    parser.add_argument("--out", default="benchmarks/results/base.json", type=Path)
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    model = BaseModel.load(args.model)
+    manifest = Manifest.load(args.data)
+    cache = FeatureCache(args.data / ".feature-cache", model.cfg.mel)
+    result = {"model": str(args.model), "command": "python benchmarks/base.py " + " ".join(
+        sys.argv[1:] if argv is None else argv), "machine": platform.processor() or "cpu",
+        "torch": torch.__version__}
+    result["aligner"] = aligner_boundaries(model, manifest, cache)
+    with tempfile.TemporaryDirectory() as tmp:
+        result["quality"] = quality_and_intelligibility(model, manifest, Path(tmp))
+    result["speed"] = speed(model, manifest)
+    result["training"] = training_speed(args.run)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""End to end on a tiny corpus: corpus build -> train base (tiny) -> synth CLI and API."""
+
+from __future__ import annotations
+
+import pytest
+import soundfile as sf
+
+from adavoice.api import BaseModel
+from adavoice.cli.main import main
+from adavoice.cli.synth import output_names
+from adavoice.data.corpus.build import build_corpus
+from adavoice.errors import EmptyTextError, UnknownSpeakerError
+from adavoice.train.acoustic import train_base
+from adavoice.train.loop import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    build_corpus(root / "corpus", "en", ["espeak:en-us", "flite:kal16"], utterances=4, seed=0)
+    cfg = TrainConfig(steps=4, warmup_steps=1, checkpoint_every=2, validate_every=2,
+                      max_frames=3000)
+    return train_base(root / "corpus", root / "model", preset="tiny", train_cfg=cfg,
+                      progress=False)
+
+
+@pytest.mark.parametrize("count,first,last", [(1, "00.wav", "00.wav"), (10, "00.wav", "09.wav"),
+                                             (101, "000.wav", "100.wav")])
+def test_output_names_are_zero_padded(count, first, last):
+    names = output_names(count)
+    assert names[0] == first and names[-1] == last and len(set(names)) == count
+
+
+def test_train_run_writes_release_and_run_files(tiny_model_dir):
+    for name in ("config.json", "model.safetensors", "curves.csv", "curves.png",
+                 "checkpoints/last.pt", "validation.csv"):
+        assert (tiny_model_dir / name).is_file(), name
+    assert list((tiny_model_dir / "samples").glob("*.wav"))
+
+
+def test_synthesize_api_and_errors(tiny_model_dir):
+    model = BaseModel.load(tiny_model_dir)
+    assert model.speakers == ["espeak:en-us", "flite:kal16"]
+    audio = model.synthesize("Hello there.", speaker="flite:kal16", vocoder="griffin-lim")
+    assert audio.sample_rate == 22050 and len(audio.samples) > 0
+    with pytest.raises(UnknownSpeakerError):
+        model.synthesize("Hello.", speaker="nobody")
+    with pytest.raises(EmptyTextError):
+        model.synthesize("   ", speaker="flite:kal16")
+
+
+def test_synth_cli_batch_and_list(tiny_model_dir, tmp_path, capsys):
+    lines = tmp_path / "lines.txt"
+    lines.write_text("One line.\n\nTwo lines here.\nThree.\n", encoding="utf-8")
+    main(["synth", "--model", str(tiny_model_dir), "--text-file", str(lines),
+          "--out-dir", str(tmp_path / "out"), "--speaker", "espeak:en-us"])
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["00.wav", "01.wav", "02.wav"]
+    assert sf.info(str(tmp_path / "out" / "00.wav")).samplerate == 22050
+    main(["synth", "--model", str(tiny_model_dir), "--list-speakers"])
+    assert "flite:kal16" in capsys.readouterr().out
+
+
+def test_synth_cli_unknown_speaker_is_one_line_error(tiny_model_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synth", "Hi.", "--model", str(tiny_model_dir), "--speaker", "nobody",
+              "--out", str(tmp_path / "a.wav")])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "Traceback" not in err[0]
