@@ -38,7 +38,7 @@ lint: install
 
 # The English base corpus (DESIGN §3): see BENCHMARKS.md for its build time.
 corpus-en: install install-system
-	$(BIN)/adavoice corpus build data/corpus-en --language en --utterances 340 --seed 0 \
+	$(BIN)/adavoice corpus build data/corpus-en --language en --utterances 300 --seed 0 \
 	  --voices $(shell cat benchmarks/base_voices.txt)
 
 demo: install install-system

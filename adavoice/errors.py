@@ -3,7 +3,8 @@
 Every error carries the offending ``path`` (when there is one) and a ``fix`` that says what to do.
 ``str(err)`` is a single line, which is what the CLI prints before exiting non-zero.
 
->>> err = EmptyTranscriptError("line 3 has no text", path="data/metadata.csv", fix="add the sentence")
+>>> err = EmptyTranscriptError("line 3 has no text", path="data/metadata.csv",
+...                             fix="add the sentence")
 >>> str(err)
 'data/metadata.csv: line 3 has no text (fix: add the sentence)'
 """
@@ -50,7 +51,8 @@ class TranscriptError(AdavoiceError):
 
 
 class EmptyTranscriptError(TranscriptError):
-    default_fix = "give every utterance some text, or leave the transcript out to mark it untranscribed"
+    default_fix = ("give every utterance some text, or leave the transcript out to mark it "
+                   "untranscribed")
 
 
 class MetadataFormatError(AdavoiceError):

@@ -56,7 +56,7 @@ def aligner_boundaries(model: BaseModel, manifest: Manifest, cache: FeatureCache
         tokens = model.processor.symbols.decode(dataset[index].ids.tolist())
         starts = np.concatenate([[0], np.cumsum(out.durations[0].numpy())[:-1]])
         ours = [(tok, max(0.0, (f - 0.5) * seconds_per_frame))
-                for tok, f in zip(tokens, starts) if tok not in NOT_PHONES]
+                for tok, f in zip(tokens, starts, strict=True) if tok not in NOT_PHONES]
         theirs = [(p, s) for p, s, _ in dataset.rows[index].alignment if p not in NOT_PHONES]
         matcher = difflib.SequenceMatcher(a=[p for p, _ in ours], b=[p for p, _ in theirs],
                                           autojunk=False)

@@ -45,7 +45,8 @@ def main() -> int:
     for ref, hyp in [(VOICES[0], VOICES[1]), (VOICES[0], VOICES[2]), (VOICES[1], VOICES[2])]:
         report = evaluate_dirs(dirs[ref], dirs[hyp], out_dir=OUT / "eval" / f"{ref}_vs_{hyp}")
         s = report.summary()
-        lines.append(f"| {ref} | {hyp} | {s['mean_mcd_db']:.2f} | {s['mean_log_f0_rmse_cents']:.0f} |")
+        lines.append(f"| {ref} | {hyp} | {s['mean_mcd_db']:.2f} | "
+                     f"{s['mean_log_f0_rmse_cents']:.0f} |")
     if Path("models/demo/config.json").is_file():
         lines += synthesize_and_score(corpus, dirs)
     lines.append(f"\nwall time {time.perf_counter() - started:.1f} s")
@@ -65,8 +66,10 @@ def synthesize_and_score(corpus, dirs) -> list[str]:
             continue
         hyp_dir = OUT / "synth" / speaker.replace(":", "_")
         for utt in corpus.filter(speaker=speaker).split("valid"):
-            model.synthesize(utt.text, speaker=speaker).save(hyp_dir / f"{sentence_key(utt.text)}.wav")
-        s = evaluate_dirs(dirs[speaker], hyp_dir, out_dir=OUT / "eval" / f"synth_{speaker}").summary()
+            audio = model.synthesize(utt.text, speaker=speaker)
+            audio.save(hyp_dir / f"{sentence_key(utt.text)}.wav")
+        report = evaluate_dirs(dirs[speaker], hyp_dir, out_dir=OUT / "eval" / f"synth_{speaker}")
+        s = report.summary()
         lines.append(f"| {speaker} | {s['mean_mcd_db']:.2f} | {s['mean_log_f0_rmse_cents']:.0f} | "
                      f"{s['mean_vuv_error']:.3f} |")
     return lines

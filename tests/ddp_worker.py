@@ -8,7 +8,7 @@ import torch
 from adavoice.train.acoustic_data import collate_acoustic
 from adavoice.train.acoustic_losses import acoustic_losses
 from adavoice.train.batching import frame_budget_batches
-from adavoice.train.loop import Trainer, TrainConfig
+from adavoice.train.loop import TrainConfig, Trainer
 from tests.test_acoustic import make_items, run_model, tiny_model
 
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from adavoice.config import MelConfig
+from adavoice.errors import MissingFileError, ModelFormatError
 from adavoice.models.acoustic import AcousticModel
 from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.models.base_model import BaseModelConfig, load_base_model, save_base_model
-from adavoice.config import MelConfig
-from adavoice.errors import ModelFormatError, MissingFileError
 from adavoice.nn.alignment import monotonic_alignment_search
 from adavoice.nn.cln import ConditionalLayerNorm
 from adavoice.nn.variance import regulate_length, token_average

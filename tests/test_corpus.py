@@ -118,6 +118,9 @@ def _assert_timings(alignment, duration_s):
     ("flite:kal16", "The quick brown fox.", {"k", "f"}),
     ("festival:kal_diphone", "The quick brown fox.", {"k", "f"}),
     ("espeak:en-us", "The quick brown fox.", {"k", "f"}),
+    ("espeak:en-gb+f4", "The quick brown fox.", {"k", "f"}),  # en-gb resolves to gmw/en
+    # Italian festival voices read Latin-1 (UTF-8 stops their letter-to-sound rules)
+    ("festival:lp_diphone", "Perchè è così bello?", {"E1", "i1"}),
     # Czech festival voices read ISO-8859-2; UTF-8 bytes would be spelled out as junk
     ("festival:czech_dita", "Příliš žluťoučký kůň úpěl ďábelské ódy.", {"z~", "r~*", "t~", "d~"}),
 ])
@@ -130,6 +133,15 @@ def test_render_gives_22050_hz_audio_and_phone_timings(tmp_path, spec, text, pho
     assert 0.8 < result.duration_s < 6.0
     _assert_timings(result.alignment, result.duration_s)
     assert phones <= {p for p, _, _ in result.alignment}
+
+
+@needs_engines
+@pytest.mark.parametrize("voice, encoding", [
+    ("czech_dita", "iso-8859-2"), ("lp_diphone", "latin-1"), ("pc_diphone", "latin-1"),
+    ("kal_diphone", "latin-1"),
+])
+def test_festival_encodings(voice, encoding):
+    assert voices.festival_encoding(voice) == encoding
 
 
 @needs_engines

@@ -16,8 +16,8 @@ from adavoice.train.acoustic_data import collate_acoustic
 from adavoice.train.acoustic_losses import LossWeights, acoustic_losses
 from adavoice.train.batching import frame_budget_batches
 from adavoice.train.checkpoint import load_checkpoint, save_checkpoint
-from adavoice.train.loop import Trainer, TrainConfig
-from tests.test_acoustic import make_items, run_model, tiny_model
+from adavoice.train.loop import TrainConfig, Trainer
+from tests.test_acoustic import make_items, run_model
 
 ITEMS = make_items(seed=1, count=8)
 

@@ -55,7 +55,7 @@ def synth_command(
         if out_dir is None:
             raise typer.BadParameter("--text-file needs --out-dir")
         lines = read_lines(text_file)
-        for line, name in zip(lines, output_names(len(lines))):
+        for line, name in zip(lines, output_names(len(lines)), strict=True):
             base.synthesize(line, **knobs).save(out_dir / name)
         typer.echo(f"wrote {len(lines)} files to {out_dir}")
         return

@@ -66,8 +66,8 @@ def save_base_model(folder: str | Path, model: AcousticModel, cfg: BaseModelConf
     tmp = folder / (WEIGHTS_NAME + ".part")
     save_file(state, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
     tmp.replace(folder / WEIGHTS_NAME)
-    (folder / CONFIG_NAME).write_text(json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False) + "\n",
-                                      encoding="utf-8")
+    text = json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    (folder / CONFIG_NAME).write_text(text, encoding="utf-8")
     return folder
 
 

@@ -13,7 +13,8 @@ from torch import nn
 
 
 class ConditionalLayerNorm(nn.Module):
-    """LayerNorm without its own affine; ``scale = W_gamma s + b_gamma``, ``bias = W_beta s + b_beta``.
+    """LayerNorm without its own affine: ``scale = W_gamma s + b_gamma``,
+    ``bias = W_beta s + b_beta``.
 
     Initialised with W = 0, b_gamma = 1, b_beta = 0 so the layer starts as plain LN.
     forward(x: (B, T, hidden), condition: (B, condition_dim)) -> (B, T, hidden).

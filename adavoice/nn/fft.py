@@ -20,7 +20,8 @@ def sinusoid_positions(length: int, hidden: int, device=None) -> torch.Tensor:
     """(length, hidden) sinusoidal position encoding."""
     position = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
     div = torch.exp(
-        torch.arange(0, hidden, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / hidden)
+        torch.arange(0, hidden, 2, device=device, dtype=torch.float32)
+        * (-math.log(10000.0) / hidden)
     )
     table = torch.zeros(length, hidden, device=device)
     table[:, 0::2] = torch.sin(position * div)

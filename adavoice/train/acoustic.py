@@ -21,13 +21,16 @@ from adavoice.errors import DatasetError
 from adavoice.models.acoustic import AcousticModel
 from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.models.base_model import (
-    BaseModelConfig, load_base_model, mean_utterance_vectors, save_base_model,
+    BaseModelConfig,
+    load_base_model,
+    mean_utterance_vectors,
+    save_base_model,
 )
 from adavoice.text import SymbolTable, TextProcessor
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic, corpus_statistics
 from adavoice.train.acoustic_losses import LossWeights, acoustic_losses
 from adavoice.train.batching import frame_budget_batches
-from adavoice.train.loop import Trainer, TrainConfig
+from adavoice.train.loop import TrainConfig, Trainer
 
 
 def _splits(manifest: Manifest) -> tuple[Manifest, Manifest]:

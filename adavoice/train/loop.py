@@ -60,7 +60,7 @@ class Trainer:
 
     def __init__(self, model, task: Callable, make_batches: Callable, load_batch: Callable,
                  cfg: TrainConfig, out_dir: str | Path, device: str = "cpu",
-                 validate: Callable | None = None, params=None, extra_state: Callable | None = None):
+                 validate: Callable | None = None, params=None):
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.device = torch.device(device)
@@ -71,7 +71,7 @@ class Trainer:
             self.wrapped = torch.nn.parallel.DistributedDataParallel(
                 self.model, find_unused_parameters=True)
         self.task, self.make_batches, self.load_batch = task, make_batches, load_batch
-        self.validate, self.extra_state = validate, extra_state
+        self.validate = validate
         params = [p for p in (params or self.model.parameters()) if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(0.9, 0.98),
                                            weight_decay=1e-6)
