@@ -24,8 +24,10 @@ from adavoice.errors import (
     UnknownVoiceError,
 )
 
+# CI installs the engines (make install-system): there a missing engine must fail, not skip
 needs_engines = pytest.mark.skipif(
-    not all(shutil.which(c) for c in ("espeak-ng", "flite", "festival", "sox")),
+    not os.environ.get("CI")
+    and not all(shutil.which(c) for c in ("espeak-ng", "flite", "festival", "sox")),
     reason="speech engines missing: run `make install-system`",
 )
 
