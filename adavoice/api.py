@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from adavoice.audio import Audio
-from adavoice.errors import EmptyTextError, MissingFileError, UnknownSpeakerError
+from adavoice.errors import ConfigError, EmptyTextError, MissingFileError, UnknownSpeakerError
 from adavoice.models.base_model import content_hash, load_base_model
 
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -81,19 +81,14 @@ class BaseModel:
         return torch.tensor([self.processor.process(text).ids], dtype=torch.long)
 
     def vocoder(self, kind: str = "auto"):
-        """The vocoder: neural when the folder ships one (``vocoder/``), else Griffin-Lim."""
+        """The waveform renderer. Griffin-Lim for now (``auto`` and ``griffin-lim`` agree);
+        a neural vocoder will take ``auto`` once one ships in the model folder."""
         from adavoice.models.griffin_lim import GriffinLim
 
-        if kind == "griffin-lim":
-            return GriffinLim(self.cfg.mel)
+        if kind not in ("auto", "griffin-lim"):
+            raise ConfigError(f"unknown vocoder {kind!r}", fix="use auto or griffin-lim")
         if self._vocoder is None:
-            vocoder_dir = self.folder / "vocoder"
-            if vocoder_dir.is_dir():
-                from adavoice.models.vocoder import Vocoder
-
-                self._vocoder = Vocoder.from_dir(vocoder_dir)
-            else:
-                self._vocoder = GriffinLim(self.cfg.mel)
+            self._vocoder = GriffinLim(self.cfg.mel)
         return self._vocoder
 
     def mel(self, text: str, voice, length_scale: float = 1.0, pitch_shift: float = 0.0,

@@ -22,7 +22,6 @@ from adavoice.models.acoustic import AcousticModel
 from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.models.base_model import (
     BaseModelConfig,
-    load_base_model,
     mean_utterance_vectors,
     save_base_model,
 )
@@ -172,8 +171,3 @@ def finish_release(model, cfg: BaseModelConfig, train_set, out: Path, wall_s: fl
     cfg.training.update({"steps": steps, "last_session_wall_s": round(wall_s, 1),
                          "train_utterances": n})
     save_base_model(out, model, cfg)
-
-
-def load_trained(out: str | Path):
-    """Reload a finished run (convenience for scripts)."""
-    return load_base_model(out)
