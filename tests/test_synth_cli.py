@@ -9,7 +9,7 @@ from adavoice.api import BaseModel
 from adavoice.cli.main import main
 from adavoice.cli.synth import output_names
 from adavoice.data.corpus.build import build_corpus
-from adavoice.errors import EmptyTextError, UnknownSpeakerError
+from adavoice.errors import ConfigError, EmptyTextError, UnknownSpeakerError
 from adavoice.train.acoustic import train_base
 from adavoice.train.loop import TrainConfig
 
@@ -47,6 +47,8 @@ def test_synthesize_api_and_errors(tiny_model_dir):
         model.synthesize("Hello.", speaker="nobody")
     with pytest.raises(EmptyTextError):
         model.synthesize("   ", speaker="flite:kal16")
+    with pytest.raises(ConfigError):
+        model.synthesize("Hello.", speaker="flite:kal16", vocoder="hifigan")
 
 
 def test_synth_cli_batch_and_list(tiny_model_dir, tmp_path, capsys):
