@@ -48,14 +48,18 @@ class JsonConfig:
 
     @classmethod
     def load(cls: type[T], path: str | Path) -> T:
-        path = Path(path)
-        if not path.is_file():
-            raise MissingFileError("config file not found", path=path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"not valid JSON ({exc})", path=path) from exc
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path))
+
+
+def read_json(path: str | Path, what: str = "config file") -> Any:
+    """Parse a UTF-8 JSON file; MissingFileError or ConfigError (naming the file) otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{what} not found", path=path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} is not valid UTF-8 JSON ({exc})", path=path) from exc
 
 
 def _nested_config_type(owner: type, annotation: Any) -> type | None:

@@ -13,12 +13,12 @@ True
 from __future__ import annotations
 
 import dataclasses
-import json
 import unicodedata
 from pathlib import Path
 from typing import Any
 
-from adavoice.errors import ConfigError, MissingFileError, UnknownLanguageError
+from adavoice.config import read_json
+from adavoice.errors import ConfigError, UnknownLanguageError
 
 PACK_FILE = "pack.json"
 PACK_FORMAT_VERSION = 1
@@ -139,12 +139,7 @@ class LanguagePack:
         path = Path(path)
         if path.is_dir():
             path = path / PACK_FILE
-        if not path.is_file():
-            raise MissingFileError("language pack file not found", path=path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"pack.json is not valid UTF-8 JSON ({exc})", path=path) from exc
+        data = read_json(path, what="language pack file")
         if not isinstance(data, dict):
             raise ConfigError("pack.json must hold a JSON object", path=path)
         return cls.from_dict(data, path=path)
