@@ -35,3 +35,21 @@ def train_base_command(
     folder = train_base(data, out, preset=preset, device=device, resume=resume, train_cfg=cfg,
                         tokenizer=tokenizer)
     typer.echo(f"model written to {folder}")
+
+
+@app.command("speaker-encoder")
+def train_speaker_command(
+    data: Path = typer.Argument(..., help="Multi-speaker corpus folder with manifest.jsonl"),
+    out: Path = typer.Option(..., "--out", help="Run folder; the release is written there"),
+    preset: str = typer.Option("small", help="tiny | small"),
+    steps: int = typer.Option(2000, help="Total optimisation steps"),
+    batch_size: int = typer.Option(32, help="Crops per batch"),
+    device: str = typer.Option("cpu", help="cpu | cuda"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.pt"),
+) -> None:
+    """Train the ECAPA-TDNN speaker encoder (speaker similarity, adaptation start vectors)."""
+    from adavoice.train.speaker import train_speaker_encoder
+
+    folder = train_speaker_encoder(data, out, preset=preset, steps=steps, batch_size=batch_size,
+                                   device=device, resume=resume)
+    typer.echo(f"speaker encoder written to {folder}")
