@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["Audio", "BaseModel", "AdavoiceError"]
+__all__ = ["Audio", "BaseModel", "Voice", "adapt", "AdavoiceError"]
 
 
 def __getattr__(name: str):
@@ -15,6 +15,14 @@ def __getattr__(name: str):
         from adavoice.api import BaseModel
 
         return BaseModel
+    if name == "Voice":
+        from adavoice.api import Voice
+
+        return Voice
+    if name == "adapt":
+        import adavoice.adapt as adapt_package  # a callable package: adavoice.adapt(...)
+
+        return adapt_package
     if name == "Audio":
         from adavoice.audio import Audio
 

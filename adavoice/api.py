@@ -1,7 +1,8 @@
-"""The public surface: BaseModel (load, speakers, synthesize).
+"""The public surface: BaseModel (load, speakers, synthesize), Voice (an adapted voice:
+load, save, synthesize) and adapt().
 
 >>> import adavoice
->>> callable(adavoice.BaseModel.load)
+>>> callable(adavoice.BaseModel.load) and callable(adavoice.adapt)
 True
 """
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 
 from adavoice.audio import Audio
+from adavoice.adapt.run import adapt  # noqa: F401  (also reachable as adavoice.adapt)
 from adavoice.errors import ConfigError, EmptyTextError, MissingFileError, UnknownSpeakerError
 from adavoice.models.base_model import content_hash, load_base_model
 
@@ -43,15 +45,75 @@ class BaseModel:
         from adavoice.text import SymbolTable, TextProcessor
 
         self.model, self.cfg, self.folder = model.eval(), cfg, folder
+        self.name = str(folder)
         self.processor = TextProcessor.from_symbols(SymbolTable.from_dict(cfg.symbols))
         self._vocoder = None
         self._hash: str | None = None
+        self._parts: dict = {}
 
     @classmethod
     def load(cls, name_or_path: str | Path = "demo") -> "BaseModel":
         folder = resolve_model_dir(name_or_path)
         model, cfg = load_base_model(folder)
-        return cls(model, cfg, folder)
+        base = cls(model, cfg, folder)
+        if not Path(name_or_path).is_dir():
+            base.name = str(name_or_path)  # a shipped name stays portable
+        return base
+
+    @classmethod
+    def shared(cls, name_or_path: str | Path = "demo") -> "BaseModel":
+        """One instance per model folder and process: voices loaded together share it."""
+        key = str(resolve_model_dir(name_or_path).resolve())
+        if key not in _SHARED:
+            _SHARED[key] = cls.load(name_or_path)
+        return _SHARED[key]
+
+    # ---- parts shipped beside the acoustic model ------------------------------------------
+    def mel_encoder(self):
+        """AdaSpeech 2 mel encoder from ``mel_encoder/`` (MissingFileError if none)."""
+        if "mel_encoder" not in self._parts:
+            from adavoice.models.mel_encoder import MelEncoder
+
+            folder = self.folder / "mel_encoder"
+            if not folder.is_dir():
+                raise MissingFileError("this base has no mel encoder (untranscribed adaptation "
+                                       "needs one)", path=folder,
+                                       fix="train one: adavoice train mel-encoder DATA --install")
+            self._parts["mel_encoder"] = MelEncoder.from_dir(folder).requires_grad_(False)
+        return self._parts["mel_encoder"]
+
+    def speaker_encoder(self):
+        """The shipped ECAPA-TDNN speaker encoder (``speaker_encoder/``), or None."""
+        if "speaker_encoder" not in self._parts:
+            from adavoice.models.speaker import SpeakerEncoder
+
+            folder = self.folder / "speaker_encoder"
+            self._parts["speaker_encoder"] = (SpeakerEncoder.from_dir(folder)[0]
+                                              if folder.is_dir() else None)
+        return self._parts["speaker_encoder"]
+
+    def speaker_centroids(self) -> torch.Tensor | None:
+        """(n_speakers, D) unit mean speaker-encoder embeddings of the base speakers, in the
+        base's speaker order, or None when the base ships no speaker encoder."""
+        if "centroids" not in self._parts:
+            from safetensors.torch import load_file
+
+            path = self.folder / "speaker_encoder" / "centroids.safetensors"
+            table = None
+            if path.is_file() and self.speaker_encoder() is not None:
+                stored = load_file(str(path))
+                names = (self.speaker_encoder_speakers() or [])
+                if sorted(names) == sorted(self.speakers):
+                    order = [names.index(s) for s in self.speakers]
+                    table = stored["centroids"].float()[order]
+            self._parts["centroids"] = table
+        return self._parts["centroids"]
+
+    def speaker_encoder_speakers(self) -> list[str] | None:
+        from adavoice.config import read_json
+
+        path = self.folder / "speaker_encoder" / "config.json"
+        return read_json(path).get("training", {}).get("speakers") if path.is_file() else None
 
     @property
     def speakers(self) -> list[str]:
@@ -107,3 +169,72 @@ class BaseModel:
         mel = self.mel(text, voice, length_scale, pitch_shift, energy_scale)
         wave = self.vocoder(vocoder)(mel)
         return Audio(wave.numpy(), self.sample_rate)
+
+
+_SHARED: dict[str, BaseModel] = {}
+
+
+class Voice:
+    """An adapted voice: a few tensors beside a shared, frozen base model.
+
+    >>> voice = Voice.load("adapters/demo-transcribed")  # doctest: +SKIP
+    >>> voice.synthesize("Hello there.").save("hello.wav")  # doctest: +SKIP
+    """
+
+    def __init__(self, base: BaseModel, tensors: dict[str, torch.Tensor], config: dict):
+        from adavoice.adapt.adapter import voice_from_tensors
+        from adavoice.adapt.config import AdapterConfig
+
+        self.base, self.tensors, self.config = base, tensors, config
+        self.adapter_config = AdapterConfig.from_dict(config["adapter"])
+        self.condition = voice_from_tensors(base.model, self.adapter_config, tensors)
+
+    @classmethod
+    def load(cls, folder: str | Path, base: BaseModel | str | Path | None = None) -> "Voice":
+        """Load a bundle. ``base`` defaults to the one the bundle names, shared per process;
+        AdapterMismatchError when the base is not the one the voice was made for."""
+        from adavoice.adapt.bundle import check_base, read_bundle
+        from adavoice.errors import ModelFormatError
+
+        tensors, config = read_bundle(folder)
+        if "adapter" not in config or "base" not in config:
+            raise ModelFormatError("adapter_config.json lacks 'adapter' or 'base'", path=folder)
+        if base is None:
+            base = BaseModel.shared(config["base"].get("name", "demo"))
+        elif not isinstance(base, BaseModel):
+            base = BaseModel.shared(base)
+        check_base(config, base.content_hash, folder)
+        try:
+            return cls(base, tensors, config)
+        except ModelFormatError as exc:
+            raise ModelFormatError(exc.message, path=folder) from exc
+
+    def save(self, folder: str | Path) -> Path:
+        from adavoice.adapt.bundle import write_bundle
+
+        return write_bundle(folder, self.tensors, self.config)
+
+    @property
+    def kind(self) -> str:
+        return self.adapter_config.kind
+
+    @property
+    def stored_parameters(self) -> int:
+        return int(sum(t.numel() for t in self.tensors.values()))
+
+    def mel(self, text: str, length_scale: float | None = None, pitch_shift: float | None = None,
+            energy_scale: float | None = None) -> torch.Tensor:
+        """(n_mels, T) log-mel; knobs default to the bundle's defaults."""
+        defaults = self.config.get("defaults", {})
+        return self.base.mel(
+            text, self.condition,
+            length_scale if length_scale is not None else defaults.get("length_scale", 1.0),
+            pitch_shift if pitch_shift is not None else defaults.get("pitch_shift", 0.0),
+            energy_scale if energy_scale is not None else defaults.get("energy_scale", 1.0))
+
+    @torch.no_grad()
+    def synthesize(self, text: str, length_scale: float | None = None,
+                   pitch_shift: float | None = None, energy_scale: float | None = None,
+                   vocoder: str = "auto") -> Audio:
+        mel = self.mel(text, length_scale, pitch_shift, energy_scale)
+        return Audio(self.base.vocoder(vocoder)(mel).numpy(), self.base.sample_rate)

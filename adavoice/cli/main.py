@@ -18,14 +18,18 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from adavoice.cli import corpus, evaluate, lang, synth, train
+    from adavoice.cli import adapt, corpus, evaluate, lang, synth, train
 
     app.add_typer(corpus.app, name="corpus", help="Build synthetic corpora and import real ones.")
     app.add_typer(lang.app, name="lang", help="Language packs: list them, show normalisation.")
     app.command(name="eval", help="Compare synthesized audio with references (MCD, F0, V/UV).")(
         evaluate.eval_command
     )
-    app.add_typer(train.app, name="train", help="Train models (base acoustic model).")
+    app.add_typer(train.app, name="train",
+                  help="Train models (base, speaker encoder, mel encoder).")
+    app.command(name="adapt", help="Adapt the base to a new voice from ~20 clips.")(
+        adapt.adapt_command
+    )
     app.command(name="synth", help="Synthesize speech from text.")(synth.synth_command)
 
 

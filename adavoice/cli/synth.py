@@ -32,34 +32,43 @@ def synth_command(
     text: str = typer.Argument(None, help="Text to speak"),
     model: str = typer.Option("demo", "--model", help="'demo' or a base-model folder"),
     speaker: str = typer.Option(None, "--speaker", help="Speaker id (see --list-speakers)"),
+    voice: Path = typer.Option(None, "--voice", help="An adapted voice folder (adavoice adapt)"),
     out: Path = typer.Option(None, "--out", help="Output WAV for a single text"),
     text_file: Path = typer.Option(None, "--text-file", help="One sentence per line"),
     out_dir: Path = typer.Option(None, "--out-dir", help="Folder for --text-file outputs"),
-    length_scale: float = typer.Option(1.0, help=">1 speaks slower"),
-    pitch_shift: float = typer.Option(0.0, help="Semitones"),
-    energy_scale: float = typer.Option(1.0),
+    length_scale: float = typer.Option(None, help=">1 speaks slower (default 1, or the voice's)"),
+    pitch_shift: float = typer.Option(None, help="Semitones (default 0, or the voice's)"),
+    energy_scale: float = typer.Option(None, help="Default 1, or the voice's"),
     vocoder: str = typer.Option("auto", help="auto | griffin-lim"),
     list_speakers: bool = typer.Option(False, "--list-speakers", help="Print speakers, exit"),
 ) -> None:
     """Synthesize speech with a base model (or, with --voice, an adapted voice)."""
-    from adavoice.api import BaseModel
+    from adavoice.api import BaseModel, Voice
 
-    base = BaseModel.load(model)
-    if list_speakers:
-        for name in base.speakers:
-            typer.echo(name)
-        return
-    knobs = dict(speaker=speaker, length_scale=length_scale, pitch_shift=pitch_shift,
-                 energy_scale=energy_scale, vocoder=vocoder)
+    if voice is not None:
+        if speaker is not None or list_speakers:
+            raise typer.BadParameter("--voice replaces --speaker / --list-speakers")
+        speaker_model = Voice.load(voice)
+        knobs = {}
+    else:
+        speaker_model = BaseModel.load(model)
+        if list_speakers:
+            for name in speaker_model.speakers:
+                typer.echo(name)
+            return
+        knobs = {"speaker": speaker}
+    scales = {"length_scale": length_scale, "pitch_shift": pitch_shift,
+              "energy_scale": energy_scale}
+    knobs.update({k: v for k, v in scales.items() if v is not None}, vocoder=vocoder)
     if text_file is not None:
         if out_dir is None:
             raise typer.BadParameter("--text-file needs --out-dir")
         lines = read_lines(text_file)
         for line, name in zip(lines, output_names(len(lines)), strict=True):
-            base.synthesize(line, **knobs).save(out_dir / name)
+            speaker_model.synthesize(line, **knobs).save(out_dir / name)
         typer.echo(f"wrote {len(lines)} files to {out_dir}")
         return
     if text is None or out is None:
         raise typer.BadParameter("give TEXT and --out, or --text-file and --out-dir")
-    base.synthesize(text, **knobs).save(out)
+    speaker_model.synthesize(text, **knobs).save(out)
     typer.echo(f"wrote {out}")

@@ -53,3 +53,23 @@ def train_speaker_command(
     folder = train_speaker_encoder(data, out, preset=preset, steps=steps, batch_size=batch_size,
                                    device=device, resume=resume)
     typer.echo(f"speaker encoder written to {folder}")
+
+
+@app.command("mel-encoder")
+def train_mel_encoder_command(
+    data: Path = typer.Argument(..., help="The base model's corpus folder (manifest.jsonl)"),
+    out: Path = typer.Option(..., "--out", help="Run folder; the release is written there"),
+    model: str = typer.Option("demo", help="Base model: 'demo' or a folder"),
+    steps: int = typer.Option(3000, help="Total optimisation steps"),
+    device: str = typer.Option("cpu", help="cpu | cuda"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.pt"),
+    install: bool = typer.Option(False, "--install",
+                                 help="Also write the result into the base folder (mel_encoder/)"),
+) -> None:
+    """Train the AdaSpeech 2 mel encoder on a frozen base (enables untranscribed adaptation)."""
+    from adavoice.api import resolve_model_dir
+    from adavoice.train.mel_encoder import train_mel_encoder
+
+    folder = train_mel_encoder(resolve_model_dir(model), data, out, steps=steps, device=device,
+                               resume=resume, install=install)
+    typer.echo(f"mel encoder written to {folder}")

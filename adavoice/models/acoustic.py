@@ -33,6 +33,7 @@ class VoiceCondition:
     speaker_vector: torch.Tensor
     utterance_vector: torch.Tensor
     norm_params: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    decoder: nn.Module | None = None  # a voice's own decoder (LoRA / full fine-tuning kinds)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class AcousticOutput:
     phoneme_condition_target: torch.Tensor | None = None
     log_attention: torch.Tensor | None = None
     hard_attention: torch.Tensor | None = None
+    decoder_input: torch.Tensor | None = None  # (B, T, H) length-regulated text side
 
 
 class UtteranceEncoder(nn.Module):
@@ -135,7 +137,8 @@ class AcousticModel(nn.Module):
         if voice.norm_params is not None:
             return [(s.view(1, -1), b.view(1, -1)) for s, b in voice.norm_params]
         condition = voice.speaker_vector.view(1, -1)
-        return [norm.scale_bias(condition) for norm in self.conditional_norms()]
+        decoder = voice.decoder if voice.decoder is not None else self.decoder
+        return [norm.scale_bias(condition) for norm in decoder.conditional_norms()]
 
     # ---- shared pieces ----------------------------------------------------------------------
     def encode_text(self, tokens, text_mask, speaker_vector, utterance_vector):
@@ -147,13 +150,15 @@ class AcousticModel(nn.Module):
             hidden = hidden + utterance_vector.unsqueeze(1)
         return hidden * text_mask.unsqueeze(-1).to(hidden.dtype), embedded
 
-    def decode(self, frames, frame_mask, speaker_vector=None, norm_params=None):
-        """frames (B, T, H) -> mel (B, n_mels, T); CLN from the speaker vector or given params."""
+    def decode(self, frames, frame_mask, speaker_vector=None, norm_params=None, decoder=None):
+        """frames (B, T, H) -> mel (B, n_mels, T); CLN from the speaker vector or given params;
+        ``decoder`` replaces the base decoder (a voice's own copy)."""
         flat = None
         if norm_params is not None:
             batch = frames.shape[0]
             flat = [(s.expand(batch, -1), b.expand(batch, -1)) for s, b in norm_params]
-        hidden = self.decoder(frames, frame_mask, condition=speaker_vector, norm_params=flat)
+        decoder = decoder if decoder is not None else self.decoder
+        hidden = decoder(frames, frame_mask, condition=speaker_vector, norm_params=flat)
         mel = self.mel_out(hidden) * frame_mask.unsqueeze(-1).to(hidden.dtype)
         return mel.transpose(1, 2)
 
@@ -161,12 +166,19 @@ class AcousticModel(nn.Module):
         return (log_f0 - self.pitch_stats[0]) / self.pitch_stats[1]
 
     # ---- training ---------------------------------------------------------------------------
-    def forward(self, tokens, text_mask, speakers, mel, frame_mask, pitch, energy, log_prior=None):
+    def forward(self, tokens, text_mask, speakers, mel, frame_mask, pitch, energy, log_prior=None,
+                voice: VoiceCondition | None = None):
         """Teacher-forced pass. tokens (B, N); speakers (B,); mel (B, n_mels, T) target;
         pitch (B, T) frame log-F0 in ln Hz, interpolated through unvoiced frames;
         energy (B, T) frame ln-energy; masks bool. Pitch and energy are averaged per token with
-        the aligner's hard durations, so their targets follow the alignment as it learns."""
-        speaker_vector = self.speaker_embedding(speakers)
+        the aligner's hard durations, so their targets follow the alignment as it learns.
+
+        ``voice`` (adaptation) replaces the speaker table: its speaker vector, CLN parameters
+        and decoder are used for every row, and ``speakers`` is ignored."""
+        if voice is None:
+            speaker_vector = self.speaker_embedding(speakers)
+        else:
+            speaker_vector = voice.speaker_vector.view(1, -1).expand(tokens.shape[0], -1)
         utterance_vector = (self.utterance_encoder(mel, frame_mask)
                             if self.utterance_encoder is not None else None)
         hidden, embedded = self.encode_text(tokens, text_mask, speaker_vector, utterance_vector)
@@ -191,13 +203,17 @@ class AcousticModel(nn.Module):
         hidden = hidden + self.pitch_embedding(pitch_norm) + self.energy_embedding(energy_norm)
 
         frames = regulate_length(hidden, durations, max_frames=mel.shape[-1])
-        mel_pred = self.decode(frames, frame_mask, speaker_vector)
+        if voice is None:
+            mel_pred = self.decode(frames, frame_mask, speaker_vector)
+        else:
+            mel_pred = self.decode(frames, frame_mask, speaker_vector,
+                                   self.voice_norm_params(voice), voice.decoder)
         return AcousticOutput(
             mel=mel_pred, durations=durations, frame_mask=frame_mask, log_duration=log_duration,
             pitch=pitch_pred, energy=energy_pred, pitch_target=pitch_norm,
             energy_target=energy_norm, phoneme_condition=phoneme_pred,
             phoneme_condition_target=phoneme_target, log_attention=log_attention,
-            hard_attention=hard,
+            hard_attention=hard, decoder_input=frames,
         )
 
     # ---- inference --------------------------------------------------------------------------
@@ -232,7 +248,8 @@ class AcousticModel(nn.Module):
         hidden = hidden + self.pitch_embedding(pitch) + self.energy_embedding(energy)
         frames = regulate_length(hidden, durations)
         frame_mask = torch.arange(frames.shape[1]).unsqueeze(0) < durations.sum(1, keepdim=True)
-        mel = self.decode(frames, frame_mask, speaker_vector, self.voice_norm_params(voice))
+        mel = self.decode(frames, frame_mask, speaker_vector, self.voice_norm_params(voice),
+                          voice.decoder)
         floor = torch.log(torch.tensor(1e-5))
         mel = torch.where(frame_mask.unsqueeze(1), mel, floor)
         return AcousticOutput(mel=mel, durations=durations, frame_mask=frame_mask,

@@ -5,6 +5,8 @@
 >>> gl = GriffinLim(MelConfig(), iterations=2)
 >>> gl(torch.zeros(80, 10)).shape   # (T_samples,)
 torch.Size([2304])
+>>> gl(torch.zeros(80, 1)).shape    # too short for an STFT: padded with silence
+torch.Size([1024])
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ class GriffinLim(torch.nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         import torchaudio.functional as AF
 
+        # the STFT needs more than n_fft / 2 samples: pad very short mels with silence
+        min_frames = self.cfg.n_fft // self.cfg.hop_length + 1
+        if mel.shape[-1] < min_frames:
+            floor = float(np.log(self.cfg.log_floor))
+            mel = torch.nn.functional.pad(mel.float(), (0, min_frames - mel.shape[-1]),
+                                          value=floor)
         magnitude = torch.clamp(torch.matmul(self.inverse_basis, torch.exp(mel.float())), min=0)
         num_samples = (mel.shape[-1] - 1) * self.cfg.hop_length
         wave = AF.griffinlim(

@@ -51,6 +51,22 @@ def distributed_context() -> tuple[int, int]:
     return rank, world
 
 
+def _interrupt_on_sigterm() -> Callable[[], None]:
+    """Treat SIGTERM (and SIGINT, which shells ignore in background jobs) like Ctrl-C, so
+    ``kill`` also leaves a checkpoint at the current step. Returns a function that undoes it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
+
+
 class Trainer:
     """Runs ``task(model, batch, step) -> dict[str, Tensor]`` (key ``loss`` is optimised).
 
@@ -129,6 +145,7 @@ class Trainer:
         bar = tqdm(total=self.cfg.steps, initial=self.step, disable=not progress or self.rank != 0,
                    dynamic_ncols=True, desc="train")
         started = time.perf_counter()
+        restore = _interrupt_on_sigterm()
         try:
             while self.step < self.cfg.steps:
                 batches = self.make_batches(self.epoch)[self.rank::self.world]
@@ -149,6 +166,8 @@ class Trainer:
             self.save()
             bar.close()
             raise
+        finally:
+            restore()
         bar.close()
         self.save()
         self.plot_curves()

@@ -1,0 +1,153 @@
+"""Adapter kinds as one module that sits beside a frozen base (peft's habit: the base is never
+modified; the adapter holds its own trainable tensors and injects them at run time).
+
+- ``embedding``: the speaker vector only (the floor). Stores speaker + utterance vectors.
+- ``cln``: speaker vector + trainable copies of the decoder's CLN projections (AdaSpeech).
+  Stores each CLN's final (scale, bias) and the speaker/utterance vectors: ~2K numbers.
+- ``lora``: peft LoRA on the decoder's attention output, conv1 and conv2 layers of a private
+  copy of the decoder, plus CLN as above. Stores LoRA matrices + CLN vectors.
+- ``decoder``: full fine-tuning of a private decoder copy (the baseline). Stores that decoder
+  (keys ``voice_decoder.*``) with its CLN vectors.
+
+>>> from adavoice.models.acoustic import AcousticModel
+>>> from adavoice.models.acoustic_config import AcousticConfig
+>>> base = AcousticModel(AcousticConfig.tiny(n_symbols=10, n_speakers=2)).eval()
+>>> adapter = VoiceAdapter(base, AdapterConfig.for_kind("cln"),
+...                        base.speaker_embedding.weight[0], base.speaker_utterance_vectors[0])
+>>> tensors = adapter.export()
+>>> sorted(tensors)[:3]
+['norms.0.bias', 'norms.0.scale', 'norms.1.bias']
+>>> voice = voice_from_tensors(base, AdapterConfig.for_kind("cln"), tensors)
+>>> base.infer(torch.tensor([[1, 2, 3]]), voice).mel.shape[1]
+80
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from adavoice.adapt.config import AdapterConfig
+from adavoice.errors import ModelFormatError
+from adavoice.models.acoustic import AcousticModel, VoiceCondition
+
+CLN_PROJECTION_KEYS = ("to_scale", "to_bias")
+
+
+def _inject_lora(decoder: nn.Module, cfg: AdapterConfig) -> nn.Module:
+    from peft import LoraConfig, inject_adapter_in_model
+
+    lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha,
+                      target_modules=list(cfg.lora_targets), lora_dropout=0.0)
+    return inject_adapter_in_model(lora, decoder)
+
+
+def _is_cln_projection(name: str) -> bool:
+    return any(f".{key}." in name for key in CLN_PROJECTION_KEYS)
+
+
+class VoiceAdapter(nn.Module):
+    """Trainable voice tensors for ``base`` (which it never modifies).
+
+    ``condition()`` gives a differentiable VoiceCondition for ``AcousticModel.forward`` /
+    ``decode``; ``export()`` gives the tensors a bundle stores."""
+
+    def __init__(self, base: AcousticModel, cfg: AdapterConfig, speaker_vector: torch.Tensor,
+                 utterance_vector: torch.Tensor):
+        super().__init__()
+        self.cfg = cfg
+        self.speaker_vector = nn.Parameter(speaker_vector.detach().clone().float())
+        self.register_buffer("utterance_vector", utterance_vector.detach().clone().float())
+        self.norms: nn.ModuleList | None = None
+        self.decoder: nn.Module | None = None
+        if cfg.kind == "cln":
+            self.norms = nn.ModuleList(copy.deepcopy(n) for n in base.conditional_norms())
+        elif cfg.kind in ("lora", "decoder"):
+            self.decoder = copy.deepcopy(base.decoder)
+            if cfg.kind == "lora":
+                self.decoder = _inject_lora(self.decoder, cfg)
+        for name, parameter in self.named_parameters():
+            parameter.requires_grad_(cfg.kind != "lora" or name == "speaker_vector"
+                                     or "lora_" in name or _is_cln_projection(name))
+        self._base_norms = base.conditional_norms()  # used by ``embedding``; not registered
+
+    def norm_params(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        condition = self.speaker_vector.view(1, -1)
+        if self.norms is not None:
+            norms = list(self.norms)
+        elif self.decoder is not None:
+            norms = [m for m in self.decoder.modules() if hasattr(m, "scale_bias")]
+        else:
+            norms = self._base_norms
+        return [tuple(t.view(-1) for t in n.scale_bias(condition)) for n in norms]
+
+    def condition(self) -> VoiceCondition:
+        return VoiceCondition(self.speaker_vector, self.utterance_vector, self.norm_params(),
+                              self.decoder)
+
+    @torch.no_grad()
+    def export(self) -> dict[str, torch.Tensor]:
+        """The stored tensors (float32, contiguous). Only this voice's own numbers."""
+        tensors = {"speaker_vector": self.speaker_vector.detach().clone(),
+                   "utterance_vector": self.utterance_vector.detach().clone()}
+        if self.cfg.kind != "embedding":
+            for index, (scale, bias) in enumerate(self.norm_params()):
+                tensors[f"norms.{index}.scale"] = scale.detach().clone()
+                tensors[f"norms.{index}.bias"] = bias.detach().clone()
+        if self.cfg.kind == "lora":
+            from peft import get_peft_model_state_dict
+
+            for key, value in get_peft_model_state_dict(self.decoder).items():
+                tensors[f"lora.{key}"] = value.detach().clone()
+        if self.cfg.kind == "decoder":
+            for key, value in self.decoder.state_dict().items():
+                if not _is_cln_projection("." + key):
+                    tensors[f"voice_decoder.{key}"] = value.detach().clone()
+        return {k: v.float().contiguous() for k, v in tensors.items()}
+
+
+def voice_from_tensors(base: AcousticModel, cfg: AdapterConfig,
+                       tensors: dict[str, torch.Tensor]) -> VoiceCondition:
+    """Rebuild a VoiceCondition from stored tensors; ModelFormatError if they do not fit."""
+    hidden, n_norms = base.cfg.hidden, len(base.conditional_norms())
+    try:
+        speaker_vector = tensors["speaker_vector"].float()
+        utterance_vector = tensors["utterance_vector"].float()
+        norm_params = None
+        if cfg.kind != "embedding":
+            norm_params = [(tensors[f"norms.{i}.scale"].float(), tensors[f"norms.{i}.bias"].float())
+                           for i in range(n_norms)]
+    except KeyError as exc:
+        raise ModelFormatError(f"adapter lacks tensor {exc}") from exc
+    shapes_ok = (speaker_vector.shape == (base.cfg.speaker_dim,)
+                 and utterance_vector.shape == (hidden,)
+                 and all(s.shape == (hidden,) and b.shape == (hidden,)
+                         for s, b in (norm_params or [])))
+    if not shapes_ok:
+        raise ModelFormatError("adapter tensor shapes do not fit this base model")
+    decoder = None
+    if cfg.kind == "lora":
+        from peft import set_peft_model_state_dict
+
+        decoder = _inject_lora(copy.deepcopy(base.decoder), cfg)
+        lora = {k[len("lora."):]: v.float() for k, v in tensors.items() if k.startswith("lora.")}
+        result = set_peft_model_state_dict(decoder, lora)
+        if getattr(result, "unexpected_keys", None):
+            raise ModelFormatError(f"unexpected LoRA tensors {result.unexpected_keys[:3]}")
+    elif cfg.kind == "decoder":
+        decoder = copy.deepcopy(base.decoder)
+        state = {k[len("voice_decoder."):]: v.float() for k, v in tensors.items()
+                 if k.startswith("voice_decoder.")}
+        try:
+            missing, unexpected = decoder.load_state_dict(state, strict=False)
+        except RuntimeError as exc:
+            raise ModelFormatError(f"decoder tensors do not fit this base ({exc})") from exc
+        missing = [k for k in missing if not _is_cln_projection("." + k)]
+        if missing or unexpected:
+            raise ModelFormatError(f"decoder tensors do not fit: missing {missing[:3]}, "
+                                   f"unexpected {unexpected[:3]}")
+    if decoder is not None:
+        decoder.eval().requires_grad_(False)
+    return VoiceCondition(speaker_vector, utterance_vector, norm_params, decoder)

@@ -1,0 +1,75 @@
+"""Adapter bundle I/O (DESIGN §8): ``adapter_config.json`` + ``adapter.safetensors``.
+
+The config names the base by the sha256 of its weights; loading against another base raises
+AdapterMismatchError. Nothing is unpickled.
+
+>>> import tempfile, torch
+>>> folder = Path(tempfile.mkdtemp()) / "voice"
+>>> _ = write_bundle(folder, {"speaker_vector": torch.zeros(4)}, {"kind": "embedding"})
+>>> tensors, config = read_bundle(folder)
+>>> config["kind"], tuple(tensors["speaker_vector"].shape)
+('embedding', (4,))
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from adavoice.config import read_json
+from adavoice.errors import AdapterMismatchError, MissingFileError, ModelFormatError
+
+FORMAT_VERSION = 1
+KIND = "adavoice-adapter"
+CONFIG_NAME = "adapter_config.json"
+WEIGHTS_NAME = "adapter.safetensors"
+
+
+def write_bundle(folder: str | Path, tensors: dict[str, torch.Tensor], config: dict) -> Path:
+    """Write weights then config, each through a temporary file and a rename."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (WEIGHTS_NAME + ".part")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
+              metadata={"format_version": str(FORMAT_VERSION)})
+    tmp.replace(folder / WEIGHTS_NAME)
+    full = {"format_version": FORMAT_VERSION, "type": KIND, **config}
+    tmp = folder / (CONFIG_NAME + ".part")
+    tmp.write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(folder / CONFIG_NAME)
+    return folder
+
+
+def read_bundle(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, config). MissingFileError / ModelFormatError on a missing or damaged bundle."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MissingFileError("no such voice folder", path=folder,
+                               fix="pass a folder written by `adavoice adapt`")
+    config = read_json(folder / CONFIG_NAME, "adapter config")
+    if not isinstance(config, dict) or config.get("type") != KIND:
+        raise ModelFormatError("not an adavoice adapter config", path=folder / CONFIG_NAME)
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ModelFormatError(f"adapter format_version {config.get('format_version')!r}, this "
+                               f"adavoice reads {FORMAT_VERSION}", path=folder / CONFIG_NAME)
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():
+        raise MissingFileError("adapter weights missing", path=weights,
+                               fix="copy the whole voice folder, or adapt again")
+    try:
+        tensors = load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own error types on damaged files
+        raise ModelFormatError(f"adapter weights are unreadable ({exc})", path=weights) from exc
+    return tensors, config
+
+
+def check_base(config: dict, base_hash: str, folder: str | Path | None = None) -> None:
+    """AdapterMismatchError unless the bundle was made for the base with ``base_hash``."""
+    expected = config.get("base", {}).get("content_hash")
+    if expected != base_hash:
+        raise AdapterMismatchError(
+            f"this voice was adapted from base {str(expected)[:12]}..., not from the loaded "
+            f"base {base_hash[:12]}...", path=folder)

@@ -1,0 +1,65 @@
+"""Adapter settings: which kind, how long, how fast. Stored in every bundle's config.
+
+>>> AdapterConfig.for_kind("cln").learning_rate
+0.003
+>>> AdapterConfig.for_kind("lora", lora_rank=8).lora_rank
+8
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adavoice.config import JsonConfig
+from adavoice.errors import ConfigError
+
+KINDS = ("cln", "lora", "decoder", "embedding")
+INITS = ("weighted", "nearest", "mean")
+
+# Per-kind learning rates: the fewer and the more "global" the trained numbers, the larger the
+# step they tolerate (a speaker vector alone moves fast; a full decoder must move slowly).
+KIND_LEARNING_RATES = {"embedding": 1e-2, "cln": 3e-3, "lora": 1e-3, "decoder": 3e-4}
+
+
+@dataclass(frozen=True)
+class AdapterConfig(JsonConfig):
+    """kind: cln | lora | decoder | embedding (see ``adavoice.adapt.adapter``).
+
+    ``validation_clips`` of the adaptation clips are held out for early stopping: a validation
+    pass every ``validate_every`` steps, stop after ``patience`` passes without improvement,
+    keep the best state. ``init``: where the new speaker vector starts (``weighted``: seen
+    speakers' vectors weighted by speaker-encoder similarity; ``nearest``: the most similar
+    seen speaker; ``mean``: the mean seen speaker)."""
+
+    kind: str = "cln"
+    steps: int = 300
+    learning_rate: float = 3e-3
+    batch_size: int = 6
+    validation_clips: int = 2
+    validate_every: int = 25
+    patience: int = 4
+    init: str = "weighted"
+    init_temperature: float = 0.05
+    lora_rank: int = 4
+    lora_alpha: int = 8
+    lora_targets: tuple = ("out_proj", "conv1", "conv2")
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"unknown adapter kind {self.kind!r}", fix=" | ".join(KINDS))
+        if self.init not in INITS:
+            raise ConfigError(f"unknown init {self.init!r}", fix=" | ".join(INITS))
+        if self.steps < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ConfigError("steps and batch_size must be >= 1, learning_rate > 0")
+        if self.lora_rank < 1:
+            raise ConfigError("lora_rank must be >= 1")
+
+    @classmethod
+    def for_kind(cls, kind: str = "cln", **overrides) -> "AdapterConfig":
+        """Defaults for ``kind`` (its learning rate), with ``overrides`` applied."""
+        if kind not in KINDS:
+            raise ConfigError(f"unknown adapter kind {kind!r}", fix=" | ".join(KINDS))
+        values = {"kind": kind, "learning_rate": KIND_LEARNING_RATES[kind]}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

@@ -1,0 +1,73 @@
+"""Adaptation data: a manifest folder or a plain audio folder -> clips with features.
+
+In untranscribed mode no text is read at all: texts are dropped as soon as the files are listed.
+
+>>> import tempfile, numpy as np, soundfile as sf
+>>> from adavoice.config import MelConfig
+>>> src = Path(tempfile.mkdtemp())
+>>> t = np.arange(22050) / 22050
+>>> sf.write(src / "a.wav", (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), 22050)
+>>> clips = load_clips(src, MelConfig(), max_utterances=20)
+>>> len(clips), clips[0].text is None, clips[0].mel.shape[0]
+(1, True, 80)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adavoice.config import MelConfig
+from adavoice.data.features import compute_features
+from adavoice.data.manifest import Manifest, Utterance
+from adavoice.data.readers import read_folder
+from adavoice.errors import DatasetError
+from adavoice.train.acoustic_data import ENERGY_FLOOR, interpolated_log_f0
+
+
+@dataclass
+class AdaptationClip:
+    """One clip. mel: (n_mels, T) log-mel; log_f0/log_energy: (T,); text None if untranscribed."""
+
+    id: str
+    mel: torch.Tensor
+    log_f0: torch.Tensor
+    log_energy: torch.Tensor
+    text: str | None
+    duration_s: float
+
+
+def list_utterances(data: str | Path) -> tuple[list[Utterance], Manifest]:
+    """Rows of ``data/manifest.jsonl`` if present, else every audio file of the folder."""
+    data = Path(data)
+    if (data / "manifest.jsonl").is_file():
+        manifest = Manifest.load(data)
+        return list(manifest), manifest
+    rows = read_folder(data)
+    return rows, Manifest(rows, data)
+
+
+def load_clips(data: str | Path, mel_config: MelConfig, max_utterances: int = 20,
+               untranscribed: bool = False, speaker: str | None = None) -> list[AdaptationClip]:
+    """The first ``max_utterances`` clips (by id; of ``speaker`` if given) with features."""
+    rows, manifest = list_utterances(data)
+    if speaker is not None:
+        rows = [u for u in rows if u.speaker == speaker]
+    rows = sorted(rows, key=lambda u: u.id)[:max_utterances]
+    if not rows:
+        raise DatasetError("no audio to adapt from", path=data,
+                           fix="give a folder of audio files or a manifest folder")
+    clips = []
+    for row in rows:
+        feats = compute_features(manifest.audio_path(row), mel_config)
+        text = None if untranscribed else row.text
+        clips.append(AdaptationClip(
+            id=row.id, mel=torch.from_numpy(feats.mel),
+            log_f0=torch.from_numpy(interpolated_log_f0(feats.f0_hz)),
+            log_energy=torch.from_numpy(
+                np.log(np.maximum(feats.energy, ENERGY_FLOOR)).astype(np.float32)),
+            text=text, duration_s=feats.num_samples / mel_config.sample_rate_hz))
+    return clips

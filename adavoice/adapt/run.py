@@ -1,0 +1,206 @@
+"""The adaptation loop: a frozen base, ~20 clips of a new voice, one VoiceAdapter trained.
+
+With transcripts it follows AdaSpeech (teacher-forced text-to-mel pass, mel + duration + pitch +
+energy losses; the speaker vector reaches the variance predictors too). Without them it follows
+AdaSpeech 2: the shipped mel encoder turns each clip into decoder input, the decoder (with the
+adapter's CLN) reconstructs the clip, and no text is ever read.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adavoice.adapt.adapter import VoiceAdapter
+from adavoice.adapt.config import AdapterConfig
+from adavoice.adapt.data import AdaptationClip, load_clips
+from adavoice.errors import DatasetError
+from adavoice.train.acoustic_data import AcousticItem, collate_acoustic
+from adavoice.train.acoustic_losses import LossWeights, acoustic_losses, masked_l1
+
+# The aligner and phoneme predictor are frozen: their losses cannot move an adapter.
+ADAPTATION_WEIGHTS = LossWeights(forward_sum=0.0, binarization=0.0, phoneme_condition=0.0)
+
+
+@torch.no_grad()
+def initial_vectors(base, clips: list[AdaptationClip], cfg: AdapterConfig):
+    """(speaker_vector, utterance_vector, info) for a new voice from its clips (audio only)."""
+    model = base.model
+    mels = [c.mel for c in clips]
+    if model.utterance_encoder is not None:
+        vectors = [model.utterance_encoder(m.unsqueeze(0),
+                                           torch.ones(1, m.shape[-1], dtype=torch.bool))[0]
+                   for m in mels]
+        utterance_vector = torch.stack(vectors).mean(0)
+    else:
+        utterance_vector = torch.zeros(model.cfg.hidden)
+    table = model.speaker_embedding.weight.detach()
+    centroids = base.speaker_centroids()
+    if cfg.init == "mean" or centroids is None:
+        return table.mean(0), utterance_vector, {"init": "mean"}
+    embedding = base.speaker_encoder().embed_many(mels)
+    similarity = centroids @ embedding
+    best = int(similarity.argmax())
+    info = {"init": cfg.init, "nearest_speaker": base.speakers[best],
+            "nearest_similarity": round(float(similarity[best]), 4)}
+    if cfg.init == "nearest":
+        return table[best].clone(), utterance_vector, info
+    weights = torch.softmax(similarity / cfg.init_temperature, dim=0)
+    return weights @ table, utterance_vector, info
+
+
+class _Task:
+    """Precollated batches and the loss of one mode (transcribed or untranscribed)."""
+
+    def __init__(self, base, clips: list[AdaptationClip], transcribed: bool, batch_size: int):
+        self.base, self.transcribed = base, transcribed
+        ordered = sorted(clips, key=lambda c: c.mel.shape[-1])
+        groups = [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
+        self.batches = [self._collate(group) for group in groups]
+        self.frames = None
+        if not transcribed:
+            encoder = base.mel_encoder()
+            with torch.no_grad():  # the mel encoder is frozen: its output is fixed per batch
+                self.frames = [encoder(b.mel, b.frame_mask) for b in self.batches]
+
+    def _collate(self, clips):
+        ids = (self.base.processor.process_many([c.text for c in clips]) if self.transcribed
+               else None)
+        items = [AcousticItem(ids=(np.asarray(ids[i].ids, dtype=np.int64) if ids
+                                   else np.zeros(1, dtype=np.int64)),
+                              speaker=0, mel=c.mel.numpy(), log_f0=c.log_f0.numpy(),
+                              log_energy=c.log_energy.numpy(), utterance_id=c.id)
+                 for i, c in enumerate(clips)]
+        return collate_acoustic(items)
+
+    def losses(self, adapter: VoiceAdapter, index: int) -> dict[str, torch.Tensor]:
+        batch, model = self.batches[index], self.base.model
+        voice = adapter.condition()
+        if self.transcribed:
+            out = model(batch.tokens, batch.text_mask, batch.speakers, batch.mel,
+                        batch.frame_mask, batch.log_f0, batch.log_energy, batch.log_prior,
+                        voice=voice)
+            losses = acoustic_losses(out, batch, 0, ADAPTATION_WEIGHTS)
+            keep = ("loss", "mel_loss", "duration_loss", "pitch_loss", "energy_loss")
+            return {k: losses[k] for k in keep}
+        speaker = voice.speaker_vector.view(1, -1).expand(batch.mel.shape[0], -1)
+        mel = model.decode(self.frames[index], batch.frame_mask, speaker,
+                           model.voice_norm_params(voice), voice.decoder)
+        loss = masked_l1(mel, batch.mel, batch.frame_mask)
+        return {"loss": loss, "mel_loss": loss}
+
+    @torch.no_grad()
+    def mean_mel_loss(self, adapter: VoiceAdapter) -> float:
+        was_training = adapter.training
+        adapter.eval()
+        total = sum(float(self.losses(adapter, i)["mel_loss"]) for i in range(len(self.batches)))
+        adapter.train(was_training)
+        return total / len(self.batches)
+
+
+def split_clips(clips: list[AdaptationClip], cfg: AdapterConfig):
+    """Hold out the last ``validation_clips`` when enough clips remain to train on."""
+    held = cfg.validation_clips if len(clips) >= 3 * max(1, cfg.validation_clips) else 0
+    return clips[:len(clips) - held], clips[len(clips) - held:]
+
+
+def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int | None = None,
+          max_utterances: int = 20, config: AdapterConfig | None = None,
+          speaker: str | None = None, progress: bool = True, name: str | None = None):
+    """Adapt ``base`` (a BaseModel, ``"demo"`` or a folder) to the voice in ``data`` -> Voice.
+
+    ``data``: a manifest folder or a plain audio folder (optional ``metadata.csv``). Clips
+    without text, or ``untranscribed=True``, select AdaSpeech 2 (no text read)."""
+    from adavoice.api import BaseModel, Voice
+
+    started = time.perf_counter()
+    if not isinstance(base, BaseModel):
+        base = BaseModel.load(base)
+    cfg = config or AdapterConfig.for_kind(kind, steps=steps)
+    clips = load_clips(data, base.cfg.mel, max_utterances, untranscribed, speaker)
+    transcribed = not untranscribed and all(c.text for c in clips)
+    train_clips, valid_clips = split_clips(clips, cfg)
+    torch.manual_seed(cfg.seed)
+    speaker_vector, utterance_vector, init_info = initial_vectors(base, clips, cfg)
+    adapter = VoiceAdapter(base.model, cfg, speaker_vector, utterance_vector)
+    history = _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress)
+    wall_s = time.perf_counter() - started
+    tensors = adapter.export()
+    config_out = {
+        "kind": cfg.kind, "name": name or Path(data).name,
+        "base": {"name": base.name, "content_hash": base.content_hash},
+        "language": base.cfg.language, "sample_rate_hz": base.sample_rate,
+        "defaults": {"length_scale": 1.0, "pitch_shift": 0.0, "energy_scale": 1.0},
+        "stored_parameters": int(sum(t.numel() for t in tensors.values())),
+        "provenance": {
+            "clips": len(clips), "train_clips": len(train_clips),
+            "validation_clips": len(valid_clips),
+            "minutes_of_audio": round(sum(c.duration_s for c in clips) / 60, 3),
+            "transcribed": transcribed, "steps": history["steps"],
+            "best_step": history["best_step"], "wall_s": round(wall_s, 1), **init_info},
+        "metrics": {"initial_train_mel_loss": history["initial_train_mel_loss"],
+                    "train_mel_loss": history["train_mel_loss"],
+                    "validation_mel_loss": history["best_validation"]},
+        "adapter": cfg.to_dict(),
+    }
+    return Voice(base, tensors, config_out)
+
+
+def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress) -> dict:
+    from tqdm import tqdm
+
+    if not train_clips:
+        raise DatasetError("no clips left to adapt on")
+    model = base.model
+    frozen = [p.requires_grad for p in model.parameters()]
+    model.eval().requires_grad_(False)
+    task = _Task(base, train_clips, transcribed, cfg.batch_size)
+    valid = _Task(base, valid_clips, transcribed, cfg.batch_size) if valid_clips else None
+    optimizer = torch.optim.Adam([p for p in adapter.parameters() if p.requires_grad],
+                                 lr=cfg.learning_rate)
+    rng = random.Random(cfg.seed)
+    initial = task.mean_mel_loss(adapter)
+    best = (valid.mean_mel_loss(adapter) if valid else float("inf"), 0,
+            copy.deepcopy(adapter.state_dict()))
+    waited, recent, step = 0, [], 0
+    adapter.train()
+    bar = tqdm(total=cfg.steps, disable=not progress, desc="adapt", dynamic_ncols=True)
+    try:
+        while step < cfg.steps:
+            order = list(range(len(task.batches)))
+            rng.shuffle(order)
+            for index in order:
+                losses = task.losses(adapter, index)
+                optimizer.zero_grad(set_to_none=True)
+                losses["loss"].backward()
+                optimizer.step()
+                step += 1
+                recent = (recent + [float(losses["mel_loss"].detach())])[-10:]
+                bar.update(1)
+                bar.set_postfix(mel=f"{recent[-1]:.3f}")
+                if valid is not None and step % cfg.validate_every == 0:
+                    score = valid.mean_mel_loss(adapter)
+                    if score < best[0]:
+                        best, waited = (score, step, copy.deepcopy(adapter.state_dict())), 0
+                    else:
+                        waited += 1
+                if step >= cfg.steps or waited >= cfg.patience:
+                    break
+            if waited >= cfg.patience:
+                break
+    finally:
+        bar.close()
+        for parameter, flag in zip(model.parameters(), frozen, strict=True):
+            parameter.requires_grad_(flag)
+    if valid is not None:
+        adapter.load_state_dict(best[2])
+    adapter.eval()
+    return {"steps": step, "best_step": best[1] if valid is not None else step,
+            "initial_train_mel_loss": round(initial, 4),
+            "train_mel_loss": round(task.mean_mel_loss(adapter), 4),
+            "best_validation": round(best[0], 4) if valid is not None else None}

@@ -1,0 +1,37 @@
+"""`adavoice adapt`: a thin shell over adavoice.adapt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def adapt_command(
+    data: Path = typer.Argument(..., help="Manifest folder or plain audio folder "
+                                          "(optional metadata.csv: <file stem>|<text>)"),
+    out: Path = typer.Option(..., "--out", help="Voice folder to write (the adapter bundle)"),
+    model: str = typer.Option("demo", "--model", help="'demo' or a base-model folder"),
+    kind: str = typer.Option("cln", help="cln | lora | decoder | embedding"),
+    untranscribed: bool = typer.Option(False, "--untranscribed",
+                                       help="Ignore transcripts (AdaSpeech 2; no text is read)"),
+    steps: int = typer.Option(None, help="Maximum steps (default: the kind's default)"),
+    max_utterances: int = typer.Option(20, help="Use at most this many clips"),
+    speaker: str = typer.Option(None, help="Only this speaker's rows of a manifest"),
+    lora_rank: int = typer.Option(None, help="LoRA rank (kind lora)"),
+    learning_rate: float = typer.Option(None, help="Override the kind's learning rate"),
+) -> None:
+    """Adapt the base model to a new voice from ~20 clips; writes a bundle to OUT."""
+    from adavoice.adapt.config import AdapterConfig
+    from adavoice.adapt.run import adapt
+
+    cfg = AdapterConfig.for_kind(kind, steps=steps, lora_rank=lora_rank,
+                                 learning_rate=learning_rate)
+    voice = adapt(model, data, untranscribed=untranscribed, max_utterances=max_utterances,
+                  config=cfg, speaker=speaker, name=out.name)
+    voice.save(out)
+    prov = voice.config["provenance"]
+    mode = "transcribed" if prov["transcribed"] else "untranscribed"
+    typer.echo(f"{out}: {voice.kind} voice, {mode}, {prov['clips']} clips, "
+               f"{prov['steps']} steps in {prov['wall_s']} s, "
+               f"{voice.stored_parameters} stored parameters")

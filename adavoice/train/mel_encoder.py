@@ -1,0 +1,93 @@
+"""`adavoice train mel-encoder`: AdaSpeech 2's mel encoder on a frozen base.
+
+Loss = L1(decoder(mel_encoder(mel)), mel) + ``pull`` * MSE(mel_encoder(mel), text side), where
+the text side is the base's length-regulated decoder input of the same utterance (teacher-forced,
+no gradient). The base is never modified. The release (``config.json`` + ``model.safetensors``)
+is written to OUT; ``--install`` also copies it into the base folder as ``mel_encoder/``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from adavoice.data.features import FeatureCache, precompute
+from adavoice.data.manifest import Manifest
+from adavoice.models.base_model import content_hash, load_base_model
+from adavoice.models.mel_encoder import MelEncoder, MelEncoderConfig
+from adavoice.text import SymbolTable, TextProcessor
+from adavoice.train.acoustic import _splits
+from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic
+from adavoice.train.acoustic_losses import masked_l1, masked_mse
+from adavoice.train.batching import frame_budget_batches
+from adavoice.train.loop import TrainConfig, Trainer
+
+
+def mel_encoder_losses(base, encoder, batch, pull: float) -> dict[str, torch.Tensor]:
+    """Reconstruction through the frozen decoder plus the pull towards the text side."""
+    with torch.no_grad():
+        text_side = base(batch.tokens, batch.text_mask, batch.speakers, batch.mel,
+                         batch.frame_mask, batch.log_f0, batch.log_energy,
+                         batch.log_prior).decoder_input
+    predicted = encoder(batch.mel, batch.frame_mask)
+    speaker_vector = base.speaker_embedding(batch.speakers)
+    mel = base.decode(predicted, batch.frame_mask, speaker_vector)
+    reconstruction = masked_l1(mel, batch.mel, batch.frame_mask)
+    alignment = masked_mse(predicted, text_side, batch.frame_mask)
+    return {"loss": reconstruction + pull * alignment, "mel_loss": reconstruction,
+            "pull_loss": alignment}
+
+
+def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
+                      steps: int = 3000, device: str = "cpu", resume: bool = False,
+                      train_cfg: TrainConfig | None = None, pull: float = 1.0,
+                      install: bool = False, progress: bool = True) -> Path:
+    """Train a mel encoder for the base in ``base_dir`` on the corpus ``data``."""
+    out, data, base_dir = Path(out), Path(data), Path(base_dir)
+    base, cfg = load_base_model(base_dir)
+    for parameter in base.parameters():
+        parameter.requires_grad_(False)
+    manifest = Manifest.load(data)
+    train_rows, _ = _splits(manifest)
+    cache = FeatureCache(data / ".feature-cache", cfg.mel)
+    precompute(train_rows, cache)
+    processor = TextProcessor.from_symbols(SymbolTable.from_dict(cfg.symbols))
+    train_set = AcousticDataset(train_rows, processor, cache, cfg.speakers)
+    tcfg = train_cfg or TrainConfig(steps=steps, learning_rate=1e-3, max_frames=4000,
+                                    warmup_steps=min(300, steps // 10 + 1),
+                                    validate_every=10**9)
+    torch.manual_seed(tcfg.seed)
+    dev = torch.device(device)
+    base.to(dev).eval()
+    lengths = train_set.frame_lengths(cfg.mel.hop_length, cfg.mel.sample_rate_hz)
+    encoder = MelEncoder(MelEncoderConfig.for_base(cfg.acoustic))
+
+    def make_batches(epoch):
+        return frame_budget_batches(lengths, tcfg.max_frames, tcfg.seed, epoch)
+
+    def load_batch(indices):
+        return collate_acoustic([train_set[i] for i in indices]).to(dev)
+
+    def task(net, batch, step):
+        return mel_encoder_losses(base, net, batch, pull)
+
+    trainer = Trainer(encoder, task, make_batches, load_batch, tcfg, out, device)
+    if resume and trainer.ckpt_path.is_file():
+        trainer.resume()
+    started = time.perf_counter()
+    history = trainer.run(progress=progress)
+    if trainer.rank == 0:
+        recent = history[-50:] or [{"mel_loss": float("nan")}]
+        training = {"base_weights_sha256": content_hash(base_dir), "data": str(data),
+                    "steps": trainer.step, "pull": pull,
+                    "last_session_wall_s": round(time.perf_counter() - started, 1),
+                    "final_mel_loss": round(sum(h["mel_loss"] for h in recent) / len(recent), 4)}
+        trainer.model.cpu().eval().save(out, training)
+        if install:
+            target = base_dir / "mel_encoder"
+            target.mkdir(exist_ok=True)
+            trainer.model.save(target, training, half=True)
+    return out
+

@@ -1,0 +1,201 @@
+"""Voice adaptation: adapter kinds, both modes, bundles, and the guarantees the issue lists."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import adavoice
+from adavoice.adapt.bundle import CONFIG_NAME, WEIGHTS_NAME, read_bundle
+from adavoice.adapt.config import AdapterConfig
+from adavoice.api import BaseModel, Voice
+from adavoice.config import MelConfig
+from adavoice.errors import AdapterMismatchError, ConfigError, MissingFileError, ModelFormatError
+from adavoice.models.acoustic import AcousticModel
+from adavoice.models.acoustic_config import AcousticConfig
+from adavoice.models.base_model import BaseModelConfig, content_hash, save_base_model
+from adavoice.models.mel_encoder import MelEncoder, MelEncoderConfig
+from adavoice.text import TextProcessor
+
+SENTENCES = ["the cat sat on the mat", "a dog ran home", "we like green tea",
+             "it is a fine day", "she reads a book", "they walk to school",
+             "he plays the drum", "birds sing at dawn"]
+
+
+def _tone(path, f0_hz, seconds=0.8, sr=22050):
+    t = np.arange(int(seconds * sr)) / sr
+    wave = 0.3 * np.sin(2 * np.pi * f0_hz * t) + 0.1 * np.sin(2 * np.pi * 2.5 * f0_hz * t)
+    sf.write(path, wave.astype(np.float32), sr)
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    root = tmp_path_factory.mktemp("adapt")
+    torch.manual_seed(0)
+    processor = TextProcessor.from_language("en", tokenizer="graphemes")
+    acoustic = AcousticConfig.tiny(n_symbols=len(processor.symbols), n_speakers=2)
+    cfg = BaseModelConfig(acoustic=acoustic, mel=MelConfig(), language="en",
+                          symbols=processor.symbols.to_dict(), speakers=["a", "b"])
+    base_dir = save_base_model(root / "base", AcousticModel(acoustic).eval(), cfg)
+    MelEncoder(MelEncoderConfig.for_base(acoustic)).save(base_dir / "mel_encoder")
+    transcribed, untranscribed = root / "clips", root / "clips-untranscribed"
+    for folder in (transcribed, untranscribed):
+        folder.mkdir()
+        for index in range(8):
+            _tone(folder / f"clip{index:02d}.wav", 140 + 10 * index)
+    lines = [f"clip{i:02d}|{text}" for i, text in enumerate(SENTENCES)]
+    (transcribed / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"base": base_dir, "clips": transcribed, "raw": untranscribed}
+
+
+def _config(kind, **kw):
+    return AdapterConfig.for_kind(kind, steps=kw.pop("steps", 6), batch_size=3,
+                                  validation_clips=2, validate_every=3, **kw)
+
+
+def _state_bytes(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("kind,untranscribed", [("cln", False), ("cln", True),
+                                                ("embedding", False), ("lora", True),
+                                                ("decoder", False)])
+def test_base_is_unchanged_and_bundle_round_trips(tiny_base, tmp_path, kind, untranscribed):
+    base = BaseModel.load(tiny_base["base"])
+    before, digest = _state_bytes(base.model), content_hash(tiny_base["base"])
+    voice = adavoice.adapt(base, tiny_base["clips"], config=_config(kind),
+                           untranscribed=untranscribed, progress=False)
+    after = base.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert content_hash(tiny_base["base"]) == digest
+    assert voice.config["provenance"]["transcribed"] is (not untranscribed)
+    folder = voice.save(tmp_path / "voice")
+    loaded = Voice.load(folder, base=base)
+    text = "the cat ran"
+    assert torch.allclose(voice.mel(text), loaded.mel(text), atol=1e-5)
+    tensors, config = read_bundle(folder)
+    assert config["stored_parameters"] == sum(t.numel() for t in tensors.values())
+
+
+ALLOWED_PREFIXES = {"cln": ("speaker_vector", "utterance_vector", "norms."),
+                    "embedding": ("speaker_vector", "utterance_vector"),
+                    "lora": ("speaker_vector", "utterance_vector", "norms.", "lora."),
+                    "decoder": ("speaker_vector", "utterance_vector", "norms.", "voice_decoder.")}
+
+
+@pytest.mark.parametrize("kind", sorted(ALLOWED_PREFIXES))
+def test_adapter_file_holds_only_adapter_keys(tiny_base, kind):
+    voice = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=_config(kind, steps=2),
+                           progress=False)
+    assert voice.tensors
+    assert all(key.startswith(ALLOWED_PREFIXES[kind]) for key in voice.tensors)
+    base_keys = set(voice.base.model.state_dict())
+    assert not base_keys & set(voice.tensors)
+    if kind == "lora":
+        assert any("lora_A" in key for key in voice.tensors)
+        assert not any("base_layer" in key for key in voice.tensors)
+
+
+def test_cln_stores_a_few_thousand_numbers(tiny_base):
+    voice = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=_config("cln", steps=1),
+                           progress=False)
+    cfg = voice.base.model.cfg
+    norms = len(voice.base.model.conditional_norms())
+    assert voice.stored_parameters == cfg.speaker_dim + cfg.hidden + 2 * norms * cfg.hidden
+
+
+def test_untranscribed_path_never_reads_text(tiny_base, monkeypatch):
+    def no_text(*args, **kwargs):
+        raise AssertionError("text was read in untranscribed adaptation")
+
+    monkeypatch.setattr(TextProcessor, "process", no_text)
+    monkeypatch.setattr(TextProcessor, "process_many", no_text)
+    # a folder with no transcripts at all: AdaSpeech 2 is chosen without a flag
+    voice = adavoice.adapt(tiny_base["base"], tiny_base["raw"], config=_config("cln"),
+                           progress=False)
+    assert voice.config["provenance"]["transcribed"] is False
+    # and --untranscribed ignores transcripts that exist
+    voice = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=_config("cln"),
+                           untranscribed=True, progress=False)
+    assert voice.config["provenance"]["transcribed"] is False
+
+
+@pytest.mark.parametrize("untranscribed", [False, True])
+def test_adaptation_lowers_the_training_loss(tiny_base, untranscribed):
+    cfg = AdapterConfig.for_kind("cln", steps=40, batch_size=6, validation_clips=0,
+                                 learning_rate=3e-2)
+    voice = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=cfg,
+                           untranscribed=untranscribed, progress=False)
+    metrics = voice.config["metrics"]
+    assert metrics["train_mel_loss"] < 0.7 * metrics["initial_train_mel_loss"]
+
+
+def test_two_voices_share_the_base_and_sound_different(tiny_base, tmp_path):
+    first = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=_config("cln", steps=8),
+                           progress=False).save(tmp_path / "one")
+    cfg = _config("cln", steps=8, init="nearest", learning_rate=3e-2)
+    second = adavoice.adapt(tiny_base["base"], tiny_base["raw"], config=cfg,
+                            progress=False).save(tmp_path / "two")
+    one, two = Voice.load(first), Voice.load(second)
+    assert one.base is two.base
+    text = "we like tea"
+    assert not torch.allclose(one.mel(text), two.mel(text), atol=1e-3)
+
+
+def test_hash_mismatch_and_damaged_bundles_fail_clearly(tiny_base, tmp_path):
+    voice = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=_config("cln", steps=1),
+                           progress=False)
+    folder = voice.save(tmp_path / "voice")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config["base"]["content_hash"] = "0" * 64
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(AdapterMismatchError, match="adapted from base"):
+        Voice.load(folder)
+    folder = voice.save(tmp_path / "damaged")
+    (folder / WEIGHTS_NAME).write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelFormatError):
+        Voice.load(folder)
+    (folder / WEIGHTS_NAME).unlink()
+    with pytest.raises(MissingFileError):
+        Voice.load(folder)
+    with pytest.raises(MissingFileError):
+        Voice.load(tmp_path / "nowhere")
+
+
+def test_untranscribed_needs_a_mel_encoder(tiny_base, tmp_path):
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_base["base"], bare, ignore=shutil.ignore_patterns("mel_encoder"))
+    with pytest.raises(MissingFileError, match="mel encoder"):
+        adavoice.adapt(bare, tiny_base["raw"], config=_config("cln"), progress=False)
+
+
+def test_unknown_kind_is_a_config_error():
+    with pytest.raises(ConfigError):
+        AdapterConfig.for_kind("prefix-tuning")
+
+
+def test_adapt_and_synth_cli(tiny_base, tmp_path, capsys):
+    from adavoice.cli.main import main
+
+    out = tmp_path / "voices" / "tone"
+    main(["adapt", str(tiny_base["clips"]), "--model", str(tiny_base["base"]), "--out", str(out),
+          "--steps", "3", "--max-utterances", "6"])
+    assert "cln voice, transcribed, 6 clips" in capsys.readouterr().out
+    lines = tmp_path / "lines.txt"
+    lines.write_text("one cat\ntwo dogs\n", encoding="utf-8")
+    main(["synth", "--voice", str(out), "--text-file", str(lines), "--out-dir",
+          str(tmp_path / "wavs")])
+    assert sorted(p.name for p in (tmp_path / "wavs").iterdir()) == ["00.wav", "01.wav"]
+    config = json.loads((out / CONFIG_NAME).read_text())
+    config["base"]["content_hash"] = "f" * 64
+    (out / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(SystemExit):
+        main(["synth", "hello", "--voice", str(out), "--out", str(tmp_path / "x.wav")])
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "adapted from base" in err and "\n" not in err
