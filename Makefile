@@ -9,7 +9,7 @@ APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox
   festvox-us-slt-hts festvox-czech-dita festvox-italp16k festvox-itapc16k sox libsox-fmt-all \
   fortunes fortunes-cs fortunes-it wordnet-base
 
-.PHONY: install install-system test test-slow lint demo corpus-en clean
+.PHONY: install install-system test test-slow lint demo corpus-en corpus-adapt clean
 
 install: $(STAMP)
 
@@ -40,6 +40,11 @@ lint: install
 corpus-en: install install-system
 	$(BIN)/adavoice corpus build data/corpus-en --language en --utterances 300 --seed 0 \
 	  --voices $(shell cat benchmarks/base_voices.txt)
+
+# Held-out target voices for benchmarks/adapt.py (none of them is in the base corpus).
+corpus-adapt: install install-system
+	$(BIN)/adavoice corpus build data/adapt-targets --language en --utterances 60 --seed 5 \
+	  --voices flite:slt espeak:en-us+f3 espeak:en-us+m3
 
 demo: install install-system
 	$(BIN)/python examples/demo.py

@@ -5,7 +5,6 @@ end, the release (``config.json`` + ``model.safetensors``) that ``SpeakerEncoder
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from pathlib import Path
@@ -102,6 +101,24 @@ def train_speaker_encoder(data: str | Path, out: str | Path, preset: str = "smal
                     "last_session_wall_s": round(time.perf_counter() - started, 1),
                     "final_train_accuracy": (round(sum(h["accuracy"] for h in recent)
                                                    / len(recent), 4) if recent else None)}
-        trainer.model.encoder.cpu().save(out, mel_cfg, training)
-        (out / "speakers.json").write_text(json.dumps(speakers, indent=1) + "\n")
+        encoder = trainer.model.encoder.cpu().eval()
+        encoder.save(out, mel_cfg, training)
+        write_centroids(out, encoder, Manifest(rows, manifest.root), cache, speakers)
     return out
+
+
+@torch.no_grad()
+def write_centroids(out: str | Path, encoder: SpeakerEncoder, manifest: Manifest,
+                    cache: FeatureCache, speakers: list[str], per_speaker: int = 40) -> Path:
+    """``centroids.safetensors``: each speaker's unit mean embedding (whole clips), in the order
+    of ``speakers`` (the same order as the release config's ``training.speakers``)."""
+    from safetensors.torch import save_file
+
+    table = []
+    for name in speakers:
+        rows = [u for u in manifest if u.speaker == name][:per_speaker]
+        mels = [torch.from_numpy(cache.get(manifest.audio_path(u)).mel) for u in rows]
+        table.append(encoder.embed_many(mels))
+    path = Path(out) / "centroids.safetensors"
+    save_file({"centroids": torch.stack(table).contiguous()}, str(path))
+    return path

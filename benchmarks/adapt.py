@@ -1,0 +1,169 @@
+"""Benchmark of voice adaptation (issue 5) -> benchmarks/results/adapt.json (+ adapt.md).
+
+    make corpus-adapt      # data/adapt-targets: flite:slt, espeak:en-us+f3, espeak:en-us+m3
+    .venv/bin/python benchmarks/adapt.py --target flite:slt          # one target per process
+    .venv/bin/python benchmarks/adapt.py --merge                     # table of all targets
+
+For each target voice (none of them in the base corpus): the first 20 clips by id adapt, the
+next 40 sentences test. Every adapter kind is adapted with its defaults, with transcripts
+(AdaSpeech) and without (AdaSpeech 2), and scored on the test sentences against the target's
+real audio: MCD, log-F0 RMSE, V/UV error (Griffin-Lim audio), speaker similarity (ECAPA cosine on
+the acoustic model's mels vs the real clips), PocketSphinx WER ratio (synthesized / real) on the
+first ``--wer-sentences`` test sentences; plus adaptation wall time, stored parameters and bytes.
+The floor is the unadapted base speaking as its most similar seen speaker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import adavoice
+from adavoice.adapt.config import KINDS, AdapterConfig
+from adavoice.api import BaseModel
+from adavoice.data.manifest import Manifest
+from adavoice.evaluate.voice_score import score_voice, target_embedding
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGETS = ["flite:slt", "espeak:en-us+f3", "espeak:en-us+m3"]
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text)
+
+
+def target_rows(manifest: Manifest, speaker: str, adapt_clips: int, test_sentences: int):
+    rows = sorted((u for u in manifest if u.speaker == speaker), key=lambda u: u.id)
+    if len(rows) < adapt_clips + test_sentences:
+        raise SystemExit(f"{speaker}: {len(rows)} rows, need {adapt_clips + test_sentences}")
+    return rows[:adapt_clips], rows[adapt_clips:adapt_clips + test_sentences]
+
+
+def run_target(args, speaker: str) -> dict:
+    base = BaseModel.shared(args.model)
+    manifest = Manifest.load(args.data)
+    _, test = target_rows(manifest, speaker, args.clips, args.test_sentences)
+    refs = {u.id: (manifest.audio_path(u), u.text) for u in test}
+    wer_refs = dict(list(refs.items())[:args.wer_sentences])
+    target = target_embedding(base, [p for p, _ in refs.values()])
+    recognizer = None
+    if args.wer_sentences:
+        from adavoice.evaluate.sphinx import PocketSphinxRecognizer
+
+        recognizer = PocketSphinxRecognizer()
+    work = Path(tempfile.mkdtemp(prefix=f"adapt-{slug(speaker)}-"))
+    runs = []
+
+    def score(name, mel_fn, extra):
+        summary = score_voice(base, mel_fn, refs, work / name, target=target)
+        if recognizer is not None:
+            asr = score_voice(base, mel_fn, wer_refs, work / f"{name}-wer", recognizer=recognizer,
+                              target=target)
+            ratio = (asr["pooled_wer"] / asr["reference_pooled_wer"]
+                     if asr["reference_pooled_wer"] else None)
+            summary.update(pooled_wer=asr["pooled_wer"],
+                           reference_pooled_wer=asr["reference_pooled_wer"], wer_ratio=ratio)
+        row = {"target": speaker, "run": name, **extra, **summary}
+        runs.append(row)
+        print(json.dumps({k: row[k] for k in ("run", "mean_mcd_db", "speaker_similarity")
+                          if k in row}), flush=True)
+
+    centroids = base.speaker_centroids()
+    floor = base.speakers[int((centroids @ target).argmax())] if centroids is not None else None
+    floor_voice = base.model.speaker_voice(base.speaker_id(floor))
+    score("floor", lambda t: base.mel(t, floor_voice), {"kind": "none", "mode": "-",
+                                                         "nearest_speaker": floor})
+    plan = [(k, m) for k in args.kinds for m in args.modes]
+    plan += [("cln", "transcribed-init-" + init) for init in args.extra_inits]
+    for kind, mode in plan:
+        untranscribed = mode == "untranscribed"
+        overrides = {}
+        if mode.startswith("transcribed-init-"):
+            overrides["init"] = mode.split("-init-")[1]
+        cfg = AdapterConfig.for_kind(kind, **overrides)
+        started = time.perf_counter()
+        voice = adavoice.adapt(base, args.data, config=cfg, untranscribed=untranscribed,
+                               speaker=speaker, max_utterances=args.clips, progress=False)
+        wall = time.perf_counter() - started
+        folder = voice.save(work / f"{kind}-{mode}-bundle")
+        extra = {"kind": kind, "mode": mode, "adapt_wall_s": round(wall, 1),
+                 "steps": voice.config["provenance"]["steps"],
+                 "best_step": voice.config["provenance"]["best_step"],
+                 "init": voice.config["provenance"].get("init"),
+                 "stored_parameters": voice.stored_parameters,
+                 "bundle_bytes": (folder / "adapter.safetensors").stat().st_size}
+        score(f"{kind}-{mode}", voice.mel, extra)
+    return {"target": speaker, "runs": runs, "test_sentences": len(refs),
+            "wer_sentences": len(wer_refs) if recognizer else 0}
+
+
+MARKDOWN_COLUMNS = [("run", "run", None), ("MCD dB", "mean_mcd_db", 2),
+                    ("log-F0 RMSE cents", "mean_log_f0_rmse_cents", 0),
+                    ("V/UV", "mean_vuv_error", 3), ("spk sim", "speaker_similarity", 3),
+                    ("WER ratio", "wer_ratio", 2), ("adapt s", "adapt_wall_s", 1),
+                    ("params", "stored_parameters", None), ("bytes", "bundle_bytes", None)]
+
+
+def markdown(results: list[dict]) -> str:
+    lines = []
+    for result in results:
+        lines += [f"### {result['target']}", "",
+                  "| " + " | ".join(c for c, _, _ in MARKDOWN_COLUMNS) + " |",
+                  "|" + "---|" * len(MARKDOWN_COLUMNS)]
+        for row in result["runs"]:
+            cells = []
+            for _, key, digits in MARKDOWN_COLUMNS:
+                value = row.get(key)
+                cells.append("-" if value is None else
+                             f"{value:.{digits}f}" if digits is not None else str(value))
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def merge() -> None:
+    parts = sorted(RESULTS.glob("adapt-*.json"))
+    results = [json.loads(p.read_text()) for p in parts]
+    (RESULTS / "adapt.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / "adapt.md").write_text(markdown(results) + "\n")
+    print(markdown(results))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="demo")
+    parser.add_argument("--data", default="data/adapt-targets")
+    parser.add_argument("--target", action="append", help="speaker SPEC (repeatable)")
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS))
+    parser.add_argument("--modes", nargs="+", default=["transcribed", "untranscribed"])
+    parser.add_argument("--extra-inits", nargs="*", default=["nearest"])
+    parser.add_argument("--clips", type=int, default=20)
+    parser.add_argument("--test-sentences", type=int, default=40)
+    parser.add_argument("--wer-sentences", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--merge", action="store_true")
+    args = parser.parse_args()
+    if args.merge:
+        merge()
+        return 0
+    torch.set_num_threads(args.threads)
+    RESULTS.mkdir(exist_ok=True)
+    for speaker in args.target or TARGETS:
+        started = time.perf_counter()
+        result = run_target(args, speaker)
+        result.update(threads=args.threads, wall_s=round(time.perf_counter() - started, 1),
+                      machine=platform.processor() or platform.machine(),
+                      command=" ".join(sys.argv))
+        (RESULTS / f"adapt-{slug(speaker)}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
