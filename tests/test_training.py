@@ -22,13 +22,18 @@ from tests.test_acoustic import make_items, run_model
 ITEMS = make_items(seed=1, count=8)
 
 
-def make_trainer(out: Path, interrupt_at: int | None = None) -> Trainer:
+def make_trainer(out: Path, interrupt_at: int | None = None, sigterm_at: int | None = None
+                 ) -> Trainer:
     model = AcousticModelWithDropout()
     lengths = [it.mel.shape[1] for it in ITEMS]
 
     def task(net, batch, step):
         if interrupt_at is not None and step == interrupt_at:
             raise KeyboardInterrupt
+        if sigterm_at is not None and step == sigterm_at:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGTERM)  # what `kill PID` does to a background run
         return acoustic_losses(run_model(net, batch), batch, step, LossWeights())
 
     cfg = TrainConfig(steps=8, warmup_steps=2, max_frames=70, log_every=1,
@@ -67,6 +72,17 @@ def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path):
     for step in range(6, 9):
         assert got[step] == pytest.approx(expected[step], rel=1e-5), step
     assert (tmp_path / "a" / "curves.png").is_file()
+
+
+def test_sigterm_saves_a_checkpoint_and_restores_the_handler(tmp_path):
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    trainer = make_trainer(tmp_path, sigterm_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(progress=False)
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 3
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_checkpoint_write_is_atomic_and_damage_is_reported(tmp_path):
