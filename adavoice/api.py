@@ -47,7 +47,7 @@ class BaseModel:
         self.model, self.cfg, self.folder = model.eval(), cfg, folder
         self.name = str(folder)
         self.processor = TextProcessor.from_symbols(SymbolTable.from_dict(cfg.symbols))
-        self._vocoder = None
+        self._vocoders: dict = {}
         self._hash: str | None = None
         self._parts: dict = {}
 
@@ -143,15 +143,31 @@ class BaseModel:
         return torch.tensor([self.processor.process(text).ids], dtype=torch.long)
 
     def vocoder(self, kind: str = "auto"):
-        """The waveform renderer. Griffin-Lim for now (``auto`` and ``griffin-lim`` agree);
-        a neural vocoder will take ``auto`` once one ships in the model folder."""
-        from adavoice.models.griffin_lim import GriffinLim
+        """The waveform renderer: ``neural`` (the base's ``vocoder/``), ``griffin-lim``, or
+        ``auto`` (neural when the base ships one, else Griffin-Lim)."""
+        if kind not in ("auto", "neural", "griffin-lim"):
+            raise ConfigError(f"unknown vocoder {kind!r}", fix="use auto, neural or griffin-lim")
+        has_neural = (self.folder / "vocoder" / "config.json").is_file()
+        if kind == "neural" and not has_neural:
+            raise MissingFileError("this base has no neural vocoder", path=self.folder / "vocoder",
+                                   fix="use --vocoder griffin-lim, or train one")
+        name = "neural" if kind == "neural" or (kind == "auto" and has_neural) else "griffin-lim"
+        if name not in self._vocoders:
+            if name == "neural":
+                from adavoice.models.vocoder import NeuralVocoder, Vocoder
 
-        if kind not in ("auto", "griffin-lim"):
-            raise ConfigError(f"unknown vocoder {kind!r}", fix="use auto or griffin-lim")
-        if self._vocoder is None:
-            self._vocoder = GriffinLim(self.cfg.mel)
-        return self._vocoder
+                vocoder, mel = Vocoder.from_dir(self.folder / "vocoder")
+                if mel != self.cfg.mel:
+                    from adavoice.errors import ModelFormatError
+
+                    raise ModelFormatError("the vocoder was trained on another mel front end",
+                                           path=self.folder / "vocoder")
+                self._vocoders[name] = NeuralVocoder(vocoder)
+            else:
+                from adavoice.models.griffin_lim import GriffinLim
+
+                self._vocoders[name] = GriffinLim(self.cfg.mel)
+        return self._vocoders[name]
 
     def mel(self, text: str, voice, length_scale: float = 1.0, pitch_shift: float = 0.0,
             energy_scale: float = 1.0) -> torch.Tensor:

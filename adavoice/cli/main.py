@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from adavoice.cli import adapt, corpus, evaluate, lang, synth, train
+    from adavoice.cli import adapt, corpus, evaluate, lang, synth, train, vocode
 
     app.add_typer(corpus.app, name="corpus", help="Build synthetic corpora and import real ones.")
     app.add_typer(lang.app, name="lang", help="Language packs: list them, show normalisation.")
@@ -26,11 +26,14 @@ def _register() -> None:
         evaluate.eval_command
     )
     app.add_typer(train.app, name="train",
-                  help="Train models (base, speaker encoder, mel encoder).")
+                  help="Train models (base, vocoder, speaker encoder, mel encoder).")
     app.command(name="adapt", help="Adapt the base to a new voice from ~20 clips.")(
         adapt.adapt_command
     )
     app.command(name="synth", help="Synthesize speech from text.")(synth.synth_command)
+    app.command(name="vocode", help="Copy-synthesis: audio -> mel -> audio, per file.")(
+        vocode.vocode_command
+    )
 
 
 _register()

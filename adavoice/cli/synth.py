@@ -39,7 +39,7 @@ def synth_command(
     length_scale: float = typer.Option(None, help=">1 speaks slower (default 1, or the voice's)"),
     pitch_shift: float = typer.Option(None, help="Semitones (default 0, or the voice's)"),
     energy_scale: float = typer.Option(None, help="Default 1, or the voice's"),
-    vocoder: str = typer.Option("auto", help="auto | griffin-lim"),
+    vocoder: str = typer.Option("auto", help="auto | neural | griffin-lim"),
     list_speakers: bool = typer.Option(False, "--list-speakers", help="Print speakers, exit"),
 ) -> None:
     """Synthesize speech with a base model (or, with --voice, an adapted voice)."""

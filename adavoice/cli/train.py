@@ -73,3 +73,26 @@ def train_mel_encoder_command(
     folder = train_mel_encoder(resolve_model_dir(model), data, out, steps=steps, device=device,
                                resume=resume, install=install)
     typer.echo(f"mel encoder written to {folder}")
+
+
+@app.command("vocoder")
+def train_vocoder_command(
+    data: Path = typer.Argument(..., help="Corpus folder with manifest.jsonl"),
+    out: Path = typer.Option(..., "--out", help="Run folder; the release is written there"),
+    preset: str = typer.Option("small", help="tiny | small"),
+    steps: int = typer.Option(20000, help="Total optimisation steps"),
+    batch_size: int = typer.Option(16, help="Audio segments per batch"),
+    segment_frames: int = typer.Option(32, help="Segment length in mel frames"),
+    init: Path = typer.Option(None, "--init", help="Fine-tune this trained vocoder folder"),
+    device: str = typer.Option("cpu", help="cpu | cuda"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.pt"),
+    exclude_speaker: list[str] = typer.Option([], "--exclude-speaker",
+                                              help="Keep this speaker out (repeatable)"),
+) -> None:
+    """Train the iSTFT-head neural vocoder (multi-resolution STFT + mel losses)."""
+    from adavoice.train.vocoder import train_vocoder
+
+    folder = train_vocoder(data, out, preset=preset, steps=steps, batch_size=batch_size,
+                           segment_frames=segment_frames, device=device, resume=resume,
+                           init=init, exclude_speakers=tuple(exclude_speaker))
+    typer.echo(f"vocoder written to {folder}")

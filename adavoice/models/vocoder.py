@@ -1,0 +1,163 @@
+"""Neural vocoder (Vocos family, DESIGN §5): ConvNeXt backbone over the log-mel predicting
+log-magnitude and phase of the STFT, then the ONNX-friendly ``ConvISTFT``. No upsampling layers:
+the inverse STFT does the frame-to-sample step, which is why it is fast on a CPU.
+
+>>> vocoder = Vocoder(VocoderConfig.tiny()).eval()
+>>> vocoder(torch.randn(1, 80, 20)).shape   # (B, (T - 1) * hop_length)
+torch.Size([1, 4864])
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from adavoice.config import JsonConfig, MelConfig, read_json
+from adavoice.errors import ConfigError, MissingFileError, ModelFormatError
+from adavoice.nn.istft import ConvISTFT
+
+FORMAT_VERSION = 1
+KIND = "adavoice-vocoder"
+
+
+@dataclass(frozen=True)
+class VocoderConfig(JsonConfig):
+    """Backbone width/depth plus the STFT the head inverts (same hop as the mel front end)."""
+
+    n_mels: int = 80
+    dim: int = 256
+    intermediate: int = 768
+    layers: int = 6
+    kernel_size: int = 7
+    n_fft: int = 1024
+    hop_length: int = 256
+    max_log_magnitude: float = 6.0
+
+    def __post_init__(self) -> None:
+        if self.kernel_size % 2 == 0:
+            raise ConfigError("kernel_size must be odd")
+        if self.n_fft < self.hop_length:
+            raise ConfigError("n_fft must be >= hop_length")
+
+    @classmethod
+    def tiny(cls, **kw) -> "VocoderConfig":
+        return cls(**{"dim": 64, "intermediate": 128, "layers": 2, **kw})
+
+    @classmethod
+    def small(cls, **kw) -> "VocoderConfig":
+        return cls(**kw)
+
+    @classmethod
+    def preset(cls, name: str, **kw) -> "VocoderConfig":
+        if name not in ("tiny", "small"):
+            raise ConfigError(f"unknown vocoder preset {name!r}", fix="tiny | small")
+        return getattr(cls, name)(**kw)
+
+    @classmethod
+    def for_mel(cls, preset: str, mel: MelConfig) -> "VocoderConfig":
+        return cls.preset(preset, n_mels=mel.n_mels, n_fft=mel.n_fft, hop_length=mel.hop_length)
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise conv -> LayerNorm -> pointwise MLP (GELU) -> layer scale, residual.
+
+    forward(x (B, dim, T)) -> (B, dim, T)."""
+
+    def __init__(self, dim: int, intermediate: int, kernel_size: int, layer_scale: float):
+        super().__init__()
+        self.depthwise = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.expand = nn.Linear(dim, intermediate)
+        self.project = nn.Linear(intermediate, dim)
+        self.scale = nn.Parameter(torch.full((dim,), layer_scale))
+
+    def forward(self, x):
+        hidden = self.depthwise(x).transpose(1, 2)
+        hidden = self.project(nn.functional.gelu(self.expand(self.norm(hidden))))
+        return x + (self.scale * hidden).transpose(1, 2)
+
+
+class Vocoder(nn.Module):
+    """forward(mel (B, n_mels, T) natural-log mel) -> wave (B, (T - 1) * hop_length) in [-1, 1]
+    (not clipped; the STFT head can exceed it slightly)."""
+
+    def __init__(self, cfg: VocoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Conv1d(cfg.n_mels, cfg.dim, cfg.kernel_size, padding=cfg.kernel_size // 2)
+        self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
+        self.blocks = nn.ModuleList(
+            ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel_size, 1.0 / cfg.layers)
+            for _ in range(cfg.layers))
+        self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
+        bins = cfg.n_fft // 2 + 1
+        self.head = nn.Linear(cfg.dim, 2 * bins)
+        self.istft = ConvISTFT(cfg.n_fft, cfg.hop_length)
+
+    def spectrum(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(magnitude, phase), each (B, n_fft // 2 + 1, T)."""
+        x = self.norm(self.embed(mel).transpose(1, 2)).transpose(1, 2)
+        for block in self.blocks:
+            x = block(x)
+        out = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)
+        log_magnitude, phase = out.chunk(2, dim=1)
+        magnitude = torch.exp(log_magnitude.clamp(max=self.cfg.max_log_magnitude))
+        return magnitude, phase
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        magnitude, phase = self.spectrum(mel)
+        return self.istft(magnitude, phase)
+
+    # ---- I/O ----------------------------------------------------------------------------------
+    def save(self, folder: str | Path, mel: MelConfig, training: dict | None = None,
+             half: bool = False) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        tmp = folder / "model.safetensors.part"
+        save_file(state, str(tmp))
+        tmp.replace(folder / "model.safetensors")
+        config = {"format_version": FORMAT_VERSION, "kind": KIND, "vocoder": self.cfg.to_dict(),
+                  "mel": mel.to_dict(), "training": training or {}}
+        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        return folder
+
+    @classmethod
+    def from_dir(cls, folder: str | Path) -> tuple["Vocoder", MelConfig]:
+        folder = Path(folder)
+        data = read_json(folder / "config.json", "vocoder config")
+        weights = folder / "model.safetensors"
+        if data.get("kind") != KIND or data.get("format_version") != FORMAT_VERSION:
+            raise ModelFormatError("not a vocoder folder of this adavoice version", path=folder)
+        if not weights.is_file():
+            raise MissingFileError("vocoder weights missing", path=weights)
+        model = cls(VocoderConfig.from_dict(data["vocoder"]))
+        state = {k: v.float() if v.is_floating_point() else v
+                 for k, v in load_file(str(weights)).items()}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ModelFormatError(f"weights do not match config.json ({exc})",
+                                   path=weights) from exc
+        return model.eval(), MelConfig.from_dict(data["mel"])
+
+
+class NeuralVocoder:
+    """Callable renderer with the Griffin-Lim interface: mel (n_mels, T) or (B, n_mels, T)
+    -> wave (T_samples,) or (B, T_samples), clipped to [-1, 1]."""
+
+    def __init__(self, vocoder: Vocoder):
+        self.vocoder = vocoder.eval()
+
+    @torch.no_grad()
+    def __call__(self, mel: torch.Tensor) -> torch.Tensor:
+        single = mel.dim() == 2
+        wave = self.vocoder(mel.unsqueeze(0) if single else mel).clamp(-1.0, 1.0)
+        return wave[0] if single else wave

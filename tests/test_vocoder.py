@@ -1,0 +1,119 @@
+"""Vocoder contracts: the iSTFT head inverts an STFT, the ONNX export matches torch, a tiny
+vocoder learns one clip, and the base/CLI pick the right renderer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from adavoice.api import BaseModel
+from adavoice.config import MelConfig
+from adavoice.data.manifest import Manifest
+from adavoice.data.readers import read_folder
+from adavoice.errors import ConfigError, MissingFileError
+from adavoice.export.vocoder import export_vocoder, parity_error
+from adavoice.models.griffin_lim import GriffinLim
+from adavoice.models.vocoder import NeuralVocoder, Vocoder, VocoderConfig
+from adavoice.nn.istft import ConvISTFT
+from adavoice.train.loop import TrainConfig
+from adavoice.train.vocoder import VocoderTask, train_vocoder
+
+
+def _voiced(seconds=1.0, sr=22050, f0=160.0, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    wave = sum(0.2 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 6))
+    return (wave + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def test_istft_head_reconstructs_a_signal_from_its_stft():
+    wave = torch.from_numpy(_voiced())[None, : 256 * 60]
+    window = torch.hann_window(1024)
+    spec = torch.stft(wave, 1024, 256, window=window, return_complex=True)
+    rebuilt = ConvISTFT(1024, 256)(spec.abs(), torch.angle(spec))
+    reference = torch.istft(spec, 1024, 256, window=window, length=rebuilt.shape[-1])
+    assert rebuilt.shape[-1] == 256 * 60
+    assert torch.allclose(rebuilt, reference, atol=1e-5)
+    assert float((rebuilt - wave[:, : rebuilt.shape[-1]]).abs().max()) < 1e-4
+
+
+def test_onnx_export_matches_torch(tmp_path):
+    torch.manual_seed(0)
+    vocoder = Vocoder(VocoderConfig.tiny()).eval()
+    path = export_vocoder(vocoder, tmp_path / "vocoder.onnx")
+    for frames in (9, 57):  # dynamic length
+        assert parity_error(vocoder, path, torch.randn(2, 80, frames)) < 1e-4
+
+
+def test_tiny_vocoder_overfits_one_clip():
+    torch.manual_seed(0)
+    task = VocoderTask(VocoderConfig.tiny(), MelConfig())
+    wave = torch.from_numpy(_voiced())[None, : 256 * 32]
+    optimizer = torch.optim.Adam(task.vocoder.parameters(), lr=2e-3)
+    first = None
+    for _ in range(60):
+        losses = task(wave)
+        optimizer.zero_grad()
+        losses["loss"].backward()
+        optimizer.step()
+        first = first if first is not None else float(losses["loss"].detach())
+    assert float(task(wave)["loss"]) < 0.7 * first
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vocoder-corpus")
+    for index in range(4):
+        sf.write(root / f"u{index}.wav", _voiced(0.6, f0=120 + 30 * index, seed=index), 22050)
+    Manifest(read_folder(root), root).save(root)
+    return root
+
+
+def test_train_vocoder_writes_a_loadable_release_and_init_fine_tunes(tiny_corpus, tmp_path):
+    cfg = TrainConfig(steps=3, warmup_steps=1, log_every=1, validate_every=10**9)
+    first = train_vocoder(tiny_corpus, tmp_path / "v1", preset="tiny", batch_size=2,
+                          segment_frames=8, train_cfg=cfg, progress=False)
+    model, mel = Vocoder.from_dir(first)
+    assert mel == MelConfig() and model.cfg == VocoderConfig.for_mel("tiny", MelConfig())
+    second = train_vocoder(tiny_corpus, tmp_path / "v2", init=first, batch_size=2,
+                           segment_frames=8, train_cfg=cfg, progress=False)
+    assert Vocoder.from_dir(second)[0].cfg == model.cfg
+
+
+def test_base_model_picks_the_renderer(tmp_path):
+    from adavoice.models.acoustic import AcousticModel
+    from adavoice.models.acoustic_config import AcousticConfig
+    from adavoice.models.base_model import BaseModelConfig, save_base_model
+    from adavoice.text import TextProcessor
+
+    processor = TextProcessor.from_language("en", tokenizer="graphemes")
+    acoustic = AcousticConfig.tiny(n_symbols=len(processor.symbols), n_speakers=1)
+    cfg = BaseModelConfig(acoustic=acoustic, mel=MelConfig(), language="en",
+                          symbols=processor.symbols.to_dict(), speakers=["a"])
+    folder = save_base_model(tmp_path / "base", AcousticModel(acoustic), cfg)
+    base = BaseModel.load(folder)
+    assert isinstance(base.vocoder("auto"), GriffinLim)
+    with pytest.raises(MissingFileError, match="no neural vocoder"):
+        base.vocoder("neural")
+    with pytest.raises(ConfigError):
+        base.vocoder("wavenet")
+    Vocoder(VocoderConfig.tiny()).save(folder / "vocoder", MelConfig())
+    base = BaseModel.load(folder)
+    assert isinstance(base.vocoder("auto"), NeuralVocoder)
+    assert isinstance(base.vocoder("griffin-lim"), GriffinLim)
+    wave = base.synthesize("a cat")
+    assert wave.samples.ndim == 1 and np.abs(wave.samples).max() <= 1.0
+
+    from adavoice.cli.main import main
+
+    sf.write(tmp_path / "in.flac", _voiced(0.5), 22050)
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "in.flac").rename(tmp_path / "clips" / "in.flac")
+    main(["vocode", str(tmp_path / "clips"), str(tmp_path / "out"), "--model", str(folder)])
+    main(["vocode", str(tmp_path / "clips"), str(tmp_path / "gl"), "--model", str(folder),
+          "--vocoder", "griffin-lim"])
+    for sub in ("out", "gl"):
+        info = sf.info(tmp_path / sub / "in.flac")
+        assert info.samplerate == 22050 and abs(info.duration - 0.5) < 0.02
