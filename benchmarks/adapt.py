@@ -87,7 +87,7 @@ def run_target(args, speaker: str) -> dict:
         overrides = {}
         if mode.startswith("transcribed-init-"):
             overrides["init"] = mode.split("-init-")[1]
-        cfg = AdapterConfig.for_kind(kind, **overrides)
+        cfg = AdapterConfig.for_kind(kind, steps=args.steps, **overrides)
         started = time.perf_counter()
         voice = adavoice.adapt(base, args.data, config=cfg, untranscribed=untranscribed,
                                speaker=speaker, max_utterances=args.clips, progress=False)
@@ -148,20 +148,22 @@ def main() -> int:
     parser.add_argument("--test-sentences", type=int, default=40)
     parser.add_argument("--wer-sentences", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=None, help="override (smoke tests only)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--merge", action="store_true")
     args = parser.parse_args()
     if args.merge:
         merge()
         return 0
     torch.set_num_threads(args.threads)
-    RESULTS.mkdir(exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     for speaker in args.target or TARGETS:
         started = time.perf_counter()
         result = run_target(args, speaker)
         result.update(threads=args.threads, wall_s=round(time.perf_counter() - started, 1),
                       machine=platform.processor() or platform.machine(),
                       command=" ".join(sys.argv))
-        (RESULTS / f"adapt-{slug(speaker)}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (args.out / f"adapt-{slug(speaker)}.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -32,7 +32,7 @@ class AdapterConfig(JsonConfig):
     seen speaker; ``mean``: the mean seen speaker)."""
 
     kind: str = "cln"
-    steps: int = 300
+    steps: int = 200
     learning_rate: float = 3e-3
     batch_size: int = 6
     validation_clips: int = 2

@@ -198,6 +198,10 @@ def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progres
         for parameter, flag in zip(model.parameters(), frozen, strict=True):
             parameter.requires_grad_(flag)
     if valid is not None:
+        if step % cfg.validate_every:  # the last steps have not been validated yet
+            score = valid.mean_mel_loss(adapter)
+            if score < best[0]:
+                best = (score, step, copy.deepcopy(adapter.state_dict()))
         adapter.load_state_dict(best[2])
     adapter.eval()
     return {"steps": step, "best_step": best[1] if valid is not None else step,
