@@ -79,6 +79,15 @@ class BaseModel:
                 raise MissingFileError("this base has no mel encoder (untranscribed adaptation "
                                        "needs one)", path=folder,
                                        fix="train one: adavoice train mel-encoder DATA --install")
+            from adavoice.config import read_json
+            from adavoice.errors import AdapterMismatchError
+
+            made_for = read_json(folder / "config.json").get("training", {}).get(
+                "base_weights_sha256")
+            if made_for is not None and made_for != self.content_hash:
+                raise AdapterMismatchError("the mel encoder was trained on another base",
+                                           path=folder,
+                                           fix="retrain it: adavoice train mel-encoder --install")
             self._parts["mel_encoder"] = MelEncoder.from_dir(folder).requires_grad_(False)
         return self._parts["mel_encoder"]
 

@@ -199,3 +199,14 @@ def test_adapt_and_synth_cli(tiny_base, tmp_path, capsys):
         main(["synth", "hello", "--voice", str(out), "--out", str(tmp_path / "x.wav")])
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "adapted from base" in err and "\n" not in err
+
+
+def test_mel_encoder_of_another_base_is_refused(tiny_base, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_base["base"], other)
+    encoder = MelEncoder.from_dir(other / "mel_encoder")
+    encoder.save(other / "mel_encoder", {"base_weights_sha256": "0" * 64})
+    with pytest.raises(AdapterMismatchError, match="another base"):
+        adavoice.adapt(other, tiny_base["raw"], config=_config("cln"), progress=False)
