@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from adavoice.audio import Audio
 from adavoice.adapt.run import adapt  # noqa: F401  (also reachable as adavoice.adapt)
+from adavoice.audio import Audio
 from adavoice.errors import ConfigError, EmptyTextError, MissingFileError, UnknownSpeakerError
 from adavoice.models.base_model import content_hash, load_base_model
 

@@ -71,7 +71,7 @@ def quality(groups: dict, renderers: dict, mel_cfg: MelConfig) -> dict:
     out = {}
     for group, items in groups.items():
         per = {name: [] for name in renderers}
-        for speaker, path in items:
+        for _speaker, path in items:
             wave = load_audio(path, sr)
             mel = frontend(torch.from_numpy(wave))
             for name, render in renderers.items():
