@@ -65,13 +65,15 @@ def train_mel_encoder_command(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.pt"),
     install: bool = typer.Option(False, "--install",
                                  help="Also write the result into the base folder (mel_encoder/)"),
+    pull: float = typer.Option(1.0, help="Weight of the MSE pulling it to the text side"),
+    init: Path = typer.Option(None, "--init", help="Start from this trained mel encoder"),
 ) -> None:
     """Train the AdaSpeech 2 mel encoder on a frozen base (enables untranscribed adaptation)."""
     from adavoice.api import resolve_model_dir
     from adavoice.train.mel_encoder import train_mel_encoder
 
     folder = train_mel_encoder(resolve_model_dir(model), data, out, steps=steps, device=device,
-                               resume=resume, install=install)
+                               resume=resume, install=install, pull=pull, init=init)
     typer.echo(f"mel encoder written to {folder}")
 
 

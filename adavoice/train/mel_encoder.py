@@ -43,8 +43,10 @@ def mel_encoder_losses(base, encoder, batch, pull: float) -> dict[str, torch.Ten
 def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
                       steps: int = 3000, device: str = "cpu", resume: bool = False,
                       train_cfg: TrainConfig | None = None, pull: float = 1.0,
-                      install: bool = False, progress: bool = True) -> Path:
-    """Train a mel encoder for the base in ``base_dir`` on the corpus ``data``."""
+                      install: bool = False, init: str | Path | None = None,
+                      progress: bool = True) -> Path:
+    """Train a mel encoder for the base in ``base_dir`` on the corpus ``data``; ``init``
+    starts from a trained mel-encoder folder (e.g. to continue with another ``pull``)."""
     out, data, base_dir = Path(out), Path(data), Path(base_dir)
     base, cfg = load_base_model(base_dir)
     for parameter in base.parameters():
@@ -62,7 +64,8 @@ def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
     dev = torch.device(device)
     base.to(dev).eval()
     lengths = train_set.frame_lengths(cfg.mel.hop_length, cfg.mel.sample_rate_hz)
-    encoder = MelEncoder(MelEncoderConfig.for_base(cfg.acoustic))
+    encoder = (MelEncoder.from_dir(init).train() if init is not None
+               else MelEncoder(MelEncoderConfig.for_base(cfg.acoustic)))
 
     def make_batches(epoch):
         return frame_budget_batches(lengths, tcfg.max_frames, tcfg.seed, epoch)
@@ -81,7 +84,7 @@ def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
     if trainer.rank == 0:
         recent = history[-50:] or [{"mel_loss": float("nan")}]
         training = {"base_weights_sha256": content_hash(base_dir), "data": str(data),
-                    "steps": trainer.step, "pull": pull,
+                    "steps": trainer.step, "pull": pull, "init": str(init) if init else None,
                     "last_session_wall_s": round(time.perf_counter() - started, 1),
                     "final_mel_loss": round(sum(h["mel_loss"] for h in recent) / len(recent), 4)}
         trainer.model.cpu().eval().save(out, training)
