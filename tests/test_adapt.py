@@ -118,9 +118,16 @@ def test_untranscribed_path_never_reads_text(tiny_base, monkeypatch):
     voice = adavoice.adapt(tiny_base["base"], tiny_base["raw"], config=_config("cln"),
                            progress=False)
     assert voice.config["provenance"]["transcribed"] is False
-    # and --untranscribed ignores transcripts that exist
+    # and --untranscribed ignores transcripts that exist, even a damaged transcript file
     voice = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=_config("cln"),
                            untranscribed=True, progress=False)
+    assert voice.config["provenance"]["transcribed"] is False
+    (tiny_base["raw"] / "metadata.csv").write_bytes(b"\xff\xfe not text | at all")
+    try:
+        voice = adavoice.adapt(tiny_base["base"], tiny_base["raw"], config=_config("cln"),
+                               untranscribed=True, progress=False)
+    finally:
+        (tiny_base["raw"] / "metadata.csv").unlink()
     assert voice.config["provenance"]["transcribed"] is False
 
 

@@ -40,20 +40,22 @@ class AdaptationClip:
     duration_s: float
 
 
-def list_utterances(data: str | Path) -> tuple[list[Utterance], Manifest]:
-    """Rows of ``data/manifest.jsonl`` if present, else every audio file of the folder."""
+def list_utterances(data: str | Path, transcripts: bool = True
+                    ) -> tuple[list[Utterance], Manifest]:
+    """Rows of ``data/manifest.jsonl`` if present, else every audio file of the folder
+    (its ``metadata.csv`` is not opened when ``transcripts`` is False)."""
     data = Path(data)
     if (data / "manifest.jsonl").is_file():
         manifest = Manifest.load(data)
         return list(manifest), manifest
-    rows = read_folder(data)
+    rows = read_folder(data, transcripts=transcripts)
     return rows, Manifest(rows, data)
 
 
 def load_clips(data: str | Path, mel_config: MelConfig, max_utterances: int = 20,
                untranscribed: bool = False, speaker: str | None = None) -> list[AdaptationClip]:
     """The first ``max_utterances`` clips (by id; of ``speaker`` if given) with features."""
-    rows, manifest = list_utterances(data)
+    rows, manifest = list_utterances(data, transcripts=not untranscribed)
     if speaker is not None:
         rows = [u for u in rows if u.speaker == speaker]
     rows = sorted(rows, key=lambda u: u.id)[:max_utterances]

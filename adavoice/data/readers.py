@@ -190,13 +190,15 @@ def read_commonvoice(
 
 
 def read_folder(
-    src: str | Path, language: str = "und", speaker: str | None = None
+    src: str | Path, language: str = "und", speaker: str | None = None,
+    transcripts: bool = True,
 ) -> list[Utterance]:
     """A plain folder: every .wav/.flac/.ogg/.mp3 directly inside ``src`` (sorted), with an
     optional ``metadata.csv`` (or ``transcripts.csv``) of ``<file stem>|<text>`` lines.
 
     Without a metadata file every text is None (untranscribed); with one, files it does not
     list are untranscribed and files it lists must exist. Speaker defaults to the folder name.
+    ``transcripts=False`` never opens the metadata file (untranscribed use).
     """
     root = _require_dir(src)
     speaker = speaker or root.name
@@ -211,7 +213,7 @@ def read_folder(
                 path=root, fix="keep one audio file per name",
             )
         by_stem[audio.stem] = audio
-    texts = _folder_texts(root, by_stem)
+    texts = _folder_texts(root, by_stem) if transcripts else {}
     return [
         _utterance(stem, audio, texts.get(stem), speaker, language)
         for stem, audio in by_stem.items()
