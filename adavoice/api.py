@@ -202,8 +202,13 @@ _SHARED: dict[str, BaseModel] = {}
 class Voice:
     """An adapted voice: a few tensors beside a shared, frozen base model.
 
-    >>> voice = Voice.load("adapters/demo-transcribed")  # doctest: +SKIP
-    >>> voice.synthesize("Hello there.").save("hello.wav")  # doctest: +SKIP
+    >>> import tempfile
+    >>> clips = SHIPPED_MODELS.parent / "examples" / "demo-voice"
+    >>> voice = adapt("demo", clips, steps=2, max_utterances=6, progress=False)
+    >>> folder = voice.save(Path(tempfile.mkdtemp()) / "slt")
+    >>> again = Voice.load(folder)   # shares the base with every voice loaded in this process
+    >>> again.kind, again.stored_parameters, again.synthesize("Hello there.").sample_rate
+    ('cln', 2240, 22050)
     """
 
     def __init__(self, base: BaseModel, tensors: dict[str, torch.Tensor], config: dict):
