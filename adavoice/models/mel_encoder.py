@@ -11,19 +11,17 @@ adapted from untranscribed speech by auto-encoding it through mel encoder + deco
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from adavoice.config import JsonConfig, read_json
-from adavoice.errors import ConfigError, MissingFileError, ModelFormatError
+from adavoice.config import JsonConfig
+from adavoice.errors import ConfigError
+from adavoice.models.release import load_release, load_weights, save_release
 from adavoice.nn.fft import FFTStack
 
-FORMAT_VERSION = 1
 KIND = "adavoice-mel-encoder"
 
 
@@ -79,36 +77,10 @@ class MelEncoder(nn.Module):
         return self.out(hidden) * keep
 
     def save(self, folder: str | Path, training: dict | None = None, half: bool = False) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        if half:
-            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-        tmp = folder / "model.safetensors.part"
-        save_file(state, str(tmp))
-        tmp.replace(folder / "model.safetensors")
-        config = {"format_version": FORMAT_VERSION, "kind": KIND, "encoder": self.cfg.to_dict(),
-                  "training": training or {}}
-        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        return folder
+        return save_release(folder, self, KIND, {"encoder": self.cfg.to_dict(),
+                                                 "training": training or {}}, half)
 
     @classmethod
     def from_dir(cls, folder: str | Path) -> "MelEncoder":
-        folder = Path(folder)
-        data = read_json(folder / "config.json", "mel-encoder config")
-        weights = folder / "model.safetensors"
-        if data.get("kind") != KIND or data.get("format_version") != FORMAT_VERSION:
-            raise ModelFormatError("not a mel-encoder folder of this adavoice version",
-                                   path=folder)
-        if not weights.is_file():
-            raise MissingFileError("mel-encoder weights missing", path=weights,
-                                   fix="train one with `adavoice train mel-encoder`")
-        model = cls(MelEncoderConfig.from_dict(data["encoder"]))
-        state = {k: v.float() if v.is_floating_point() else v
-                 for k, v in load_file(str(weights)).items()}
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ModelFormatError(f"weights do not match config.json ({exc})",
-                                   path=weights) from exc
-        return model.eval()
+        config, state = load_release(folder, KIND, "mel-encoder")
+        return load_weights(cls(MelEncoderConfig.from_dict(config["encoder"])), state, folder)

@@ -10,18 +10,16 @@ evaluation and the starting speaker vector for adaptation.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from adavoice.config import JsonConfig, MelConfig, read_json
-from adavoice.errors import ConfigError, MissingFileError, ModelFormatError
+from adavoice.config import JsonConfig, MelConfig
+from adavoice.errors import ConfigError
+from adavoice.models.release import load_release, load_weights, save_release
 
-FORMAT_VERSION = 1
 KIND = "adavoice-speaker-encoder"
 
 
@@ -97,36 +95,12 @@ class SpeakerEncoder(nn.Module):
     # ---- I/O ----------------------------------------------------------------------------------
     def save(self, folder: str | Path, mel: MelConfig, training: dict | None = None,
              half: bool = False) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        if half:
-            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-        tmp = folder / "model.safetensors.part"
-        save_file(state, str(tmp))
-        tmp.replace(folder / "model.safetensors")
-        config = {"format_version": FORMAT_VERSION, "kind": KIND, "encoder": self.cfg.to_dict(),
-                  "mel": mel.to_dict(), "training": training or {}}
-        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        return folder
+        return save_release(folder, self, KIND, {"encoder": self.cfg.to_dict(),
+                                                 "mel": mel.to_dict(), "training": training or {}},
+                            half)
 
     @classmethod
     def from_dir(cls, folder: str | Path) -> tuple["SpeakerEncoder", MelConfig]:
-        folder = Path(folder)
-        weights = folder / "model.safetensors"
-        data = read_json(folder / "config.json", "speaker-encoder config")
-        if data.get("kind") != KIND or data.get("format_version") != FORMAT_VERSION:
-            raise ModelFormatError("not a speaker-encoder folder of this adavoice version",
-                                   path=folder)
-        if not weights.is_file():
-            raise MissingFileError("speaker-encoder weights missing", path=weights)
-        model = cls(SpeakerEncoderConfig.from_dict(data["encoder"]))
-        state = {k: v.float() if v.is_floating_point() else v
-                 for k, v in load_file(str(weights)).items()}
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ModelFormatError(f"weights do not match config.json ({exc})",
-                                   path=weights) from exc
-        return model.eval(), MelConfig.from_dict(data["mel"])
-
+        config, state = load_release(folder, KIND, "speaker-encoder")
+        model = cls(SpeakerEncoderConfig.from_dict(config["encoder"]))
+        return load_weights(model, state, folder), MelConfig.from_dict(config["mel"])

@@ -9,19 +9,17 @@ torch.Size([1, 4864])
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from adavoice.config import JsonConfig, MelConfig, read_json
-from adavoice.errors import ConfigError, MissingFileError, ModelFormatError
+from adavoice.config import JsonConfig, MelConfig
+from adavoice.errors import ConfigError
+from adavoice.models.release import load_release, load_weights, save_release
 from adavoice.nn.istft import ConvISTFT
 
-FORMAT_VERSION = 1
 KIND = "adavoice-vocoder"
 
 
@@ -116,37 +114,15 @@ class Vocoder(nn.Module):
     # ---- I/O ----------------------------------------------------------------------------------
     def save(self, folder: str | Path, mel: MelConfig, training: dict | None = None,
              half: bool = False) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        if half:
-            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-        tmp = folder / "model.safetensors.part"
-        save_file(state, str(tmp))
-        tmp.replace(folder / "model.safetensors")
-        config = {"format_version": FORMAT_VERSION, "kind": KIND, "vocoder": self.cfg.to_dict(),
-                  "mel": mel.to_dict(), "training": training or {}}
-        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        return folder
+        return save_release(folder, self, KIND, {"vocoder": self.cfg.to_dict(),
+                                                 "mel": mel.to_dict(), "training": training or {}},
+                            half)
 
     @classmethod
     def from_dir(cls, folder: str | Path) -> tuple["Vocoder", MelConfig]:
-        folder = Path(folder)
-        data = read_json(folder / "config.json", "vocoder config")
-        weights = folder / "model.safetensors"
-        if data.get("kind") != KIND or data.get("format_version") != FORMAT_VERSION:
-            raise ModelFormatError("not a vocoder folder of this adavoice version", path=folder)
-        if not weights.is_file():
-            raise MissingFileError("vocoder weights missing", path=weights)
-        model = cls(VocoderConfig.from_dict(data["vocoder"]))
-        state = {k: v.float() if v.is_floating_point() else v
-                 for k, v in load_file(str(weights)).items()}
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ModelFormatError(f"weights do not match config.json ({exc})",
-                                   path=weights) from exc
-        return model.eval(), MelConfig.from_dict(data["mel"])
+        config, state = load_release(folder, KIND, "vocoder")
+        model = cls(VocoderConfig.from_dict(config["vocoder"]))
+        return load_weights(model, state, folder), MelConfig.from_dict(config["mel"])
 
 
 class NeuralVocoder:
