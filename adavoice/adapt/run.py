@@ -19,7 +19,7 @@ import torch
 from adavoice.adapt.adapter import VoiceAdapter
 from adavoice.adapt.config import AdapterConfig
 from adavoice.adapt.data import AdaptationClip, load_clips
-from adavoice.errors import DatasetError
+from adavoice.errors import ConfigError, DatasetError
 from adavoice.train.acoustic_data import AcousticItem, collate_acoustic
 from adavoice.train.acoustic_losses import LossWeights, acoustic_losses, masked_l1
 
@@ -115,12 +115,16 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
     """Adapt ``base`` (a BaseModel, ``"demo"`` or a folder) to the voice in ``data`` -> Voice.
 
     ``data``: a manifest folder or a plain audio folder (optional ``metadata.csv``). Clips
-    without text, or ``untranscribed=True``, select AdaSpeech 2 (no text read)."""
+    without text, or ``untranscribed=True``, select AdaSpeech 2 (no text read). ``config``
+    (an AdapterConfig) replaces ``kind`` and ``steps`` when given."""
     from adavoice.api import BaseModel, Voice
 
     started = time.perf_counter()
     if not isinstance(base, BaseModel):
-        base = BaseModel.load(base)
+        base = BaseModel.shared(base)
+    if config is not None and kind not in ("cln", config.kind):
+        raise ConfigError(f"kind {kind!r} disagrees with config.kind {config.kind!r}",
+                          fix="pass one of them")
     cfg = config or AdapterConfig.for_kind(kind, steps=steps)
     clips = load_clips(data, base.cfg.mel, max_utterances, untranscribed, speaker)
     transcribed = not untranscribed and all(c.text for c in clips)
