@@ -82,6 +82,8 @@ def run_target(args, speaker: str) -> dict:
                                                          "nearest_speaker": floor})
     plan = [(k, m) for k in args.kinds for m in args.modes]
     plan += [("cln", "transcribed-init-" + init) for init in args.extra_inits]
+    if args.only_runs:  # re-measure some runs; --update merges them into the existing JSON
+        plan = [(k, m) for k, m in plan if f"{k}-{m}" in args.only_runs]
     for kind, mode in plan:
         untranscribed = mode == "untranscribed"
         overrides = {}
@@ -102,6 +104,16 @@ def run_target(args, speaker: str) -> dict:
         score(f"{kind}-{mode}", voice.mel, extra)
     return {"target": speaker, "runs": runs, "test_sentences": len(refs),
             "wer_sentences": len(wer_refs) if recognizer else 0}
+
+
+def update_rows(old: dict, new: dict) -> dict:
+    """Replace ``old``'s rows by ``new``'s of the same run name (the floor included); note
+    which rows came from which command."""
+    fresh = {row["run"]: dict(row, command=new["command"]) for row in new["runs"]}
+    runs = [fresh.pop(row["run"], row) for row in old["runs"]] + list(fresh.values())
+    updated = dict(old, runs=runs)
+    updated.setdefault("updates", []).append(new["command"])
+    return updated
 
 
 MARKDOWN_COLUMNS = [("run", "run", None), ("MCD dB", "mean_mcd_db", 2),
@@ -151,6 +163,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None, help="override (smoke tests only)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--merge", action="store_true")
+    parser.add_argument("--only-runs", nargs="*", default=None,
+                        help="e.g. cln-untranscribed: measure only these (plus the floor)")
+    parser.add_argument("--update", action="store_true",
+                        help="replace those rows in the target's existing JSON")
     args = parser.parse_args()
     if args.merge:
         merge()
@@ -163,7 +179,10 @@ def main() -> int:
         result.update(threads=args.threads, wall_s=round(time.perf_counter() - started, 1),
                       machine=platform.processor() or platform.machine(),
                       command=" ".join(sys.argv))
-        (args.out / f"adapt-{slug(speaker)}.json").write_text(json.dumps(result, indent=2) + "\n")
+        path = args.out / f"adapt-{slug(speaker)}.json"
+        if args.update and path.is_file():
+            result = update_rows(json.loads(path.read_text()), result)
+        path.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -134,7 +134,7 @@ def test_untranscribed_path_never_reads_text(tiny_base, monkeypatch):
 @pytest.mark.parametrize("untranscribed", [False, True])
 def test_adaptation_lowers_the_training_loss(tiny_base, untranscribed):
     cfg = AdapterConfig.for_kind("cln", steps=40, batch_size=6, validation_clips=0,
-                                 learning_rate=3e-2)
+                                 learning_rate=3e-2, untranscribed_lr_scale=1.0)
     voice = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=cfg,
                            untranscribed=untranscribed, progress=False)
     metrics = voice.config["metrics"]

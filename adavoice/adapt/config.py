@@ -34,6 +34,9 @@ class AdapterConfig(JsonConfig):
     kind: str = "cln"
     steps: int = 200
     learning_rate: float = 3e-3
+    # Untranscribed (AdaSpeech 2) adaptation fits the decoder to the mel encoder's output, which
+    # is not the text side it will see at synthesis time; a smaller step transfers better.
+    untranscribed_lr_scale: float = 1.0 / 3.0
     batch_size: int = 6
     validation_clips: int = 2
     validate_every: int = 25
@@ -52,6 +55,8 @@ class AdapterConfig(JsonConfig):
             raise ConfigError(f"unknown init {self.init!r}", fix=" | ".join(INITS))
         if self.steps < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ConfigError("steps and batch_size must be >= 1, learning_rate > 0")
+        if not 0 < self.untranscribed_lr_scale <= 1:
+            raise ConfigError("untranscribed_lr_scale must be in (0, 1]")
         if self.lora_rank < 1:
             raise ConfigError("lora_rank must be >= 1")
 

@@ -165,8 +165,9 @@ def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progres
     model.eval().requires_grad_(False)
     task = _Task(base, train_clips, transcribed, cfg.batch_size)
     valid = _Task(base, valid_clips, transcribed, cfg.batch_size) if valid_clips else None
+    learning_rate = cfg.learning_rate * (1.0 if transcribed else cfg.untranscribed_lr_scale)
     optimizer = torch.optim.Adam([p for p in adapter.parameters() if p.requires_grad],
-                                 lr=cfg.learning_rate)
+                                 lr=learning_rate)
     rng = random.Random(cfg.seed)
     initial = task.mean_mel_loss(adapter)
     best = (valid.mean_mel_loss(adapter) if valid else float("inf"), 0,
