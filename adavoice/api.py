@@ -45,7 +45,7 @@ class BaseModel:
         from adavoice.text import SymbolTable, TextProcessor
 
         self.model, self.cfg, self.folder = model.eval(), cfg, folder
-        self.name = str(folder)
+        self.name = str(Path(folder).resolve())  # what a voice bundle records as its base
         self.processor = TextProcessor.from_symbols(SymbolTable.from_dict(cfg.symbols))
         self._vocoders: dict = {}
         self._hash: str | None = None
