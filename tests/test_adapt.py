@@ -217,3 +217,12 @@ def test_mel_encoder_of_another_base_is_refused(tiny_base, tmp_path):
     encoder.save(other / "mel_encoder", {"base_weights_sha256": "0" * 64})
     with pytest.raises(AdapterMismatchError, match="another base"):
         adavoice.adapt(other, tiny_base["raw"], config=_config("cln"), progress=False)
+
+
+def test_every_lora_matrix_is_trained(tiny_base):
+    # a LoRA target that the forward pass bypasses would keep B == 0 and be stored for nothing
+    cfg = AdapterConfig.for_kind("lora", steps=4, batch_size=6, validation_clips=0,
+                                 learning_rate=1e-2)
+    voice = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=cfg, progress=False)
+    b_matrices = {k: v for k, v in voice.tensors.items() if "lora_B" in k}
+    assert b_matrices and all(float(v.abs().max()) > 0 for v in b_matrices.values())

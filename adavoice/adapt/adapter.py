@@ -4,8 +4,8 @@ modified; the adapter holds its own trainable tensors and injects them at run ti
 - ``embedding``: the speaker vector only (the floor). Stores speaker + utterance vectors.
 - ``cln``: speaker vector + trainable copies of the decoder's CLN projections (AdaSpeech).
   Stores each CLN's final (scale, bias) and the speaker/utterance vectors: ~2K numbers.
-- ``lora``: peft LoRA on the decoder's attention output, conv1 and conv2 layers of a private
-  copy of the decoder, plus CLN as above. Stores LoRA matrices + CLN vectors.
+- ``lora``: peft LoRA on the FFN convolutions (conv1, conv2) of a private copy of the
+  decoder, plus CLN as above. Stores LoRA matrices + CLN vectors.
 - ``decoder``: full fine-tuning of a private decoder copy (the baseline). Stores that decoder
   (keys ``voice_decoder.*``) with its CLN vectors.
 

@@ -45,7 +45,10 @@ class AdapterConfig(JsonConfig):
     init_temperature: float = 0.05
     lora_rank: int = 4
     lora_alpha: int = 8
-    lora_targets: tuple = ("out_proj", "conv1", "conv2")
+    # The FFN convolutions of each decoder block. Not the attention's out_proj: torch's
+    # MultiheadAttention reads out_proj.weight directly and never calls the wrapped module, so a
+    # LoRA there would be stored but never used.
+    lora_targets: tuple = ("conv1", "conv2")
     seed: int = 0
 
     def __post_init__(self) -> None:
