@@ -88,7 +88,12 @@ class BaseModel:
                 raise AdapterMismatchError("the mel encoder was trained on another base",
                                            path=folder,
                                            fix="retrain it: adavoice train mel-encoder --install")
-            self._parts["mel_encoder"] = MelEncoder.from_dir(folder).requires_grad_(False)
+            encoder = MelEncoder.from_dir(folder).requires_grad_(False)
+            if (encoder.cfg.hidden, encoder.cfg.n_mels) != (self.cfg.acoustic.hidden,
+                                                             self.cfg.acoustic.n_mels):
+                raise AdapterMismatchError("the mel encoder's sizes do not fit this base",
+                                           path=folder)
+            self._parts["mel_encoder"] = encoder
         return self._parts["mel_encoder"]
 
     def speaker_encoder(self):
@@ -97,8 +102,15 @@ class BaseModel:
             from adavoice.models.speaker import SpeakerEncoder
 
             folder = self.folder / "speaker_encoder"
-            self._parts["speaker_encoder"] = (SpeakerEncoder.from_dir(folder)[0]
-                                              if folder.is_dir() else None)
+            encoder = None
+            if folder.is_dir():
+                encoder, mel = SpeakerEncoder.from_dir(folder)
+                if mel != self.cfg.mel:
+                    from adavoice.errors import ModelFormatError
+
+                    raise ModelFormatError("the speaker encoder was trained on another mel "
+                                           "front end", path=folder)
+            self._parts["speaker_encoder"] = encoder
         return self._parts["speaker_encoder"]
 
     def speaker_centroids(self) -> torch.Tensor | None:
@@ -230,7 +242,14 @@ class Voice:
         if "adapter" not in config or "base" not in config:
             raise ModelFormatError("adapter_config.json lacks 'adapter' or 'base'", path=folder)
         if base is None:
-            base = BaseModel.shared(config["base"].get("name", "demo"))
+            named = config["base"].get("name", "demo")
+            try:
+                base = BaseModel.shared(named)
+            except MissingFileError as exc:
+                raise MissingFileError(f"the base this voice names is not here ({named})",
+                                       path=folder, fix="pass the base: Voice.load(folder, "
+                                       "base=...) or `adavoice synth --voice V --model BASE`"
+                                       ) from exc
         elif not isinstance(base, BaseModel):
             base = BaseModel.shared(base)
         check_base(config, base.content_hash, folder)
@@ -238,6 +257,9 @@ class Voice:
             return cls(base, tensors, config)
         except ModelFormatError as exc:
             raise ModelFormatError(exc.message, path=folder) from exc
+        except (ConfigError, AttributeError, TypeError) as exc:
+            raise ModelFormatError(f"adapter_config.json 'adapter' is not a valid adapter "
+                                   f"config ({exc})", path=folder) from exc
 
     def save(self, folder: str | Path) -> Path:
         from adavoice.adapt.bundle import write_bundle

@@ -226,3 +226,36 @@ def test_every_lora_matrix_is_trained(tiny_base):
     voice = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=cfg, progress=False)
     b_matrices = {k: v for k, v in voice.tensors.items() if "lora_B" in k}
     assert b_matrices and all(float(v.abs().max()) > 0 for v in b_matrices.values())
+
+
+def test_bundle_errors_name_the_folder(tiny_base, tmp_path):
+    voice = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=_config("lora", steps=1),
+                           progress=False)
+    folder = voice.save(tmp_path / "voice")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    # a bundle of a newer adavoice: an adapter field this one does not know
+    config["adapter"]["prefix_length"] = 8
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match="adapter"):
+        Voice.load(folder)
+    # LoRA matrices missing from the file: refused, not silently a plain-CLN voice
+    del config["adapter"]["prefix_length"]
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    from safetensors.torch import save_file
+
+    kept = {k: v for k, v in voice.tensors.items() if not k.startswith("lora.")}
+    save_file(kept, str(folder / WEIGHTS_NAME))
+    with pytest.raises(ModelFormatError, match="LoRA"):
+        Voice.load(folder)
+    # the base it names is gone: the error says how to point at one
+    config["base"]["name"] = str(tmp_path / "moved-away")
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(MissingFileError, match="names is not here"):
+        Voice.load(folder)
+
+
+@pytest.mark.parametrize("field,value", [("validate_every", 0), ("patience", 0),
+                                         ("validation_clips", -1), ("lora_alpha", 0)])
+def test_bad_adapter_settings_are_config_errors(field, value):
+    with pytest.raises(ConfigError):
+        AdapterConfig.for_kind("cln", **{field: value})

@@ -81,8 +81,18 @@ def test_sigterm_saves_a_checkpoint_and_restores_the_handler(tmp_path):
     trainer = make_trainer(tmp_path, sigterm_at=3)
     with pytest.raises(KeyboardInterrupt):
         trainer.run(progress=False)
-    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 3
+    # the signal arrives inside step 4's task; the step completes, then the loop saves
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 4
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_an_epoch_without_batches_is_an_error_not_a_hang(tmp_path):
+    from adavoice.errors import DatasetError
+
+    trainer = make_trainer(tmp_path)
+    trainer.make_batches = lambda epoch: []
+    with pytest.raises(DatasetError, match="no batch"):
+        trainer.run(progress=False)
 
 
 def test_checkpoint_write_is_atomic_and_damage_is_reported(tmp_path):

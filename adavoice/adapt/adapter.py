@@ -133,9 +133,14 @@ def voice_from_tensors(base: AcousticModel, cfg: AdapterConfig,
 
         decoder = _inject_lora(copy.deepcopy(base.decoder), cfg)
         lora = {k[len("lora."):]: v.float() for k, v in tensors.items() if k.startswith("lora.")}
-        result = set_peft_model_state_dict(decoder, lora)
-        if getattr(result, "unexpected_keys", None):
-            raise ModelFormatError(f"unexpected LoRA tensors {result.unexpected_keys[:3]}")
+        try:
+            result = set_peft_model_state_dict(decoder, lora)
+        except RuntimeError as exc:  # shapes that do not fit (another rank or base)
+            raise ModelFormatError(f"LoRA tensors do not fit this base ({exc})") from exc
+        missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
+        if getattr(result, "unexpected_keys", None) or missing:
+            raise ModelFormatError(f"LoRA tensors do not match the config: missing "
+                                   f"{missing[:3]}, unexpected {result.unexpected_keys[:3]}")
     elif cfg.kind == "decoder":
         decoder = copy.deepcopy(base.decoder)
         state = {k[len("voice_decoder."):]: v.float() for k, v in tensors.items()

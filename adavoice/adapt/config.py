@@ -60,6 +60,10 @@ class AdapterConfig(JsonConfig):
             raise ConfigError("steps and batch_size must be >= 1, learning_rate > 0")
         if not 0 < self.untranscribed_lr_scale <= 1:
             raise ConfigError("untranscribed_lr_scale must be in (0, 1]")
+        if self.validate_every < 1 or self.patience < 1 or self.validation_clips < 0:
+            raise ConfigError("validate_every and patience must be >= 1, validation_clips >= 0")
+        if self.lora_alpha <= 0:
+            raise ConfigError("lora_alpha must be > 0")
         if self.lora_rank < 1:
             raise ConfigError("lora_rank must be >= 1")
 

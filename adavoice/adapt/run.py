@@ -129,10 +129,11 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
     clips = load_clips(data, base.cfg.mel, max_utterances, untranscribed, speaker)
     transcribed = not untranscribed and all(c.text for c in clips)
     train_clips, valid_clips = split_clips(clips, cfg)
-    torch.manual_seed(cfg.seed)
-    speaker_vector, utterance_vector, init_info = initial_vectors(base, clips, cfg)
-    adapter = VoiceAdapter(base.model, cfg, speaker_vector, utterance_vector)
-    history = _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress)
+    with torch.random.fork_rng():  # seeded here without touching the caller's RNG
+        torch.manual_seed(cfg.seed)
+        speaker_vector, utterance_vector, init_info = initial_vectors(base, clips, cfg)
+        adapter = VoiceAdapter(base.model, cfg, speaker_vector, utterance_vector)
+        history = _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress)
     wall_s = time.perf_counter() - started
     tensors = adapter.export()
     config_out = {
@@ -161,7 +162,7 @@ def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progres
     if not train_clips:
         raise DatasetError("no clips left to adapt on")
     model = base.model
-    frozen = [p.requires_grad for p in model.parameters()]
+    frozen, was_training = [p.requires_grad for p in model.parameters()], model.training
     model.eval().requires_grad_(False)
     task = _Task(base, train_clips, transcribed, cfg.batch_size)
     valid = _Task(base, valid_clips, transcribed, cfg.batch_size) if valid_clips else None
@@ -202,6 +203,7 @@ def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progres
         bar.close()
         for parameter, flag in zip(model.parameters(), frozen, strict=True):
             parameter.requires_grad_(flag)
+        model.train(was_training)
     if valid is not None:
         if step % cfg.validate_every:  # the last steps have not been validated yet
             score = valid.mean_mel_loss(adapter)

@@ -30,7 +30,9 @@ def output_names(count: int) -> list[str]:
 
 def synth_command(
     text: str = typer.Argument(None, help="Text to speak"),
-    model: str = typer.Option("demo", "--model", help="'demo' or a base-model folder"),
+    model: str = typer.Option(None, "--model",
+                              help="'demo' (default) or a base-model folder; with --voice, "
+                                   "the base to use instead of the one the bundle names"),
     speaker: str = typer.Option(None, "--speaker", help="Speaker id (see --list-speakers)"),
     voice: Path = typer.Option(None, "--voice", help="An adapted voice folder (adavoice adapt)"),
     out: Path = typer.Option(None, "--out", help="Output WAV for a single text"),
@@ -48,10 +50,10 @@ def synth_command(
     if voice is not None:
         if speaker is not None or list_speakers:
             raise typer.BadParameter("--voice replaces --speaker / --list-speakers")
-        speaker_model = Voice.load(voice)
+        speaker_model = Voice.load(voice, base=model)
         knobs = {}
     else:
-        speaker_model = BaseModel.load(model)
+        speaker_model = BaseModel.load(model or "demo")
         if list_speakers:
             for name in speaker_model.speakers:
                 typer.echo(name)

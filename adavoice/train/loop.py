@@ -51,20 +51,26 @@ def distributed_context() -> tuple[int, int]:
     return rank, world
 
 
-def _interrupt_on_sigterm() -> Callable[[], None]:
-    """Treat SIGTERM (and SIGINT, which shells ignore in background jobs) like Ctrl-C, so
-    ``kill`` also leaves a checkpoint at the current step. Returns a function that undoes it."""
+def _stop_on_signals(stop: dict) -> Callable[[], None]:
+    """Turn SIGTERM and SIGINT (which shells ignore in background jobs) into a request that the
+    loop honours between steps, so ``kill`` or Ctrl-C never saves a half-applied step. Sets
+    ``stop["requested"]``; returns a function that restores the previous handlers."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+    def request(signum, frame):
+        stop["requested"] = True
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
-    return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
+    previous = {sig: signal.signal(sig, request) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore():
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+    return restore
 
 
 class Trainer:
@@ -145,10 +151,16 @@ class Trainer:
         bar = tqdm(total=self.cfg.steps, initial=self.step, disable=not progress or self.rank != 0,
                    dynamic_ncols=True, desc="train")
         started = time.perf_counter()
-        restore = _interrupt_on_sigterm()
+        stop = {"requested": False}
+        restore = _stop_on_signals(stop)
         try:
             while self.step < self.cfg.steps:
                 batches = self.make_batches(self.epoch)[self.rank::self.world]
+                if not batches:
+                    from adavoice.errors import DatasetError
+
+                    raise DatasetError("an epoch has no batch for this process",
+                                       fix="use more data, a smaller batch or fewer processes")
                 while self.position < len(batches) and self.step < self.cfg.steps:
                     batch = self.load_batch(batches[self.position])
                     logs = self.train_step(batch)
@@ -160,6 +172,8 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(loss=f"{logs['loss']:.3f}")
                     self._after_step(logs)
+                    if stop["requested"]:
+                        raise KeyboardInterrupt  # saved below, at a step boundary
                 if self.position >= len(batches):
                     self.epoch, self.position = self.epoch + 1, 0
         except KeyboardInterrupt:

@@ -75,7 +75,7 @@ def train_speaker_encoder(data: str | Path, out: str | Path, preset: str = "smal
         order = list(range(len(rows)))
         rng.shuffle(order)
         return [(epoch, i, order[i:i + batch_size])
-                for i in range(0, len(order) - batch_size + 1, batch_size)]
+                for i in range(0, len(order), batch_size)]
 
     def load_batch(item):
         epoch, position, indices = item

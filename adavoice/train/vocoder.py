@@ -88,7 +88,12 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
     mel_cfg = MelConfig()
     cfg = VocoderConfig.for_mel(preset, mel_cfg)
     if init is not None:
-        initial, _ = Vocoder.from_dir(init)
+        initial, init_mel = Vocoder.from_dir(init)
+        if init_mel != mel_cfg:
+            from adavoice.errors import ConfigError
+
+            raise ConfigError("the --init vocoder was trained on another mel front end",
+                              fix="fine-tune a vocoder made with the default MelConfig")
         cfg = initial.cfg
     tcfg = train_cfg or TrainConfig(steps=steps, learning_rate=5e-4,
                                     warmup_steps=min(500, steps // 10 + 1),
@@ -104,7 +109,7 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
         order = list(range(len(rows)))
         random.Random(tcfg.seed * 7919 + epoch).shuffle(order)
         return [(epoch, i, order[i:i + batch_size])
-                for i in range(0, len(order) - batch_size + 1, batch_size)]
+                for i in range(0, len(order), batch_size)]
 
     def load_batch(item):
         epoch, position, indices = item
