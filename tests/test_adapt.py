@@ -259,3 +259,17 @@ def test_bundle_errors_name_the_folder(tiny_base, tmp_path):
 def test_bad_adapter_settings_are_config_errors(field, value):
     with pytest.raises(ConfigError):
         AdapterConfig.for_kind("cln", **{field: value})
+
+
+@pytest.mark.parametrize("kind", ["cln", "embedding"])
+def test_untranscribed_keeps_the_text_side_speaker_vector(tiny_base, kind):
+    # without text nothing constrains the duration/pitch predictors, so their input stays put
+    from adavoice.adapt.data import load_clips
+    from adavoice.adapt.run import initial_vectors
+
+    base = BaseModel.load(tiny_base["base"])
+    cfg = _config(kind, steps=6, learning_rate=5e-2)
+    start, _, _ = initial_vectors(base, load_clips(tiny_base["raw"], MelConfig()), cfg)
+    voice = adavoice.adapt(base, tiny_base["raw"], config=cfg, progress=False)
+    assert torch.equal(voice.tensors["speaker_vector"], start)
+    assert "norms.0.scale" in voice.tensors  # the CLN side did adapt, and is stored

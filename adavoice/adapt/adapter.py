@@ -1,7 +1,8 @@
 """Adapter kinds as one module that sits beside a frozen base (peft's habit: the base is never
 modified; the adapter holds its own trainable tensors and injects them at run time).
 
-- ``embedding``: the speaker vector only (the floor). Stores speaker + utterance vectors.
+- ``embedding``: the speaker vector only (the floor). Stores speaker + utterance vectors (and,
+  when adapted without transcripts, the CLN vectors its separately trained CLN vector gives).
 - ``cln``: speaker vector + trainable copies of the decoder's CLN projections (AdaSpeech).
   Stores each CLN's final (scale, bias) and the speaker/utterance vectors: ~2K numbers.
 - ``lora``: peft LoRA on the FFN convolutions (conv1, conv2) of a private copy of the
@@ -55,10 +56,20 @@ class VoiceAdapter(nn.Module):
     ``decode``; ``export()`` gives the tensors a bundle stores."""
 
     def __init__(self, base: AcousticModel, cfg: AdapterConfig, speaker_vector: torch.Tensor,
-                 utterance_vector: torch.Tensor):
+                 utterance_vector: torch.Tensor, tie_text_vector: bool = True):
         super().__init__()
         self.cfg = cfg
-        self.speaker_vector = nn.Parameter(speaker_vector.detach().clone().float())
+        start = speaker_vector.detach().clone().float()
+        # The speaker vector reaches the decoder's CLN and, through the text side, the
+        # duration/pitch/energy predictors. Untranscribed adaptation (tie_text_vector=False)
+        # only sees the CLN path, so there the text side keeps the starting vector and a
+        # separate ``norm_vector`` is trained for the CLN alone.
+        if tie_text_vector:
+            self.speaker_vector = nn.Parameter(start)
+            self.norm_vector = None
+        else:
+            self.register_buffer("speaker_vector", start)
+            self.norm_vector = nn.Parameter(start.clone())
         self.register_buffer("utterance_vector", utterance_vector.detach().clone().float())
         self.norms: nn.ModuleList | None = None
         self.decoder: nn.Module | None = None
@@ -69,12 +80,14 @@ class VoiceAdapter(nn.Module):
             if cfg.kind == "lora":
                 self.decoder = _inject_lora(self.decoder, cfg)
         for name, parameter in self.named_parameters():
-            parameter.requires_grad_(cfg.kind != "lora" or name == "speaker_vector"
+            parameter.requires_grad_(cfg.kind != "lora"
+                                     or name in ("speaker_vector", "norm_vector")
                                      or "lora_" in name or _is_cln_projection(name))
         self._base_norms = base.conditional_norms()  # used by ``embedding``; not registered
 
     def norm_params(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        condition = self.speaker_vector.view(1, -1)
+        vector = self.norm_vector if self.norm_vector is not None else self.speaker_vector
+        condition = vector.view(1, -1)
         if self.norms is not None:
             norms = list(self.norms)
         elif self.decoder is not None:
@@ -92,7 +105,7 @@ class VoiceAdapter(nn.Module):
         """The stored tensors (float32, contiguous). Only this voice's own numbers."""
         tensors = {"speaker_vector": self.speaker_vector.detach().clone(),
                    "utterance_vector": self.utterance_vector.detach().clone()}
-        if self.cfg.kind != "embedding":
+        if self.cfg.kind != "embedding" or self.norm_vector is not None:
             for index, (scale, bias) in enumerate(self.norm_params()):
                 tensors[f"norms.{index}.scale"] = scale.detach().clone()
                 tensors[f"norms.{index}.bias"] = bias.detach().clone()
@@ -116,7 +129,7 @@ def voice_from_tensors(base: AcousticModel, cfg: AdapterConfig,
         speaker_vector = tensors["speaker_vector"].float()
         utterance_vector = tensors["utterance_vector"].float()
         norm_params = None
-        if cfg.kind != "embedding":
+        if cfg.kind != "embedding" or "norms.0.scale" in tensors:
             norm_params = [(tensors[f"norms.{i}.scale"].float(), tensors[f"norms.{i}.bias"].float())
                            for i in range(n_norms)]
     except KeyError as exc:

@@ -132,7 +132,8 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
     with torch.random.fork_rng():  # seeded here without touching the caller's RNG
         torch.manual_seed(cfg.seed)
         speaker_vector, utterance_vector, init_info = initial_vectors(base, clips, cfg)
-        adapter = VoiceAdapter(base.model, cfg, speaker_vector, utterance_vector)
+        adapter = VoiceAdapter(base.model, cfg, speaker_vector, utterance_vector,
+                               tie_text_vector=transcribed)
         history = _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress)
     wall_s = time.perf_counter() - started
     tensors = adapter.export()
