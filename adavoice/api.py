@@ -130,6 +130,15 @@ class BaseModel:
             self._parts["centroids"] = table
         return self._parts["centroids"]
 
+    @torch.no_grad()
+    def seen_speaker_similarities(self, mels: list[torch.Tensor]) -> torch.Tensor | None:
+        """(n_speakers,) cosine between the clips' mean speaker embedding and each seen
+        speaker's centroid; None when the base ships no speaker encoder. mels: (n_mels, T)."""
+        centroids = self.speaker_centroids()
+        if centroids is None:
+            return None
+        return centroids @ self.speaker_encoder().embed_many(mels)
+
     def speaker_encoder_speakers(self) -> list[str] | None:
         from adavoice.config import read_json
 

@@ -62,14 +62,11 @@ def run_target(args, speaker: str) -> dict:
     runs = []
 
     def score(name, mel_fn, extra):
-        summary = score_voice(base, mel_fn, refs, work / name, target=target)
+        summary = score_voice(base, mel_fn, refs, work / name, recognizer=recognizer,
+                              target=target, recognize=set(wer_refs))
         if recognizer is not None:
-            asr = score_voice(base, mel_fn, wer_refs, work / f"{name}-wer", recognizer=recognizer,
-                              target=target)
-            ratio = (asr["pooled_wer"] / asr["reference_pooled_wer"]
-                     if asr["reference_pooled_wer"] else None)
-            summary.update(pooled_wer=asr["pooled_wer"],
-                           reference_pooled_wer=asr["reference_pooled_wer"], wer_ratio=ratio)
+            reference = summary["reference_pooled_wer"]
+            summary["wer_ratio"] = summary["pooled_wer"] / reference if reference else None
         row = {"target": speaker, "run": name, **extra, **summary}
         runs.append(row)
         print(json.dumps({k: row[k] for k in ("run", "mean_mcd_db", "speaker_similarity")

@@ -33,7 +33,6 @@ from adavoice.data.features import FeatureCache
 from adavoice.data.manifest import Manifest
 from adavoice.evaluate.report import evaluate_dirs
 from adavoice.evaluate.sphinx import PocketSphinxRecognizer
-from adavoice.evaluate.text_metrics import wer
 from adavoice.evaluate.timing import measure
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic
 
@@ -86,9 +85,7 @@ def quality_and_intelligibility(model: BaseModel, manifest: Manifest, work: Path
         report = evaluate_dirs(ref_dir, hyp_dir, transcripts=transcripts, recognizer=recognise,
                                out_dir=work / "report" / speaker)
         summary = report.summary()
-        refs = [p.reference_text for p in report.pairs]
-        synth_wer = wer(refs, [p.transcript or "" for p in report.pairs])
-        engine_wer = wer(refs, [p.ref_transcript or "" for p in report.pairs])
+        synth_wer, engine_wer = summary["pooled_wer"], summary["reference_pooled_wer"]
         results[speaker] = {
             "sentences": len(rows), "mcd_db": summary["mean_mcd_db"],
             "log_f0_rmse_cents": summary["mean_log_f0_rmse_cents"],

@@ -36,11 +36,8 @@ def references() -> dict[str, tuple[Path, str]]:
 
 
 def nearest_speaker(base: BaseModel, paths: list[Path]) -> str:
-    centroids = base.speaker_centroids()
-    if centroids is None:
-        return base.speakers[0]
-    embedding = base.speaker_encoder().embed_many(real_mels(paths, base))
-    return base.speakers[int((centroids @ embedding).argmax())]
+    similarity = base.seen_speaker_similarities(real_mels(paths, base))
+    return base.speakers[0 if similarity is None else int(similarity.argmax())]
 
 
 def plot_mels(base: BaseModel, refs, voices: dict, path: Path) -> None:

@@ -17,10 +17,11 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from adavoice.config import read_json
 from adavoice.errors import AdapterMismatchError, MissingFileError, ModelFormatError
+from adavoice.models.release import write_weights
 
 FORMAT_VERSION = 1
 KIND = "adavoice-adapter"
@@ -32,10 +33,8 @@ def write_bundle(folder: str | Path, tensors: dict[str, torch.Tensor], config: d
     """Write weights then config, each through a temporary file and a rename."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (WEIGHTS_NAME + ".part")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
-              metadata={"format_version": str(FORMAT_VERSION)})
-    tmp.replace(folder / WEIGHTS_NAME)
+    write_weights(folder / WEIGHTS_NAME, tensors,
+                  metadata={"format_version": str(FORMAT_VERSION)})
     full = {"format_version": FORMAT_VERSION, "type": KIND, **config}
     tmp = folder / (CONFIG_NAME + ".part")
     tmp.write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -40,11 +40,9 @@ def initial_vectors(base, clips: list[AdaptationClip], cfg: AdapterConfig):
     else:
         utterance_vector = torch.zeros(model.cfg.hidden)
     table = model.speaker_embedding.weight.detach()
-    centroids = base.speaker_centroids()
-    if cfg.init == "mean" or centroids is None:
+    similarity = None if cfg.init == "mean" else base.seen_speaker_similarities(mels)
+    if similarity is None:
         return table.mean(0), utterance_vector, {"init": "mean"}
-    embedding = base.speaker_encoder().embed_many(mels)
-    similarity = centroids @ embedding
     best = int(similarity.argmax())
     info = {"init": cfg.init, "nearest_speaker": base.speakers[best],
             "nearest_similarity": round(float(similarity[best]), 4)}
@@ -174,7 +172,7 @@ def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progres
     initial = task.mean_mel_loss(adapter)
     best = (valid.mean_mel_loss(adapter) if valid else float("inf"), 0,
             copy.deepcopy(adapter.state_dict()))
-    waited, recent, step = 0, [], 0
+    waited, step = 0, 0
     adapter.train()
     bar = tqdm(total=cfg.steps, disable=not progress, desc="adapt", dynamic_ncols=True)
     try:
@@ -187,9 +185,8 @@ def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progres
                 losses["loss"].backward()
                 optimizer.step()
                 step += 1
-                recent = (recent + [float(losses["mel_loss"].detach())])[-10:]
                 bar.update(1)
-                bar.set_postfix(mel=f"{recent[-1]:.3f}")
+                bar.set_postfix(mel=f"{float(losses['mel_loss'].detach()):.3f}")
                 if valid is not None and step % cfg.validate_every == 0:
                     score = valid.mean_mel_loss(adapter)
                     if score < best[0]:

@@ -88,6 +88,9 @@ class EvalReport:
             refs = [p.reference_text or "" for p in scored]
             out["pooled_cer"] = cer(refs, [p.transcript or "" for p in scored])
             out["pooled_wer"] = wer(refs, [p.transcript or "" for p in scored])
+            # the same recogniser on the reference audio: the yardstick for a WER ratio
+            out["reference_pooled_cer"] = cer(refs, [p.ref_transcript or "" for p in scored])
+            out["reference_pooled_wer"] = wer(refs, [p.ref_transcript or "" for p in scored])
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -44,9 +44,12 @@ def target_embedding(base, reference_paths: list[Path]) -> torch.Tensor | None:
 def score_voice(base, mel_fn: Callable[[str], torch.Tensor],
                 references: dict[str, tuple[Path, str]], out_dir: str | Path,
                 recognizer=None, vocoder: str = "auto",
-                target: torch.Tensor | None = None, write_report: bool = False) -> dict:
+                target: torch.Tensor | None = None, write_report: bool = False,
+                recognize: set[str] | None = None) -> dict:
     """``references``: stem -> (audio path, text). Writes ``out_dir/hyp/<stem>.wav`` and
-    ``out_dir/ref/<stem>`` links; returns the summary plus ``speaker_similarity``."""
+    ``out_dir/ref/<stem>`` links; returns the summary plus ``speaker_similarity``.
+    With a ``recognizer``, the stems in ``recognize`` (default: all) are also transcribed,
+    synthesized and real audio alike (``pooled_wer``, ``reference_pooled_wer``)."""
     out_dir = Path(out_dir)
     hyp_dir, ref_dir = out_dir / "hyp", out_dir / "ref"
     hyp_dir.mkdir(parents=True, exist_ok=True)
@@ -60,17 +63,13 @@ def score_voice(base, mel_fn: Callable[[str], torch.Tensor],
         link = ref_dir / f"{stem}{Path(path).suffix}"
         if not link.exists():
             link.symlink_to(Path(path).resolve())
-    report = evaluate_dirs(ref_dir, hyp_dir, {s: t for s, (_, t) in references.items()},
-                           recognizer, out_dir=out_dir / "report" if write_report else None)
+    transcripts = {s: t for s, (_, t) in references.items()
+                   if recognize is None or s in recognize}
+    report = evaluate_dirs(ref_dir, hyp_dir, transcripts, recognizer,
+                           out_dir=out_dir / "report" if write_report else None)
     summary = report.summary()
     if target is None:
         target = target_embedding(base, [p for p, _ in references.values()])
     summary["speaker_similarity"] = (speaker_similarity(base, mels, target)
                                      if target is not None else None)
-    if recognizer is not None:
-        scored = [p for p in report.pairs if p.ref_wer is not None]
-        from adavoice.evaluate.text_metrics import wer
-
-        refs = [p.reference_text or "" for p in scored]
-        summary["reference_pooled_wer"] = wer(refs, [p.ref_transcript or "" for p in scored])
     return summary

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from adavoice.config import MelConfig
 from adavoice.errors import MissingFileError, ModelFormatError
 from adavoice.models.acoustic import AcousticModel
 from adavoice.models.acoustic_config import AcousticConfig
+from adavoice.models.release import write_weights
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -59,13 +60,8 @@ def save_base_model(folder: str | Path, model: AcousticModel, cfg: BaseModelConf
                     half: bool = False) -> Path:
     """Write the release folder. ``half`` stores weights as fp16 (shipping); loading upcasts."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    if half:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    tmp = folder / (WEIGHTS_NAME + ".part")
-    save_file(state, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
-    tmp.replace(folder / WEIGHTS_NAME)
+    write_weights(folder / WEIGHTS_NAME, model.state_dict(), half,
+                  metadata={"format_version": str(FORMAT_VERSION)})
     text = json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False) + "\n"
     (folder / CONFIG_NAME).write_text(text, encoding="utf-8")
     return folder

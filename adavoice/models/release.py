@@ -24,17 +24,25 @@ from adavoice.errors import MissingFileError, ModelFormatError
 FORMAT_VERSION = 1
 
 
+def write_weights(path: str | Path, tensors: dict[str, torch.Tensor], half: bool = False,
+                  metadata: dict[str, str] | None = None) -> Path:
+    """safetensors through a temporary file and a rename; ``half`` stores floats as fp16."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    tmp = path.with_name(path.name + ".part")
+    save_file(state, str(tmp), metadata=metadata)
+    tmp.replace(path)
+    return path
+
+
 def save_release(folder: str | Path, module: torch.nn.Module, kind: str, config: dict,
                  half: bool = False) -> Path:
     """Write ``module``'s weights (fp16 when ``half``) and ``{kind, format_version, **config}``."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-    if half:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    tmp = folder / "model.safetensors.part"
-    save_file(state, str(tmp))
-    tmp.replace(folder / "model.safetensors")
+    write_weights(folder / "model.safetensors", module.state_dict(), half)
     full = {"format_version": FORMAT_VERSION, "kind": kind, **config}
     (folder / "config.json").write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
     return folder

@@ -8,7 +8,6 @@ the release ``model.safetensors``.
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -118,13 +117,10 @@ def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: 
 
     trainer = Trainer(model, task, make_batches, load_batch, tcfg, out, device,
                       validate=validate if len(valid_set) else None)
-    if resume and trainer.ckpt_path.is_file():
-        trainer.resume()
-    started = time.perf_counter()
-    trainer.run(progress=progress)
+    trainer.fit(resume, progress)
     if trainer.rank == 0:
         finish_release(trainer.model.cpu(), cfg, train_set, out,
-                       wall_s=time.perf_counter() - started, steps=trainer.step)
+                       wall_s=trainer.last_session_wall_s, steps=trainer.step)
     return out
 
 

@@ -51,6 +51,12 @@ def distributed_context() -> tuple[int, int]:
     return rank, world
 
 
+def recent_mean(history: list[dict], key: str, last: int = 50) -> float | None:
+    """Mean of ``key`` over the last ``last`` logged steps (None when nothing was logged)."""
+    values = [row[key] for row in history[-last:] if key in row]
+    return round(sum(values) / len(values), 4) if values else None
+
+
 def _stop_on_signals(stop: dict) -> Callable[[], None]:
     """Turn SIGTERM and SIGINT (which shells ignore in background jobs) into a request that the
     loop honours between steps, so ``kill`` or Ctrl-C never saves a half-applied step. Sets
@@ -126,6 +132,16 @@ class Trainer:
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         torch.set_rng_state(state["rng"])
         self._truncate_curves()
+
+    def fit(self, resume: bool = False, progress: bool = True) -> list[dict]:
+        """``resume`` from ``checkpoints/last.pt`` when it exists, then ``run``; the session's
+        wall time is left in ``last_session_wall_s``."""
+        if resume and self.ckpt_path.is_file():
+            self.resume()
+        started = time.perf_counter()
+        history = self.run(progress=progress)
+        self.last_session_wall_s = round(time.perf_counter() - started, 1)
+        return history
 
     # ---- loop ----------------------------------------------------------------------------
     def train_step(self, batch) -> dict[str, float]:

@@ -8,7 +8,6 @@ is written to OUT; ``--install`` also copies it into the base folder as ``mel_en
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
@@ -22,7 +21,7 @@ from adavoice.train.acoustic import _splits
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic
 from adavoice.train.acoustic_losses import masked_l1, masked_mse
 from adavoice.train.batching import frame_budget_batches
-from adavoice.train.loop import TrainConfig, Trainer
+from adavoice.train.loop import TrainConfig, Trainer, recent_mean
 
 
 def mel_encoder_losses(base, encoder, batch, pull: float) -> dict[str, torch.Tensor]:
@@ -77,20 +76,14 @@ def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
         return mel_encoder_losses(base, net, batch, pull)
 
     trainer = Trainer(encoder, task, make_batches, load_batch, tcfg, out, device)
-    if resume and trainer.ckpt_path.is_file():
-        trainer.resume()
-    started = time.perf_counter()
-    history = trainer.run(progress=progress)
+    history = trainer.fit(resume, progress)
     if trainer.rank == 0:
-        recent = history[-50:] or [{"mel_loss": float("nan")}]
         training = {"base_weights_sha256": content_hash(base_dir), "data": str(data),
                     "steps": trainer.step, "pull": pull, "init": str(init) if init else None,
-                    "last_session_wall_s": round(time.perf_counter() - started, 1),
-                    "final_mel_loss": round(sum(h["mel_loss"] for h in recent) / len(recent), 4)}
+                    "last_session_wall_s": trainer.last_session_wall_s,
+                    "final_mel_loss": recent_mean(history, "mel_loss")}
         trainer.model.cpu().eval().save(out, training)
         if install:
-            target = base_dir / "mel_encoder"
-            target.mkdir(exist_ok=True)
-            trainer.model.save(target, training, half=True)
+            trainer.model.save(base_dir / "mel_encoder", training, half=True)
     return out
 

@@ -6,7 +6,6 @@ end, the release (``config.json`` + ``model.safetensors``) that ``SpeakerEncoder
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from adavoice.data.features import FeatureCache, precompute
 from adavoice.data.manifest import Manifest
 from adavoice.errors import DatasetError
 from adavoice.models.speaker import SpeakerEncoder, SpeakerEncoderConfig
-from adavoice.train.loop import TrainConfig, Trainer
+from adavoice.train.loop import TrainConfig, Trainer, recent_mean
 
 
 class SpeakerTrainingModel(nn.Module):
@@ -90,17 +89,12 @@ def train_speaker_encoder(data: str | Path, out: str | Path, preset: str = "smal
 
     model = SpeakerTrainingModel(cfg, len(speakers))
     trainer = Trainer(model, task, make_batches, load_batch, tcfg, out, device)
-    if resume and trainer.ckpt_path.is_file():
-        trainer.resume()
-    started = time.perf_counter()
-    history = trainer.run(progress=progress)
+    history = trainer.fit(resume, progress)
     if trainer.rank == 0:
-        recent = history[-50:]
         training = {"speakers": speakers, "steps": trainer.step, "data": str(data),
                     "utterances": len(rows),
-                    "last_session_wall_s": round(time.perf_counter() - started, 1),
-                    "final_train_accuracy": (round(sum(h["accuracy"] for h in recent)
-                                                   / len(recent), 4) if recent else None)}
+                    "last_session_wall_s": trainer.last_session_wall_s,
+                    "final_train_accuracy": recent_mean(history, "accuracy")}
         encoder = trainer.model.encoder.cpu().eval()
         encoder.save(out, mel_cfg, training)
         write_centroids(out, encoder, Manifest(rows, manifest.root), cache, speakers)

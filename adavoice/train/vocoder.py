@@ -11,7 +11,6 @@ checkpoints, ``--device``, torchrun.
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from adavoice.config import MelConfig
 from adavoice.data.manifest import Manifest
 from adavoice.errors import DatasetError
 from adavoice.models.vocoder import Vocoder, VocoderConfig
-from adavoice.train.loop import TrainConfig, Trainer
+from adavoice.train.loop import TrainConfig, Trainer, recent_mean
 
 STFT_RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # (n_fft, hop)
 
@@ -120,17 +119,13 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
 
     trainer = Trainer(task, lambda net, batch, step: net(batch), make_batches, load_batch,
                       tcfg, out, device, params=list(task.vocoder.parameters()))
-    if resume and trainer.ckpt_path.is_file():
-        trainer.resume()
-    started = time.perf_counter()
-    history = trainer.run(progress=progress)
+    history = trainer.fit(resume, progress)
     if trainer.rank == 0:
-        recent = history[-50:] or [{"stft_loss": float("nan"), "mel_loss": float("nan")}]
         training = {"data": str(data), "steps": trainer.step, "utterances": len(rows),
                     "excluded_speakers": list(exclude_speakers),
                     "init": str(init) if init else None,
-                    "last_session_wall_s": round(time.perf_counter() - started, 1),
-                    "final_stft_loss": round(float(np.mean([h["stft_loss"] for h in recent])), 4),
-                    "final_mel_loss": round(float(np.mean([h["mel_loss"] for h in recent])), 4)}
+                    "last_session_wall_s": trainer.last_session_wall_s,
+                    "final_stft_loss": recent_mean(history, "stft_loss"),
+                    "final_mel_loss": recent_mean(history, "mel_loss")}
         trainer.model.vocoder.cpu().eval().save(out, mel_cfg, training)
     return out
