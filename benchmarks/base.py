@@ -40,21 +40,23 @@ QUALITY_SPEAKERS = ["flite:kal16", "flite:rms", "festival:kal_diphone"]
 NOT_PHONES = {" ", "ˈ", "ˌ", ",", ".", "?", "!", "'", "-", "_"}
 
 
-def aligner_boundaries(model: BaseModel, manifest: Manifest, cache: FeatureCache) -> dict:
-    speakers = [s for s in model.speakers if s.startswith("espeak:") and "@" not in s]
-    rows = Manifest([u for u in manifest.split("valid") if u.speaker in speakers and u.alignment],
+def boundary_errors_ms(processor, data: Path, cache: FeatureCache, speakers: list[str],
+                       durations_fn) -> np.ndarray:
+    """|start time| errors (ms) of every matched phone on the valid utterances of the plain
+    espeak speakers; ``durations_fn(batch) -> (N,)`` gives the frames per token of one item."""
+    manifest = Manifest.load(data)
+    plain = [s for s in speakers if s.startswith("espeak:") and "@" not in s]
+    rows = Manifest([u for u in manifest.split("valid") if u.speaker in plain and u.alignment],
                     manifest.root)
-    dataset = AcousticDataset(rows, model.processor, cache, model.speakers)
-    seconds_per_frame = model.cfg.mel.hop_length / model.cfg.mel.sample_rate_hz
+    dataset = AcousticDataset(rows, processor, cache, speakers)
+    seconds_per_frame = cache.mel_config.hop_length / cache.mel_config.sample_rate_hz
     errors_ms = []
     for index in range(len(dataset)):
-        batch = collate_acoustic([dataset[index]])
-        with torch.no_grad():
-            out = model.model(batch.tokens, batch.text_mask, batch.speakers, batch.mel,
-                              batch.frame_mask, batch.log_f0, batch.log_energy, batch.log_prior)
-        tokens = model.processor.symbols.decode(dataset[index].ids.tolist())
-        starts = np.concatenate([[0], np.cumsum(out.durations[0].numpy())[:-1]])
-        ours = [(tok, max(0.0, (f - 0.5) * seconds_per_frame))
+        durations = durations_fn(collate_acoustic([dataset[index]])).numpy()
+        tokens = processor.symbols.decode(dataset[index].ids.tolist())
+        starts = np.concatenate([[0], np.cumsum(durations)[:-1]])
+        # a stressed phoneme token ("ˈoʊ") is matched as its phoneme
+        ours = [(tok.lstrip("ˈˌ"), max(0.0, (f - 0.5) * seconds_per_frame))
                 for tok, f in zip(tokens, starts, strict=True) if tok not in NOT_PHONES]
         theirs = [(p, s) for p, s, _ in dataset.rows[index].alignment if p not in NOT_PHONES]
         matcher = difflib.SequenceMatcher(a=[p for p, _ in ours], b=[p for p, _ in theirs],
@@ -62,8 +64,18 @@ def aligner_boundaries(model: BaseModel, manifest: Manifest, cache: FeatureCache
         for block in matcher.get_matching_blocks():
             for k in range(block.size):
                 errors_ms.append(abs(ours[block.a + k][1] - theirs[block.b + k][1]) * 1000)
-    errors = np.asarray(errors_ms)
-    return {"utterances": len(dataset), "boundaries": int(errors.size),
+    return np.asarray(errors_ms)
+
+
+def aligner_boundaries(model: BaseModel, data: Path, cache: FeatureCache) -> dict:
+    def durations(batch):
+        with torch.no_grad():
+            out = model.model(batch.tokens, batch.text_mask, batch.speakers, batch.mel,
+                              batch.frame_mask, batch.log_f0, batch.log_energy, batch.log_prior)
+        return out.durations[0]
+
+    errors = boundary_errors_ms(model.processor, data, cache, model.speakers, durations)
+    return {"boundaries": int(errors.size),
             "mean_abs_error_ms": float(errors.mean()), "median_abs_error_ms":
             float(np.median(errors)), "share_within_20ms": float((errors <= 20).mean())}
 
@@ -144,7 +156,7 @@ def main(argv=None) -> int:
     result = {"model": str(args.model), "command": "python benchmarks/base.py " + " ".join(
         sys.argv[1:] if argv is None else argv), "machine": platform.processor() or "cpu",
         "torch": torch.__version__}
-    result["aligner"] = aligner_boundaries(model, manifest, cache)
+    result["aligner"] = aligner_boundaries(model, args.data, cache)
     with tempfile.TemporaryDirectory() as tmp:
         result["quality"] = quality_and_intelligibility(model, manifest, Path(tmp))
     result["speed"] = speed(model, manifest)

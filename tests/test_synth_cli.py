@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import soundfile as sf
+import torch
 
 from adavoice.api import BaseModel
 from adavoice.cli.main import main
@@ -70,3 +71,40 @@ def test_synth_cli_unknown_speaker_is_one_line_error(tiny_model_dir, tmp_path, c
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "Traceback" not in err[0]
+
+
+def test_init_warm_starts_a_new_run_and_maps_symbols_and_speakers(tiny_model_dir, tmp_path):
+    from adavoice.models.base_model import load_base_model
+
+    old, old_cfg = load_base_model(tiny_model_dir)
+    cfg = TrainConfig(steps=1, warmup_steps=1, checkpoint_every=1, validate_every=10,
+                      max_frames=3000, learning_rate=1e-12)
+    out = train_base(tiny_model_dir.parent / "corpus", tmp_path / "warm", preset="tiny",
+                     train_cfg=cfg, progress=False, init=tiny_model_dir, tokenizer="phonemes")
+    new, new_cfg = load_base_model(out)
+    report = new_cfg.training["init"]
+    assert report["aligner_copied"] and report["speakers_copied"] == 2
+    # a grapheme table and a phoneme table share the word separator and punctuation rows
+    assert 0 < report["token_rows_copied"] < new_cfg.acoustic.n_symbols
+    old_symbols, new_symbols = old_cfg.symbols["symbols"], new_cfg.symbols["symbols"]
+    row = new_symbols.index(" ")
+    assert torch.allclose(new.token_embedding.weight[row],
+                          old.token_embedding.weight[old_symbols.index(" ")], atol=1e-6)
+    # with a learning rate of 1e-12 one step leaves the copied decoder where it was
+    assert torch.allclose(new.decoder.state_dict()["blocks.0.conv1.weight"],
+                          old.decoder.state_dict()["blocks.0.conv1.weight"], atol=1e-6)
+
+
+def test_init_refuses_another_mel_front_end(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other, ignore=shutil.ignore_patterns("checkpoints", "samples"))
+    config = json.loads((other / "config.json").read_text())
+    config["mel"]["n_fft"] = 2048
+    (other / "config.json").write_text(json.dumps(config))
+    cfg = TrainConfig(steps=1, warmup_steps=1, max_frames=3000)
+    with pytest.raises(ConfigError, match="mel front end"):
+        train_base(tiny_model_dir.parent / "corpus", tmp_path / "warm", preset="tiny",
+                   train_cfg=cfg, progress=False, init=other)

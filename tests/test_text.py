@@ -171,11 +171,20 @@ def test_english_phonemes_come_from_espeak_as_ipa():
     processor = quiet("en", "phonemes")
     out = processor.process("Hello, world 2.")
     assert out.normalized == "hello, world two."
-    assert out.tokens[:6] == ["h", "ə", "l", "ˈ", "oʊ", ","]
+    assert out.tokens[:5] == ["h", "ə", "l", "ˈoʊ", ","]  # a stress mark joins its phoneme
     assert out.tokens[-1] == "." and " " in out.tokens
-    assert {"ɜː", "uː"} <= set(out.tokens)
+    assert {"ˈɜː", "ˈuː"} <= set(out.tokens)
+    assert not {"ˈ", "ˌ"} & set(out.tokens)
     assert not set(out.tokens) & set("ceo")  # spelled letters of "hello world two" are gone
     assert out.ids == processor.symbols.encode(out.tokens) and out.warnings == []
+
+
+def test_a_model_table_without_stressed_tokens_keeps_stress_marks_apart():
+    pack = LanguagePack.load("en").with_tokenizer("phonemes")
+    old = SymbolTable.from_symbols(pack.kept_punctuation + pack.stress_marks + pack.phonemes,
+                                   "en", "phonemes")
+    out = TextProcessor.from_symbols(old, emit_warnings=False).process("Hello.")
+    assert out.tokens == ["h", "ə", "l", "ˈ", "oʊ", "."] and out.warnings == []
 
 
 @pytest.mark.parametrize(

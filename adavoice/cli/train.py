@@ -23,9 +23,13 @@ def train_base_command(
     validate_every: int = typer.Option(500, help="Steps between validation passes"),
     seed: int = typer.Option(0),
     tokenizer: str = typer.Option(None, help="graphemes | phonemes (default: the pack's)"),
+    init: Path = typer.Option(None, "--init",
+                              help="Warm-start a new run from this base release folder"),
+    binarize_from: int = typer.Option(2000, help="Step the binarisation loss starts at"),
 ) -> None:
     """Train the multi-speaker acoustic model (FastSpeech 2 + CLN + learned alignment)."""
     from adavoice.train.acoustic import train_base
+    from adavoice.train.acoustic_losses import LossWeights
     from adavoice.train.loop import TrainConfig
 
     warmup = min(1000, max(1, steps // 10))
@@ -33,7 +37,8 @@ def train_base_command(
                       max_frames=max_frames, checkpoint_every=checkpoint_every,
                       validate_every=validate_every, seed=seed)
     folder = train_base(data, out, preset=preset, device=device, resume=resume, train_cfg=cfg,
-                        tokenizer=tokenizer)
+                        tokenizer=tokenizer, init=init,
+                        loss_weights=LossWeights(binarization_start_step=binarize_from))
     typer.echo(f"model written to {folder}")
 
 

@@ -116,7 +116,9 @@ class AcousticModel(nn.Module):
         self.decoder = FFTStack(cfg.decoder_layers, h, cfg.heads, cfg.ffn_hidden, cfg.ffn_kernel,
                                 cfg.dropout, cfg.attention_dropout, condition_dim=cfg.speaker_dim)
         self.mel_out = nn.Linear(h, cfg.n_mels)
-        self.aligner = AlignmentEncoder(cfg.n_mels, h, cfg.aligner_attention_dim)
+        self.aligner = AlignmentEncoder(cfg.n_mels, h, cfg.aligner_attention_dim,
+                                        cfg.aligner_temperature, cfg.aligner_mel_center,
+                                        cfg.aligner_mel_scale)
         # corpus statistics (log-F0 in ln Hz, energy in ln units) and per-speaker mean
         # utterance vectors for synthesis without a reference clip; set by training
         self.register_buffer("pitch_stats", torch.tensor([5.0, 0.3]))

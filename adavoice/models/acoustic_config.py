@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from adavoice.config import JsonConfig
 from adavoice.errors import ConfigError
 
+# What the presets use; training replaces the mel centre and scale with the corpus's own.
+# The typical log-mel of this front end (ln, floor 1e-5) centres near -5 with a spread near 2.5.
+ALIGNER_DEFAULTS = dict(aligner_temperature=0.005, aligner_mel_center=-5.0, aligner_mel_scale=2.5)
+
 
 @dataclass(frozen=True)
 class AcousticConfig(JsonConfig):
@@ -39,6 +43,11 @@ class AcousticConfig(JsonConfig):
     phoneme_condition_dim: int = 4
     utterance_encoder: bool = True
     aligner_attention_dim: int = 80
+    # Defaults are those of models trained before the aligner standardised its mel input (their
+    # config.json lacks these keys); the presets and training set the working values.
+    aligner_temperature: float = 0.0005
+    aligner_mel_center: float = 0.0
+    aligner_mel_scale: float = 1.0
     postnet: bool = False
 
     def __post_init__(self) -> None:
@@ -48,6 +57,8 @@ class AcousticConfig(JsonConfig):
             raise ConfigError("n_symbols, n_speakers and layer counts must be >= 1")
         if not 0 <= self.dropout < 1 or not 0 <= self.attention_dropout < 1:
             raise ConfigError("dropout must be in [0, 1)")
+        if self.aligner_temperature <= 0 or self.aligner_mel_scale <= 0:
+            raise ConfigError("aligner_temperature and aligner_mel_scale must be > 0")
 
     def replace(self, **changes) -> "AcousticConfig":
         return dataclasses.replace(self, **changes)
@@ -58,19 +69,19 @@ class AcousticConfig(JsonConfig):
         base = dict(hidden=32, encoder_layers=1, decoder_layers=1, heads=2, ffn_hidden=64,
                     ffn_kernel=3, speaker_dim=16, variance_filter=32, pitch_bins=16,
                     energy_bins=16, aligner_attention_dim=16)
-        return cls(**{**base, **overrides})
+        return cls(**{**ALIGNER_DEFAULTS, **base, **overrides})
 
     @classmethod
     def small(cls, **overrides) -> "AcousticConfig":
         """The shipped CPU preset: sized so it trains on a 2-core CPU in about an hour."""
-        return cls(**overrides)
+        return cls(**{**ALIGNER_DEFAULTS, **overrides})
 
     @classmethod
     def base(cls, **overrides) -> "AcousticConfig":
         """FastSpeech 2 paper size (GPU training)."""
         base = dict(hidden=256, ffn_hidden=1024, ffn_kernel=9, variance_filter=256,
                     speaker_dim=128)
-        return cls(**{**base, **overrides})
+        return cls(**{**ALIGNER_DEFAULTS, **base, **overrides})
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "AcousticConfig":

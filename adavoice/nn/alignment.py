@@ -21,14 +21,21 @@ class AlignmentEncoder(nn.Module):
     """Encodes mels (queries) and token embeddings (keys); attention logits are minus a scaled
     squared distance.
 
+    The mel is standardised first, ``(mel - mel_center) / mel_scale``. Raw log-mels (about -11 to
+    +2 here) left the queries dominated by their constant offset: on the English base corpus the
+    attention stayed near its prior, and hubs (stress marks, first tokens) took whole words. With
+    the corpus's centre and spread and ``temperature=0.005`` it learned (BENCHMARKS.md, aligner).
+
     forward(mel: (B, n_mels, T), text: (B, N, text_dim), text_mask: (B, N) bool,
             log_prior: (B, T, N) | None) -> (B, T, N) log soft attention over tokens per frame.
     """
 
     def __init__(self, n_mels: int, text_dim: int, attention_dim: int = 80,
-                 temperature: float = 0.0005):
+                 temperature: float = 0.0005, mel_center: float = 0.0, mel_scale: float = 1.0):
         super().__init__()
         self.temperature = temperature
+        self.mel_center = mel_center
+        self.mel_scale = mel_scale
         self.key = nn.Sequential(
             nn.Conv1d(text_dim, 2 * text_dim, 3, padding=1), nn.ReLU(),
             nn.Conv1d(2 * text_dim, attention_dim, 1),
@@ -41,7 +48,7 @@ class AlignmentEncoder(nn.Module):
 
     def forward(self, mel, text, text_mask, log_prior=None):
         keys = self.key(text.transpose(1, 2))  # (B, A, N)
-        queries = self.query(mel)  # (B, A, T)
+        queries = self.query((mel - self.mel_center) / self.mel_scale)  # (B, A, T)
         distance = (queries.unsqueeze(-1) - keys.unsqueeze(2)).pow(2).sum(1)  # (B, T, N)
         logits = -self.temperature * distance
         logits = logits.masked_fill(~text_mask.unsqueeze(1), -1e4)

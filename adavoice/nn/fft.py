@@ -69,13 +69,21 @@ class FFTBlock(nn.Module):
             return norm(x, scale=params[0], bias=params[1])
         return norm(x, condition)
 
-    def forward(self, x, mask, condition=None, norm_params=None):
+    def forward(self, x, mask, condition=None, norm_params=None, padded: bool = True):
+        """``padded=False`` promises that ``mask`` is all True: attention then runs without a
+        key padding mask, which is the same result and ~2x faster on the CPU."""
         keep = mask.unsqueeze(-1).to(x.dtype)
-        attended, _ = self.attention(x, x, x, key_padding_mask=~mask, need_weights=False)
+        attended, _ = self.attention(x, x, x, key_padding_mask=~mask if padded else None,
+                                     need_weights=False)
         p1 = None if norm_params is None else norm_params[0]
         p2 = None if norm_params is None else norm_params[1]
         x = self._norm(self.norm1, x + self.dropout(attended), condition, p1) * keep
-        hidden = self.conv2(torch.relu(self.conv1(x.transpose(1, 2)))).transpose(1, 2)
+        inner = torch.relu(self.conv1(x.transpose(1, 2)))
+        if type(self.conv2) is nn.Conv1d:  # a width-1 conv is a linear map, ~2x faster as one
+            hidden = nn.functional.linear(inner.transpose(1, 2), self.conv2.weight.squeeze(-1),
+                                          self.conv2.bias)
+        else:  # wrapped (a LoRA layer): let the wrapper run
+            hidden = self.conv2(inner).transpose(1, 2)
         x = self._norm(self.norm2, x + self.dropout(hidden), condition, p2) * keep
         return x
 
@@ -98,7 +106,11 @@ class FFTStack(nn.Module):
 
     def forward(self, x, mask, condition=None, norm_params=None):
         x = x + sinusoid_positions(x.shape[1], self.hidden, x.device).unsqueeze(0)
+        # at inference a single utterance has no padding; checking costs a device sync, so
+        # training (padded batches anyway) and tracing (export) keep the mask
+        padded = (self.training or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+                  or not bool(mask.all()))
         for index, block in enumerate(self.blocks):
             params = None if norm_params is None else norm_params[2 * index: 2 * index + 2]
-            x = block(x, mask, condition, params)
+            x = block(x, mask, condition, params, padded)
         return x

@@ -79,10 +79,13 @@ class SymbolTable:
     @classmethod
     def from_pack(cls, pack: LanguagePack, tokenizer: str | None = None) -> SymbolTable:
         """The table of ``pack``: word separator and punctuation first, then the alphabet
-        (graphemes) or the stress marks and the phoneme inventory (phonemes)."""
+        (graphemes) or the stress marks, the phoneme inventory and every phoneme with each
+        stress mark in front (phonemes). A stressed phoneme is one token: a stress mark alone has
+        no sound, and as a token of its own it became a hub the aligner gave whole words to."""
         tokenizer = tokenizer or pack.tokenizer
         if tokenizer == "phonemes":
-            units: tuple[str, ...] = pack.stress_marks + pack.phonemes
+            stressed = tuple(mark + p for mark in pack.stress_marks for p in pack.phonemes)
+            units: tuple[str, ...] = pack.stress_marks + pack.phonemes + stressed
         elif tokenizer == "graphemes":
             units = pack.alphabet
         else:

@@ -3,8 +3,10 @@
 Graphemes are the letters of the normalised text (a base letter with any combining marks), the
 word separator and the kept punctuation; this is the default, because the aligner learns
 durations for any language without a pronunciation dictionary. Phonemes come from espeak-ng
-(``espeak-ng -q --ipa --sep=_``): one token per espeak phoneme (``tʃ``, ``oʊ``), stress marks as
-their own tokens, words separated by spaces and the pack's punctuation kept where it was.
+(``espeak-ng -q --ipa --sep=_``): one token per espeak phoneme (``tʃ``, ``oʊ``), a stress mark
+joined to the phoneme after it (``ˈoʊ``) when the symbol table has that token (tables of models
+trained before stressed tokens keep the mark as a token of its own), words separated by spaces and
+the pack's punctuation kept where it was.
 
 >>> processor = TextProcessor.from_language("en")
 >>> out = processor.process("Hello 2!")
@@ -123,6 +125,8 @@ class TextProcessor:
                 for r, tokens in zip(normalized, token_lists, strict=True)]
 
     def _encode(self, normalized: str, tokens: list[str], notes: list[str]) -> ProcessedText:
+        if self.tokenizer == "phonemes":
+            tokens = _join_stress(tokens, self.pack.stress_marks, self.symbols)
         kept: list[str] = []
         for position, token in enumerate(tokens):
             if token in self.symbols:
@@ -255,6 +259,28 @@ def _split_phonemes(ipa: str, stress_marks: tuple[str, ...]) -> list[str]:
                 core = core[:-1]
             tokens.extend(leading + ([core] if core else []) + trailing)
     return tokens
+
+
+def _join_stress(tokens: list[str], stress_marks: tuple[str, ...], symbols: SymbolTable
+                 ) -> list[str]:
+    """Join each stress mark to the token after it where ``symbols`` has the joined token.
+
+    >>> table = SymbolTable.from_symbols(["ˈ", "a", "ˈa", "t"], "xx", "phonemes")
+    >>> _join_stress(["t", "ˈ", "a", "ˈ", "t"], ("ˈ",), table)
+    ['t', 'ˈa', 'ˈ', 't']
+    """
+    joined: list[str] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if (token in stress_marks and index + 1 < len(tokens)
+                and token + tokens[index + 1] in symbols):
+            joined.append(token + tokens[index + 1])
+            index += 2
+            continue
+        joined.append(token)
+        index += 1
+    return joined
 
 
 def _tidy_tokens(tokens: list[str], pack: LanguagePack) -> list[str]:

@@ -16,7 +16,7 @@ import torch
 from adavoice.config import MelConfig
 from adavoice.data.features import FeatureCache, precompute
 from adavoice.data.manifest import Manifest
-from adavoice.errors import DatasetError
+from adavoice.errors import ConfigError, DatasetError
 from adavoice.models.acoustic import AcousticModel
 from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.models.base_model import (
@@ -53,28 +53,35 @@ def prepare_run(data: Path, out: Path, preset: str, resume: bool, overrides: dic
     manifest = Manifest.load(data)
     train_rows, valid_rows = _splits(manifest)
     config_path = out / "config.json"
-    if resume and config_path.is_file():
+    resuming = resume and config_path.is_file()
+    if resuming:
         cfg = BaseModelConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
         processor = TextProcessor.from_symbols(SymbolTable.from_dict(cfg.symbols))
+        speakers, mel = cfg.speakers, cfg.mel
     else:
         language = _majority_language(train_rows)
         processor = TextProcessor.from_language(language, tokenizer=tokenizer)
-        speakers = sorted({u.speaker for u in train_rows if u.text})
-        acoustic = AcousticConfig.preset(preset, n_symbols=len(processor.symbols),
-                                         n_speakers=len(speakers), **(overrides or {}))
-        cfg = BaseModelConfig(acoustic=acoustic, mel=MelConfig(), language=language,
-                              symbols=processor.symbols.to_dict(), speakers=speakers)
-    cache = FeatureCache(Path(data) / ".feature-cache", cfg.mel)
+        speakers, mel = sorted({u.speaker for u in train_rows if u.text}), MelConfig()
+    cache = FeatureCache(Path(data) / ".feature-cache", mel)
     precompute(train_rows, cache)
     precompute(valid_rows, cache)
-    train_set = AcousticDataset(train_rows, processor, cache, cfg.speakers)
-    valid_set = AcousticDataset(valid_rows, processor, cache, cfg.speakers)
+    train_set = AcousticDataset(train_rows, processor, cache, speakers)
+    valid_set = AcousticDataset(valid_rows, processor, cache, speakers)
     if len(train_set) == 0:
         raise DatasetError("no transcribed training rows", path=data,
                            fix="a base model needs utterances with text")
-    model = AcousticModel(cfg.acoustic)
-    if not (resume and config_path.is_file()):
+    if not resuming:
         stats = corpus_statistics(train_set)
+        # the aligner standardises its mel input with the corpus's own centre and spread
+        corpus_mel = {"aligner_mel_center": round(stats["mel"][0], 4),
+                      "aligner_mel_scale": round(stats["mel"][1], 4)}
+        acoustic = AcousticConfig.preset(preset, n_symbols=len(processor.symbols),
+                                         n_speakers=len(speakers),
+                                         **{**corpus_mel, **(overrides or {})})
+        cfg = BaseModelConfig(acoustic=acoustic, mel=mel, language=language,
+                              symbols=processor.symbols.to_dict(), speakers=speakers)
+    model = AcousticModel(cfg.acoustic)
+    if not resuming:
         model.pitch_stats.copy_(torch.tensor(stats["pitch"]))
         model.energy_stats.copy_(torch.tensor(stats["energy"]))
         out.mkdir(parents=True, exist_ok=True)
@@ -83,17 +90,92 @@ def prepare_run(data: Path, out: Path, preset: str, resume: bool, overrides: dic
     return model, cfg, train_set, valid_set
 
 
+def initialise_from(model: AcousticModel, cfg: BaseModelConfig, init: str | Path) -> dict:
+    """Warm start: copy a trained base's tensors into a new model before step 1.
+
+    Tensors with the same name and shape are copied; token embedding rows are matched by symbol
+    (a stressed phoneme the old table lacks starts from its plain phoneme plus half the stress
+    mark's row), speaker rows and utterance vectors by speaker name. The aligner is copied only
+    when its input settings are the same, and the corpus statistics stay the new corpus's.
+    Returns counts of what was copied."""
+    from adavoice.models.base_model import load_base_model
+
+    old, old_cfg = load_base_model(init)
+    if old_cfg.mel != cfg.mel:
+        raise ConfigError("the --init base was trained on another mel front end", path=init,
+                          fix="initialise from a base with the same mel settings")
+    aligner_keys = ("aligner_attention_dim", "aligner_temperature", "aligner_mel_center",
+                    "aligner_mel_scale")
+    same_aligner = all(getattr(old_cfg.acoustic, k) == getattr(cfg.acoustic, k)
+                       for k in aligner_keys)
+    mapped = {"token_embedding.weight", "speaker_embedding.weight",
+              "speaker_utterance_vectors", "pitch_stats", "energy_stats"}
+    new_state, old_state = model.state_dict(), old.state_dict()
+    copied = skipped = 0
+    with torch.no_grad():
+        for name, tensor in new_state.items():
+            if name in mapped:
+                continue
+            if name.startswith("aligner.") and not same_aligner:
+                skipped += 1
+                continue
+            source = old_state.get(name)
+            if source is not None and source.shape == tensor.shape:
+                tensor.copy_(source)
+                copied += 1
+            else:
+                skipped += 1
+        old_symbols = SymbolTable.from_dict(old_cfg.symbols)
+        new_symbols = SymbolTable.from_dict(cfg.symbols)
+        old_rows = old_state["token_embedding.weight"]
+        new_rows = new_state["token_embedding.weight"]
+        tokens = 0
+        if old_rows.shape[1] == new_rows.shape[1]:
+            for index, symbol in enumerate(new_symbols.symbols):
+                source = old_symbols.id_of(symbol)
+                if source is not None:
+                    new_rows[index] = old_rows[source]
+                    tokens += 1
+                elif len(symbol) > 1 and old_symbols.id_of(symbol[1:]) is not None:
+                    row = old_rows[old_symbols.id_of(symbol[1:])].clone()
+                    mark = old_symbols.id_of(symbol[0])
+                    new_rows[index] = row + 0.5 * old_rows[mark] if mark is not None else row
+                    tokens += 1
+        speakers = 0
+        if old_state["speaker_embedding.weight"].shape[1] == \
+                new_state["speaker_embedding.weight"].shape[1]:
+            for index, speaker in enumerate(cfg.speakers):
+                if speaker in old_cfg.speakers:
+                    source = old_cfg.speakers.index(speaker)
+                    new_state["speaker_embedding.weight"][index] = \
+                        old_state["speaker_embedding.weight"][source]
+                    new_state["speaker_utterance_vectors"][index] = \
+                        old_state["speaker_utterance_vectors"][source]
+                    speakers += 1
+    return {"from": str(Path(init).resolve()), "tensors_copied": copied,
+            "tensors_new": skipped, "token_rows_copied": tokens, "speakers_copied": speakers,
+            "aligner_copied": same_aligner}
+
+
 def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: int = 20000,
                device: str = "cpu", resume: bool = False, train_cfg: TrainConfig | None = None,
                loss_weights: LossWeights = LossWeights(), overrides: dict | None = None,
-               progress: bool = True, tokenizer: str | None = None) -> Path:
+               progress: bool = True, tokenizer: str | None = None,
+               init: str | Path | None = None) -> Path:
     """Train and write the release folder ``out``; returns it. See the module docstring.
 
-    ``tokenizer`` ("graphemes" | "phonemes") overrides the language pack's default."""
+    ``tokenizer`` ("graphemes" | "phonemes") overrides the language pack's default; ``init``
+    (a base release folder) warm-starts a new run, see :func:`initialise_from`."""
     out = Path(out)
     torch.manual_seed((train_cfg or TrainConfig()).seed)
     model, cfg, train_set, valid_set = prepare_run(Path(data), out, preset, resume, overrides,
                                                    tokenizer)
+    if not (resume and (out / "checkpoints" / "last.pt").is_file()):
+        if init is not None:
+            cfg.training["init"] = initialise_from(model, cfg, init)
+        cfg.training["binarization_start_step"] = loss_weights.binarization_start_step
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False)
+                                         + "\n", encoding="utf-8")
     tcfg = train_cfg or TrainConfig(steps=steps)
     mel_cfg = cfg.mel
     lengths = train_set.frame_lengths(mel_cfg.hop_length, mel_cfg.sample_rate_hz)

@@ -113,16 +113,22 @@ def collate_acoustic(items: list[AcousticItem], mel_floor: float = float(np.log(
 
 
 def corpus_statistics(dataset: AcousticDataset, max_items: int = 400) -> dict[str, list[float]]:
-    """Mean/std of voiced ln-F0 and of ln-energy over (up to) ``max_items`` utterances."""
+    """Mean/std of voiced ln-F0, of ln-energy and of the log-mel values (every bin of every
+    frame) over (up to) ``max_items`` utterances."""
     step = max(1, len(dataset) // max_items)
-    log_f0, log_energy = [], []
+    log_f0, log_energy, mel_sum, mel_sq, mel_n = [], [], 0.0, 0.0, 0
     for index in range(0, len(dataset), step):
         row = dataset.rows[index]
         feats = dataset.cache.get(dataset.manifest.audio_path(row))
         voiced = feats.f0_hz[feats.f0_hz > 0]
         log_f0.append(np.log(voiced))
         log_energy.append(np.log(np.maximum(feats.energy, ENERGY_FLOOR)))
+        mel = feats.mel.astype(np.float64)
+        mel_sum, mel_sq, mel_n = mel_sum + mel.sum(), mel_sq + (mel * mel).sum(), mel_n + mel.size
     f0 = np.concatenate(log_f0) if log_f0 else np.array([5.0])
     en = np.concatenate(log_energy)
+    mel_mean = mel_sum / max(mel_n, 1)
+    mel_std = float(np.sqrt(max(mel_sq / max(mel_n, 1) - mel_mean ** 2, 0.0)))
     return {"pitch": [float(f0.mean()), float(max(f0.std(), 1e-3))],
-            "energy": [float(en.mean()), float(max(en.std(), 1e-3))]}
+            "energy": [float(en.mean()), float(max(en.std(), 1e-3))],
+            "mel": [float(mel_mean), max(mel_std, 1e-3)]}

@@ -23,7 +23,8 @@ class LossWeights:
     phoneme_condition: float = 0.1
     forward_sum: float = 1.0
     binarization: float = 1.0
-    binarization_start_step: int = 1000
+    # binarising before the soft attention has learned locks a poor alignment in
+    binarization_start_step: int = 2000
 
 
 def masked_l1(pred: torch.Tensor, target: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:

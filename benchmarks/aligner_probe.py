@@ -1,0 +1,130 @@
+"""Aligner-only probe: train a token embedding + AlignmentEncoder alone (forward-sum loss, the
+binarisation loss optional) on the English base corpus and report, every ``--every`` steps, the
+phone-boundary error of its MAS durations against espeak-ng's own timings (the same measure as
+``benchmarks/base.py``). A few hundred steps here tell whether a setting can align at all, for a
+fraction of a base-model run.
+
+    .venv/bin/python benchmarks/aligner_probe.py --steps 600 --lr 3e-3
+    .venv/bin/python benchmarks/aligner_probe.py --steps 600 --raw-mel --temperature 0.0005
+
+Flags: ``--tokens split`` keeps stress marks as tokens of their own (the first base model's
+table); ``--raw-mel`` feeds the aligner unstandardised log-mels; ``--blank`` sets the forward-sum
+blank log-probability; ``--overfit N`` repeats the first batch N times (a loss-only check).
+Prints one JSON line per evaluation and writes them all to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from adavoice.config import MelConfig
+from adavoice.data.features import FeatureCache
+from adavoice.data.manifest import Manifest
+from adavoice.nn.alignment import (
+    AlignmentEncoder,
+    binarization_loss,
+    forward_sum_loss,
+    monotonic_alignment_search,
+)
+from adavoice.text import SymbolTable, TextProcessor
+from adavoice.text.pack import LanguagePack
+from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic, corpus_statistics
+from adavoice.train.batching import frame_budget_batches
+
+sys.path.insert(0, str(Path(__file__).parent))
+from base import boundary_errors_ms  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="data/corpus-en", type=Path)
+    parser.add_argument("--tokens", choices=("joined", "split"), default="joined")
+    parser.add_argument("--raw-mel", action="store_true")
+    parser.add_argument("--temperature", type=float, default=0.005)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--blank", type=float, default=-1.0)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--binarize-from", type=int, default=None)
+    parser.add_argument("--overfit", type=int, default=0)
+    parser.add_argument("--every", type=int, default=200)
+    parser.add_argument("--max-frames", type=int, default=6000)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+
+    manifest = Manifest.load(args.data)
+    pack = LanguagePack.load("en").with_tokenizer("phonemes")
+    table = None
+    if args.tokens == "split":
+        table = SymbolTable.from_symbols(pack.kept_punctuation + pack.stress_marks
+                                         + pack.phonemes, "en", "phonemes")
+    processor = TextProcessor(pack, symbols=table, emit_warnings=False)
+    cache = FeatureCache(args.data / ".feature-cache", MelConfig())
+    speakers = sorted({u.speaker for u in manifest})
+    train = AcousticDataset(manifest.split("train"), processor, cache, speakers)
+    center, scale = (0.0, 1.0) if args.raw_mel else corpus_statistics(train)["mel"]
+    embedding = nn.Embedding(len(processor.symbols), 128, padding_idx=0)
+    aligner = AlignmentEncoder(80, 128, 80, args.temperature, center, scale)
+    params = list(embedding.parameters()) + list(aligner.parameters())
+    optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=1e-6)
+    lengths = train.frame_lengths(256, 22050)
+
+    def durations(batch):
+        log_attention = aligner(batch.mel, embedding(batch.tokens), batch.text_mask,
+                                batch.log_prior)
+        hard = monotonic_alignment_search(log_attention, batch.text_mask.sum(1),
+                                          batch.frame_mask.sum(1))
+        return hard.sum(1)[0].long()
+
+    rows, step, epoch, start = [], 0, 0, time.perf_counter()
+    while step < args.steps:
+        batches = frame_budget_batches(lengths, args.max_frames, 0, epoch)
+        if args.overfit:
+            batches = [batches[0]] * args.overfit
+        for indices in batches:
+            if step >= args.steps:
+                break
+            batch = collate_acoustic([train[i] for i in indices])
+            for group in optimizer.param_groups:
+                group["lr"] = args.lr * min(1.0, (step + 1) / 200)
+            log_attention = aligner(batch.mel, embedding(batch.tokens), batch.text_mask,
+                                    batch.log_prior)
+            text_lengths, frame_lengths = batch.text_mask.sum(1), batch.frame_mask.sum(1)
+            loss = forward_sum_loss(log_attention, text_lengths, frame_lengths, args.blank)
+            if args.binarize_from is not None and step >= args.binarize_from:
+                hard = monotonic_alignment_search(log_attention, text_lengths, frame_lengths)
+                loss = loss + binarization_loss(hard, log_attention)
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            step += 1
+            if step % args.every == 0 or step == args.steps:
+                with torch.no_grad():
+                    errors = boundary_errors_ms(processor, args.data, cache, speakers, durations)
+                row = {"step": step, "loss": round(float(loss.detach()), 4),
+                       "mean_abs_error_ms": round(float(errors.mean()), 1),
+                       "median_abs_error_ms": round(float(np.median(errors)), 1),
+                       "share_within_20ms": round(float((errors <= 20).mean()), 3),
+                       "wall_s": round(time.perf_counter() - start)}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+        epoch += 1
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"command": "python benchmarks/aligner_probe.py " + " ".join(
+            sys.argv[1:] if argv is None else argv), "evaluations": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
