@@ -120,3 +120,18 @@ def test_ddp_two_cpu_processes(tmp_path):
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert state["step"] == 4
     assert "world=2" in result.stdout
+
+
+def test_a_parameter_group_learns_at_its_scaled_rate(tmp_path):
+    model = AcousticModelWithDropout()
+    aligner = [p for n, p in model.named_parameters() if n.startswith("aligner")]
+    ids = {id(p) for p in aligner}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in ids]},
+              {"params": aligner, "lr_scale": 3.0}]
+    cfg = TrainConfig(steps=4, warmup_steps=1, learning_rate=1e-3, max_frames=70)
+    trainer = Trainer(model, lambda net, batch, step: {}, lambda epoch: [], lambda idx: None,
+                      cfg, tmp_path, params=groups)
+    rates = [group["initial_lr"] for group in trainer.optimizer.param_groups]
+    assert rates == pytest.approx([1e-3, 3e-3])
+    assert sum(len(g["params"]) for g in trainer.optimizer.param_groups) == len(
+        list(model.parameters()))

@@ -26,6 +26,7 @@ def train_base_command(
     init: Path = typer.Option(None, "--init",
                               help="Warm-start a new run from this base release folder"),
     binarize_from: int = typer.Option(2000, help="Step the binarisation loss starts at"),
+    aligner_lr_scale: float = typer.Option(3.0, help="Aligner learning rate / the run's"),
 ) -> None:
     """Train the multi-speaker acoustic model (FastSpeech 2 + CLN + learned alignment)."""
     from adavoice.train.acoustic import train_base
@@ -37,7 +38,7 @@ def train_base_command(
                       max_frames=max_frames, checkpoint_every=checkpoint_every,
                       validate_every=validate_every, seed=seed)
     folder = train_base(data, out, preset=preset, device=device, resume=resume, train_cfg=cfg,
-                        tokenizer=tokenizer, init=init,
+                        tokenizer=tokenizer, init=init, aligner_lr_scale=aligner_lr_scale,
                         loss_weights=LossWeights(binarization_start_step=binarize_from))
     typer.echo(f"model written to {folder}")
 

@@ -119,6 +119,8 @@ class AcousticModel(nn.Module):
         self.aligner = AlignmentEncoder(cfg.n_mels, h, cfg.aligner_attention_dim,
                                         cfg.aligner_temperature, cfg.aligner_mel_center,
                                         cfg.aligner_mel_scale)
+        self.aligner_embedding = (nn.Embedding(cfg.n_symbols, h, padding_idx=0)
+                                  if cfg.aligner_own_embedding else None)
         # corpus statistics (log-F0 in ln Hz, energy in ln units) and per-speaker mean
         # utterance vectors for synthesis without a reference clip; set by training
         self.register_buffer("pitch_stats", torch.tensor([5.0, 0.3]))
@@ -184,7 +186,8 @@ class AcousticModel(nn.Module):
         utterance_vector = (self.utterance_encoder(mel, frame_mask)
                             if self.utterance_encoder is not None else None)
         hidden, embedded = self.encode_text(tokens, text_mask, speaker_vector, utterance_vector)
-        log_attention = self.aligner(mel, embedded, text_mask, log_prior)
+        keys = embedded if self.aligner_embedding is None else self.aligner_embedding(tokens)
+        log_attention = self.aligner(mel, keys, text_mask, log_prior)
         text_lengths, frame_lengths = text_mask.sum(1), frame_mask.sum(1)
         hard = monotonic_alignment_search(log_attention, text_lengths, frame_lengths)
         durations = hard.sum(1).long()  # (B, N)

@@ -15,7 +15,8 @@ from adavoice.errors import ConfigError
 
 # What the presets use; training replaces the mel centre and scale with the corpus's own.
 # The typical log-mel of this front end (ln, floor 1e-5) centres near -5 with a spread near 2.5.
-ALIGNER_DEFAULTS = dict(aligner_temperature=0.005, aligner_mel_center=-5.0, aligner_mel_scale=2.5)
+ALIGNER_DEFAULTS = dict(aligner_temperature=0.005, aligner_mel_center=-5.0, aligner_mel_scale=2.5,
+                        aligner_own_embedding=True)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class AcousticConfig(JsonConfig):
     aligner_temperature: float = 0.0005
     aligner_mel_center: float = 0.0
     aligner_mel_scale: float = 1.0
+    # the aligner's keys come from a token embedding of its own, not the text encoder's, so the
+    # mel loss's pull on the shared table cannot slow the alignment down
+    aligner_own_embedding: bool = False
     postnet: bool = False
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ the release ``model.safetensors``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -105,16 +106,19 @@ def initialise_from(model: AcousticModel, cfg: BaseModelConfig, init: str | Path
         raise ConfigError("the --init base was trained on another mel front end", path=init,
                           fix="initialise from a base with the same mel settings")
     aligner_keys = ("aligner_attention_dim", "aligner_temperature", "aligner_mel_center",
-                    "aligner_mel_scale")
+                    "aligner_mel_scale", "aligner_own_embedding")
     same_aligner = all(getattr(old_cfg.acoustic, k) == getattr(cfg.acoustic, k)
                        for k in aligner_keys)
-    mapped = {"token_embedding.weight", "speaker_embedding.weight",
+    tables = ["token_embedding.weight"] + (["aligner_embedding.weight"] if same_aligner else [])
+    mapped = {"token_embedding.weight", "aligner_embedding.weight", "speaker_embedding.weight",
               "speaker_utterance_vectors", "pitch_stats", "energy_stats"}
     new_state, old_state = model.state_dict(), old.state_dict()
     copied = skipped = 0
     with torch.no_grad():
         for name, tensor in new_state.items():
             if name in mapped:
+                if name == "aligner_embedding.weight" and not same_aligner:
+                    skipped += 1
                 continue
             if name.startswith("aligner.") and not same_aligner:
                 skipped += 1
@@ -127,20 +131,8 @@ def initialise_from(model: AcousticModel, cfg: BaseModelConfig, init: str | Path
                 skipped += 1
         old_symbols = SymbolTable.from_dict(old_cfg.symbols)
         new_symbols = SymbolTable.from_dict(cfg.symbols)
-        old_rows = old_state["token_embedding.weight"]
-        new_rows = new_state["token_embedding.weight"]
-        tokens = 0
-        if old_rows.shape[1] == new_rows.shape[1]:
-            for index, symbol in enumerate(new_symbols.symbols):
-                source = old_symbols.id_of(symbol)
-                if source is not None:
-                    new_rows[index] = old_rows[source]
-                    tokens += 1
-                elif len(symbol) > 1 and old_symbols.id_of(symbol[1:]) is not None:
-                    row = old_rows[old_symbols.id_of(symbol[1:])].clone()
-                    mark = old_symbols.id_of(symbol[0])
-                    new_rows[index] = row + 0.5 * old_rows[mark] if mark is not None else row
-                    tokens += 1
+        tokens = sum(_copy_symbol_rows(old_state[t], new_state[t], old_symbols, new_symbols)
+                     for t in tables if t in old_state and t in new_state)
         speakers = 0
         if old_state["speaker_embedding.weight"].shape[1] == \
                 new_state["speaker_embedding.weight"].shape[1]:
@@ -157,15 +149,37 @@ def initialise_from(model: AcousticModel, cfg: BaseModelConfig, init: str | Path
             "aligner_copied": same_aligner}
 
 
+def _copy_symbol_rows(old_rows, new_rows, old_symbols: SymbolTable,
+                      new_symbols: SymbolTable) -> int:
+    """Copy embedding rows by symbol; a stressed phoneme the old table lacks starts from its
+    plain phoneme plus half the stress mark's row. Returns the number of rows set."""
+    if old_rows.shape[1] != new_rows.shape[1]:
+        return 0
+    count = 0
+    for index, symbol in enumerate(new_symbols.symbols):
+        source = old_symbols.id_of(symbol)
+        if source is not None:
+            new_rows[index] = old_rows[source]
+            count += 1
+        elif len(symbol) > 1 and old_symbols.id_of(symbol[1:]) is not None:
+            row = old_rows[old_symbols.id_of(symbol[1:])].clone()
+            mark = old_symbols.id_of(symbol[0])
+            new_rows[index] = row + 0.5 * old_rows[mark] if mark is not None else row
+            count += 1
+    return count
+
+
 def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: int = 20000,
                device: str = "cpu", resume: bool = False, train_cfg: TrainConfig | None = None,
                loss_weights: LossWeights = LossWeights(), overrides: dict | None = None,
                progress: bool = True, tokenizer: str | None = None,
-               init: str | Path | None = None) -> Path:
+               init: str | Path | None = None, aligner_lr_scale: float = 3.0) -> Path:
     """Train and write the release folder ``out``; returns it. See the module docstring.
 
     ``tokenizer`` ("graphemes" | "phonemes") overrides the language pack's default; ``init``
-    (a base release folder) warm-starts a new run, see :func:`initialise_from`."""
+    (a base release folder) warm-starts a new run, see :func:`initialise_from`. The aligner
+    (and its own token embedding) learns at ``aligner_lr_scale`` times the run's rate: alone,
+    it aligned the base corpus in 600 steps at 3e-3 where 1e-3 needed twice as many."""
     out = Path(out)
     torch.manual_seed((train_cfg or TrainConfig()).seed)
     model, cfg, train_set, valid_set = prepare_run(Path(data), out, preset, resume, overrides,
@@ -174,8 +188,12 @@ def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: 
         if init is not None:
             cfg.training["init"] = initialise_from(model, cfg, init)
         cfg.training["binarization_start_step"] = loss_weights.binarization_start_step
+        cfg.training["aligner_lr_scale"] = aligner_lr_scale
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False)
                                          + "\n", encoding="utf-8")
+    # a resumed run keeps the binarisation start it began with, whatever the command line says
+    loss_weights = dataclasses.replace(loss_weights, binarization_start_step=cfg.training.get(
+        "binarization_start_step", loss_weights.binarization_start_step))
     tcfg = train_cfg or TrainConfig(steps=steps)
     mel_cfg = cfg.mel
     lengths = train_set.frame_lengths(mel_cfg.hop_length, mel_cfg.sample_rate_hz)
@@ -197,8 +215,12 @@ def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: 
             write_sample(net, valid_set, cfg, out / "samples" / f"step_{step:07d}.wav")
         return validation_losses(net, valid_set, dev, step, loss_weights)
 
+    aligner = [p for n, p in model.named_parameters() if n.startswith("aligner")]
+    ids = {id(p) for p in aligner}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in ids]},
+              {"params": aligner, "lr_scale": cfg.training.get("aligner_lr_scale", 1.0)}]
     trainer = Trainer(model, task, make_batches, load_batch, tcfg, out, device,
-                      validate=validate if len(valid_set) else None)
+                      validate=validate if len(valid_set) else None, params=groups)
     trainer.fit(resume, progress)
     if trainer.rank == 0:
         finish_release(trainer.model.cpu(), cfg, train_set, out,

@@ -100,8 +100,14 @@ class Trainer:
                 self.model, find_unused_parameters=True)
         self.task, self.make_batches, self.load_batch = task, make_batches, load_batch
         self.validate = validate
-        params = [p for p in (params or self.model.parameters()) if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(0.9, 0.98),
+        groups = list(params) if params is not None else [{"params": self.model.parameters()}]
+        if groups and not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        # a group may carry "lr_scale": its learning rate is the run's times that factor
+        groups = [{"params": [p for p in g["params"] if p.requires_grad],
+                   "lr": cfg.learning_rate * g.get("lr_scale", 1.0)} for g in groups]
+        self.optimizer = torch.optim.AdamW([g for g in groups if g["params"]],
+                                           lr=cfg.learning_rate, betas=(0.9, 0.98),
                                            weight_decay=1e-6)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, cfg))
