@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from adavoice.api import BaseModel
+from adavoice.audio import Audio, MelFrontend, load_audio
 from adavoice.data.features import FeatureCache
 from adavoice.data.manifest import Manifest
 from adavoice.evaluate.report import evaluate_dirs
@@ -88,21 +89,35 @@ def quality_and_intelligibility(model: BaseModel, manifest: Manifest, work: Path
         if speaker not in model.speakers or not len(rows):
             continue
         ref_dir, hyp_dir = work / "ref" / speaker, work / "hyp" / speaker
+        copy_dir = work / "copy" / speaker
         ref_dir.mkdir(parents=True)
+        copy_dir.mkdir(parents=True)
         transcripts = {}
+        frontend = MelFrontend(model.cfg.mel)
+        griffin_lim = model.vocoder("griffin-lim")
         for utt in rows:
             (ref_dir / f"{utt.id}.wav").symlink_to(manifest.audio_path(utt).resolve())
-            model.synthesize(utt.text, speaker=speaker).save(hyp_dir / f"{utt.id}.wav")
+            model.synthesize(utt.text, speaker=speaker, vocoder="griffin-lim").save(
+                hyp_dir / f"{utt.id}.wav")
+            # the engine's own audio through mel -> Griffin-Lim: what the vocoder alone costs
+            wave = torch.from_numpy(load_audio(manifest.audio_path(utt), model.sample_rate))
+            with torch.no_grad():
+                copy = griffin_lim(frontend(wave))
+            Audio(copy.numpy(), model.sample_rate).save(copy_dir / f"{utt.id}.wav")
             transcripts[utt.id] = utt.text
         report = evaluate_dirs(ref_dir, hyp_dir, transcripts=transcripts, recognizer=recognise,
                                out_dir=work / "report" / speaker)
         summary = report.summary()
+        copy_summary = evaluate_dirs(ref_dir, copy_dir, transcripts=transcripts,
+                                     recognizer=recognise).summary()
         synth_wer, engine_wer = summary["pooled_wer"], summary["reference_pooled_wer"]
         results[speaker] = {
             "sentences": len(rows), "mcd_db": summary["mean_mcd_db"],
             "log_f0_rmse_cents": summary["mean_log_f0_rmse_cents"],
             "vuv_error": summary["mean_vuv_error"], "wer_synth": synth_wer,
             "wer_engine": engine_wer, "wer_ratio": synth_wer / max(engine_wer, 1e-9),
+            "wer_griffin_lim_copy": copy_summary["pooled_wer"],
+            "mcd_griffin_lim_copy_db": copy_summary["mean_mcd_db"],
         }
     return results
 

@@ -60,8 +60,13 @@ class _Task:
         ordered = sorted(clips, key=lambda c: c.mel.shape[-1])
         groups = [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
         self.batches = [self._collate(group) for group in groups]
-        self.frames = None
-        if not transcribed:
+        self.frames = self.durations = None
+        if transcribed:  # the aligner is frozen: its paths are fixed per batch
+            with torch.no_grad():
+                self.durations = [base.model.align(b.tokens, b.text_mask, b.mel, b.frame_mask,
+                                                   b.log_prior)[1].sum(1).long()
+                                  for b in self.batches]
+        else:
             encoder = base.mel_encoder()
             with torch.no_grad():  # the mel encoder is frozen: its output is fixed per batch
                 self.frames = [encoder(b.mel, b.frame_mask) for b in self.batches]
@@ -82,7 +87,7 @@ class _Task:
         if self.transcribed:
             out = model(batch.tokens, batch.text_mask, batch.speakers, batch.mel,
                         batch.frame_mask, batch.log_f0, batch.log_energy, batch.log_prior,
-                        voice=voice)
+                        voice=voice, durations=self.durations[index])
             losses = acoustic_losses(out, batch, 0, ADAPTATION_WEIGHTS)
             keep = ("loss", "mel_loss", "duration_loss", "pitch_loss", "energy_loss")
             return {k: losses[k] for k in keep}

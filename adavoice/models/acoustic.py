@@ -170,15 +170,28 @@ class AcousticModel(nn.Module):
         return (log_f0 - self.pitch_stats[0]) / self.pitch_stats[1]
 
     # ---- training ---------------------------------------------------------------------------
+    def align(self, tokens, text_mask, mel, frame_mask, log_prior=None, embedded=None):
+        """The aligner's (B, T, N) log soft attention and its (B, T, N) 0/1 MAS path.
+        ``embedded`` is the text encoder's token embedding when the caller already has it."""
+        if self.aligner_embedding is not None:
+            keys = self.aligner_embedding(tokens)
+        else:
+            keys = embedded if embedded is not None else self.token_embedding(tokens)
+        log_attention = self.aligner(mel, keys, text_mask, log_prior)
+        hard = monotonic_alignment_search(log_attention, text_mask.sum(1), frame_mask.sum(1))
+        return log_attention, hard
+
     def forward(self, tokens, text_mask, speakers, mel, frame_mask, pitch, energy, log_prior=None,
-                voice: VoiceCondition | None = None):
+                voice: VoiceCondition | None = None, durations=None):
         """Teacher-forced pass. tokens (B, N); speakers (B,); mel (B, n_mels, T) target;
         pitch (B, T) frame log-F0 in ln Hz, interpolated through unvoiced frames;
         energy (B, T) frame ln-energy; masks bool. Pitch and energy are averaged per token with
         the aligner's hard durations, so their targets follow the alignment as it learns.
 
         ``voice`` (adaptation) replaces the speaker table: its speaker vector, CLN parameters
-        and decoder are used for every row, and ``speakers`` is ignored."""
+        and decoder are used for every row, and ``speakers`` is ignored. ``durations`` (B, N)
+        replaces the aligner (a frozen aligner's paths, computed once); the output then has no
+        attention, and the alignment losses are zero."""
         if voice is None:
             speaker_vector = self.speaker_embedding(speakers)
         else:
@@ -186,11 +199,11 @@ class AcousticModel(nn.Module):
         utterance_vector = (self.utterance_encoder(mel, frame_mask)
                             if self.utterance_encoder is not None else None)
         hidden, embedded = self.encode_text(tokens, text_mask, speaker_vector, utterance_vector)
-        keys = embedded if self.aligner_embedding is None else self.aligner_embedding(tokens)
-        log_attention = self.aligner(mel, keys, text_mask, log_prior)
-        text_lengths, frame_lengths = text_mask.sum(1), frame_mask.sum(1)
-        hard = monotonic_alignment_search(log_attention, text_lengths, frame_lengths)
-        durations = hard.sum(1).long()  # (B, N)
+        log_attention = hard = None
+        if durations is None:
+            log_attention, hard = self.align(tokens, text_mask, mel, frame_mask, log_prior,
+                                             embedded)
+            durations = hard.sum(1).long()  # (B, N)
 
         phoneme_target = self.phoneme_encoder(token_average(mel.transpose(1, 2), durations),
                                               text_mask)

@@ -51,8 +51,11 @@ def acoustic_losses(out, batch, step: int, weights: LossWeights = LossWeights()
     pitch = masked_mse(out.pitch, out.pitch_target, text_mask)
     energy = masked_mse(out.energy, out.energy_target, text_mask)
     phoneme = masked_mse(out.phoneme_condition, out.phoneme_condition_target.detach(), text_mask)
-    fsum = forward_sum_loss(out.log_attention, text_mask.sum(1), frame_mask.sum(1))
-    binar = binarization_loss(out.hard_attention, out.log_attention)
+    if out.log_attention is None:  # durations were given: no aligner ran
+        fsum = binar = mel.new_zeros(())
+    else:
+        fsum = forward_sum_loss(out.log_attention, text_mask.sum(1), frame_mask.sum(1))
+        binar = binarization_loss(out.hard_attention, out.log_attention)
     binar_weight = weights.binarization if step >= weights.binarization_start_step else 0.0
     total = (weights.mel * mel + weights.duration * duration + weights.pitch * pitch
              + weights.energy * energy + weights.phoneme_condition * phoneme
