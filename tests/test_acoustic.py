@@ -3,6 +3,8 @@ save/load, length scale, resume."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -161,3 +163,22 @@ def test_length_scale_two_gives_about_twice_the_frames():
     one = model.infer(tokens, voice, length_scale=1.0).mel.shape[-1]
     two = model.infer(tokens, voice, length_scale=2.0).mel.shape[-1]
     assert 1.8 <= two / one <= 2.2, (one, two)
+
+
+def test_fft_block_fast_inference_paths_give_the_same_numbers():
+    from adavoice.nn.fft import FFTBlock
+
+    torch.manual_seed(0)
+    block = FFTBlock(hidden=16, heads=2, ffn_hidden=32, kernel_size=3, dropout=0.0).eval()
+    x, mask = torch.randn(1, 9, 16), torch.ones(1, 9, dtype=torch.bool)
+    wrapped = copy.deepcopy(block)
+
+    class WrappedConv(torch.nn.Conv1d):  # stands for a LoRA wrapper: the block calls it
+        pass
+
+    wrapped.conv2.__class__ = WrappedConv
+    with torch.no_grad():
+        masked, unmasked = block(x, mask, padded=True), block(x, mask, padded=False)
+        through_module = wrapped(x, mask)
+    assert torch.allclose(masked, unmasked, atol=1e-6)
+    assert torch.allclose(masked, through_module, atol=1e-6)

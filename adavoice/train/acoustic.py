@@ -144,7 +144,10 @@ def initialise_from(model: AcousticModel, cfg: BaseModelConfig, init: str | Path
                     new_state["speaker_utterance_vectors"][index] = \
                         old_state["speaker_utterance_vectors"][source]
                     speakers += 1
-    return {"from": str(Path(init).resolve()), "tensors_copied": copied,
+    from adavoice.models.base_model import content_hash
+
+    return {"from": str(Path(init).resolve()), "sha256": content_hash(init),
+            "tensors_copied": copied,
             "tensors_new": skipped, "token_rows_copied": tokens, "speakers_copied": speakers,
             "aligner_copied": same_aligner}
 
