@@ -323,8 +323,14 @@ def test_ctrl_c_keeps_finished_work(tmp_path, monkeypatch):
         return real_render(spec, text, out_wav)
 
     monkeypatch.setattr(voices, "render", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        build_corpus(tmp_path, "en", ["espeak:en-us"], 8, workers=1, progress=False)
+    # a process started in the background by a non-interactive shell ignores SIGINT; give
+    # this one the interactive handler so the signal raises KeyboardInterrupt, as Ctrl-C does
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            build_corpus(tmp_path, "en", ["espeak:en-us"], 8, workers=1, progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     partial = Manifest.load(tmp_path)
     assert 2 <= len(partial) < 8
     assert not list(tmp_path.rglob("*.part"))

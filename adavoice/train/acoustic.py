@@ -218,10 +218,12 @@ def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: 
             write_sample(net, valid_set, cfg, out / "samples" / f"step_{step:07d}.wav")
         return validation_losses(net, valid_set, dev, step, loss_weights)
 
-    aligner = [p for n, p in model.named_parameters() if n.startswith("aligner")]
-    ids = {id(p) for p in aligner}
-    groups = [{"params": [p for p in model.parameters() if id(p) not in ids]},
-              {"params": aligner, "lr_scale": cfg.training.get("aligner_lr_scale", 1.0)}]
+    groups = None  # a run begun before aligner learning rates (one group) resumes as it was
+    if "aligner_lr_scale" in cfg.training:
+        aligner = [p for n, p in model.named_parameters() if n.startswith("aligner")]
+        ids = {id(p) for p in aligner}
+        groups = [{"params": [p for p in model.parameters() if id(p) not in ids]},
+                  {"params": aligner, "lr_scale": cfg.training["aligner_lr_scale"]}]
     trainer = Trainer(model, task, make_batches, load_batch, tcfg, out, device,
                       validate=validate if len(valid_set) else None, params=groups)
     trainer.fit(resume, progress)
