@@ -99,7 +99,7 @@ def initialise_from(model: AcousticModel, cfg: BaseModelConfig, init: str | Path
     mark's row), speaker rows and utterance vectors by speaker name. The aligner is copied only
     when its input settings are the same, and the corpus statistics stay the new corpus's.
     Returns counts of what was copied."""
-    from adavoice.models.base_model import load_base_model
+    from adavoice.models.base_model import content_hash, load_base_model
 
     old, old_cfg = load_base_model(init)
     if old_cfg.mel != cfg.mel:
@@ -131,8 +131,9 @@ def initialise_from(model: AcousticModel, cfg: BaseModelConfig, init: str | Path
                 skipped += 1
         old_symbols = SymbolTable.from_dict(old_cfg.symbols)
         new_symbols = SymbolTable.from_dict(cfg.symbols)
-        tokens = sum(_copy_symbol_rows(old_state[t], new_state[t], old_symbols, new_symbols)
-                     for t in tables if t in old_state and t in new_state)
+        rows = [_copy_symbol_rows(old_state[t], new_state[t], old_symbols, new_symbols)
+                for t in tables if t in old_state and t in new_state]
+        tokens = rows[0]  # of the text encoder's table; the aligner's, when copied, matches
         speakers = 0
         if old_state["speaker_embedding.weight"].shape[1] == \
                 new_state["speaker_embedding.weight"].shape[1]:
@@ -144,12 +145,9 @@ def initialise_from(model: AcousticModel, cfg: BaseModelConfig, init: str | Path
                     new_state["speaker_utterance_vectors"][index] = \
                         old_state["speaker_utterance_vectors"][source]
                     speakers += 1
-    from adavoice.models.base_model import content_hash
-
     return {"from": str(Path(init).resolve()), "sha256": content_hash(init),
-            "tensors_copied": copied,
-            "tensors_new": skipped, "token_rows_copied": tokens, "speakers_copied": speakers,
-            "aligner_copied": same_aligner}
+            "tensors_copied": copied, "tensors_new": skipped, "token_rows_copied": tokens,
+            "speakers_copied": speakers, "aligner_copied": same_aligner}
 
 
 def _copy_symbol_rows(old_rows, new_rows, old_symbols: SymbolTable,
