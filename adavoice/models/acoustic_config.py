@@ -50,7 +50,8 @@ class AcousticConfig(JsonConfig):
     aligner_mel_center: float = 0.0
     aligner_mel_scale: float = 1.0
     # the aligner's keys come from a token embedding of its own, not the text encoder's, so the
-    # mel loss's pull on the shared table cannot slow the alignment down
+    # mel loss does not move them (with a shared table and no faster aligner rate, alignment
+    # took 2-3x the steps; BENCHMARKS.md separates neither share)
     aligner_own_embedding: bool = False
     postnet: bool = False
 
