@@ -307,3 +307,29 @@ def test_measure_reports_rtf_and_memory_of_the_call():
     before = torch.get_num_threads()
     threaded = measure(torch.get_num_threads, audio_seconds_fn=lambda _: 1.0, threads=1)
     assert threaded.result == 1 and torch.get_num_threads() == before
+
+
+def test_pocketsphinx_transcript_does_not_depend_on_what_came_before(tmp_path):
+    import subprocess
+
+    from adavoice.audio import load_audio
+    from adavoice.evaluate.sphinx import PocketSphinxRecognizer
+
+    # voices and loudness that differ, as between a real and a synthesized clip; without a
+    # reset per call the decoder's carried-over features changed clips 1 and 4's transcripts
+    specs = [("en-us", 100, "The leftmost digit is seven."),
+             ("en-us+f3", 200, "Her lips puckered slowly."),
+             ("en-us+m3", 20, "Perspective changes everything we see."),
+             ("en-gb", 150, "Only as an accountable influence that hinders progress."),
+             ("en-us+f4", 50, "He was hardly more than sixteen years old.")]
+    waves = []
+    for index, (voice, amplitude, text) in enumerate(specs):
+        path = tmp_path / f"{index}.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-a", str(amplitude), "-w", str(path), text],
+                       check=True)
+        waves.append(load_audio(path, 16000))
+    warm = PocketSphinxRecognizer()
+    in_order = [warm(w, 16000) for w in waves]
+    reversed_order = [warm(w, 16000) for w in reversed(waves)][::-1]
+    fresh = [PocketSphinxRecognizer()(w, 16000) for w in waves]
+    assert in_order == reversed_order == fresh

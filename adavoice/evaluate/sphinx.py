@@ -32,6 +32,10 @@ class PocketSphinxRecognizer:
     def __call__(self, samples: np.ndarray, sample_rate_hz: int) -> str:
         wave = resample(np.asarray(samples, dtype=np.float32), sample_rate_hz, SPHINX_RATE_HZ)
         pcm = (np.clip(wave, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+        # The decoder's feature state (cepstral mean and more) carries over from one utterance
+        # to the next, so a transcript depended on what was recognised before it (measured:
+        # one of six flite:rms sentences read differently). Every call starts afresh.
+        self.decoder.reinit_feat()
         self.decoder.start_utt()
         self.decoder.process_raw(pcm, full_utt=True)
         self.decoder.end_utt()

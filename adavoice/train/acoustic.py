@@ -71,8 +71,10 @@ def prepare_run(data: Path, out: Path, preset: str, resume: bool, overrides: dic
     if len(train_set) == 0:
         raise DatasetError("no transcribed training rows", path=data,
                            fix="a base model needs utterances with text")
+    # computed on resume too: a run stopped before its first checkpoint restarts from these,
+    # and a checkpoint, when there is one, overwrites them with the same values
+    stats = corpus_statistics(train_set)
     if not resuming:
-        stats = corpus_statistics(train_set)
         # the aligner standardises its mel input with the corpus's own centre and spread
         corpus_mel = {"aligner_mel_center": round(stats["mel"][0], 4),
                       "aligner_mel_scale": round(stats["mel"][1], 4)}
@@ -82,12 +84,8 @@ def prepare_run(data: Path, out: Path, preset: str, resume: bool, overrides: dic
         cfg = BaseModelConfig(acoustic=acoustic, mel=mel, language=language,
                               symbols=processor.symbols.to_dict(), speakers=speakers)
     model = AcousticModel(cfg.acoustic)
-    if not resuming:
-        model.pitch_stats.copy_(torch.tensor(stats["pitch"]))
-        model.energy_stats.copy_(torch.tensor(stats["energy"]))
-        out.mkdir(parents=True, exist_ok=True)
-        config_path.write_text(json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False) + "\n",
-                               encoding="utf-8")
+    model.pitch_stats.copy_(torch.tensor(stats["pitch"]))
+    model.energy_stats.copy_(torch.tensor(stats["energy"]))
     return model, cfg, train_set, valid_set
 
 
@@ -190,6 +188,7 @@ def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: 
             cfg.training["init"] = initialise_from(model, cfg, init)
         cfg.training["binarization_start_step"] = loss_weights.binarization_start_step
         cfg.training["aligner_lr_scale"] = aligner_lr_scale
+        out.mkdir(parents=True, exist_ok=True)  # written first, so --resume rebuilds this model
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False)
                                          + "\n", encoding="utf-8")
     # a resumed run keeps the binarisation start it began with, whatever the command line says
