@@ -135,3 +135,13 @@ def test_a_parameter_group_learns_at_its_scaled_rate(tmp_path):
     assert rates == pytest.approx([1e-3, 3e-3])
     assert sum(len(g["params"]) for g in trainer.optimizer.param_groups) == len(
         list(model.parameters()))
+
+
+def test_a_curve_file_keeps_its_columns_when_a_row_brings_a_new_one(tmp_path):
+    """A run resumed by a newer adavoice may log a loss the file has no column for."""
+    trainer = make_trainer(tmp_path)
+    trainer._append_curve({"step": 1, "loss": 2.0}, name="validation.csv")
+    trainer._append_curve({"step": 2, "loss": 1.5, "new_loss": 9.0}, name="validation.csv")
+    with (tmp_path / "validation.csv").open() as fh:
+        rows = list(csv.reader(fh))
+    assert rows == [["loss", "step"], ["2.0", "1"], ["1.5", "2"]]

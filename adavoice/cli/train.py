@@ -22,11 +22,13 @@ def train_base_command(
     checkpoint_every: int = typer.Option(250, help="Steps between checkpoints"),
     validate_every: int = typer.Option(500, help="Steps between validation passes"),
     seed: int = typer.Option(0),
-    tokenizer: str = typer.Option(None, help="graphemes | phonemes (default: the pack's)"),
+    tokenizer: str = typer.Option(None, help="graphemes | phonemes (default: the --init base's, else the pack's)"),
     init: Path = typer.Option(None, "--init",
                               help="Warm-start a new run from this base release folder"),
     binarize_from: int = typer.Option(2000, help="Step the binarisation loss starts at"),
     aligner_lr_scale: float = typer.Option(3.0, help="Aligner learning rate / the run's"),
+    predicted_condition_share: float = typer.Option(
+        0.5, help="Share of utterances decoded from the predicted phoneme-level condition"),
 ) -> None:
     """Train the multi-speaker acoustic model (FastSpeech 2 + CLN + learned alignment)."""
     from adavoice.train.acoustic import train_base
@@ -39,6 +41,7 @@ def train_base_command(
                       validate_every=validate_every, seed=seed)
     folder = train_base(data, out, preset=preset, device=device, resume=resume, train_cfg=cfg,
                         tokenizer=tokenizer, init=init, aligner_lr_scale=aligner_lr_scale,
+                        predicted_condition_share=predicted_condition_share,
                         loss_weights=LossWeights(binarization_start_step=binarize_from))
     typer.echo(f"model written to {folder}")
 

@@ -79,14 +79,19 @@ class UtteranceEncoder(nn.Module):
 class PhonemeConditionEncoder(nn.Module):
     """AdaSpeech phoneme-level encoder: token-averaged mel -> small vector per token.
 
-    forward(token_mel (B, N, n_mels), text_mask (B, N)) -> (B, N, dim)."""
+    forward(token_mel (B, N, n_mels), text_mask (B, N)) -> (B, N, dim), in (-1, 1) when
+    ``bounded``."""
 
-    def __init__(self, n_mels: int, hidden: int, dim: int):
+    def __init__(self, n_mels: int, hidden: int, dim: int, bounded: bool = False):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(n_mels, hidden), nn.ReLU(), nn.Linear(hidden, dim))
+        self.bounded = bounded
 
     def forward(self, token_mel, text_mask):
-        return self.net(token_mel) * text_mask.unsqueeze(-1).to(token_mel.dtype)
+        out = self.net(token_mel)
+        if self.bounded:
+            out = torch.tanh(out)
+        return out * text_mask.unsqueeze(-1).to(token_mel.dtype)
 
 
 class AcousticModel(nn.Module):
@@ -102,7 +107,8 @@ class AcousticModel(nn.Module):
         self.speaker_embedding = nn.Embedding(cfg.n_speakers, cfg.speaker_dim)
         self.speaker_to_hidden = nn.Linear(cfg.speaker_dim, h)
         self.utterance_encoder = UtteranceEncoder(cfg.n_mels, h) if cfg.utterance_encoder else None
-        self.phoneme_encoder = PhonemeConditionEncoder(cfg.n_mels, h, cfg.phoneme_condition_dim)
+        self.phoneme_encoder = PhonemeConditionEncoder(cfg.n_mels, h, cfg.phoneme_condition_dim,
+                                                      cfg.phoneme_condition_tanh)
         self.phoneme_predictor = VariancePredictor(h, cfg.variance_filter, cfg.variance_kernel,
                                                    cfg.variance_dropout, cfg.phoneme_condition_dim)
         self.phoneme_to_hidden = nn.Linear(cfg.phoneme_condition_dim, h)
@@ -182,7 +188,8 @@ class AcousticModel(nn.Module):
         return log_attention, hard
 
     def forward(self, tokens, text_mask, speakers, mel, frame_mask, pitch, energy, log_prior=None,
-                voice: VoiceCondition | None = None, durations=None):
+                voice: VoiceCondition | None = None, durations=None,
+                predicted_condition_share: float = 0.0):
         """Teacher-forced pass. tokens (B, N); speakers (B,); mel (B, n_mels, T) target;
         pitch (B, T) frame log-F0 in ln Hz, interpolated through unvoiced frames;
         energy (B, T) frame ln-energy; masks bool. Pitch and energy are averaged per token with
@@ -191,7 +198,11 @@ class AcousticModel(nn.Module):
         ``voice`` (adaptation) replaces the speaker table: its speaker vector, CLN parameters
         and decoder are used for every row, and ``speakers`` is ignored. ``durations`` (B, N)
         replaces the aligner (a frozen aligner's paths, computed once); the output then has no
-        attention, and the alignment losses are zero."""
+        attention, and the alignment losses are zero.
+
+        ``predicted_condition_share``: the share of utterances (drawn per row) whose decoder
+        gets the phoneme-level predictor's output instead of the encoder's, as at inference,
+        so the decoder learns to work from what it will be given (1.0: every row)."""
         if voice is None:
             speaker_vector = self.speaker_embedding(speakers)
         else:
@@ -208,7 +219,11 @@ class AcousticModel(nn.Module):
         phoneme_target = self.phoneme_encoder(token_average(mel.transpose(1, 2), durations),
                                               text_mask)
         phoneme_pred = self.phoneme_predictor(hidden.detach(), text_mask)
-        hidden = hidden + self.phoneme_to_hidden(phoneme_target)
+        condition = phoneme_target
+        if predicted_condition_share > 0:
+            use = torch.rand(tokens.shape[0], 1, 1, device=tokens.device)
+            condition = torch.where(use < predicted_condition_share, phoneme_pred, condition)
+        hidden = hidden + self.phoneme_to_hidden(condition)
 
         log_duration = self.duration_predictor(hidden, text_mask)
         pitch = token_average(pitch.unsqueeze(-1), durations).squeeze(-1)

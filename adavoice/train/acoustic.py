@@ -27,7 +27,7 @@ from adavoice.models.base_model import (
 )
 from adavoice.text import SymbolTable, TextProcessor
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic, corpus_statistics
-from adavoice.train.acoustic_losses import LossWeights, acoustic_losses
+from adavoice.train.acoustic_losses import LossWeights, acoustic_losses, masked_l1
 from adavoice.train.batching import frame_budget_batches
 from adavoice.train.loop import TrainConfig, Trainer
 
@@ -148,6 +148,14 @@ def initialise_from(model: AcousticModel, cfg: BaseModelConfig, init: str | Path
             "speakers_copied": speakers, "aligner_copied": same_aligner}
 
 
+def _release_tokenizer(folder: str | Path) -> str | None:
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        return None  # initialise_from reports the missing file
+    symbols = json.loads(path.read_text(encoding="utf-8")).get("symbols", {})
+    return symbols.get("tokenizer")
+
+
 def _copy_symbol_rows(old_rows, new_rows, old_symbols: SymbolTable,
                       new_symbols: SymbolTable) -> int:
     """Copy embedding rows by symbol; a stressed phoneme the old table lacks starts from its
@@ -172,15 +180,21 @@ def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: 
                device: str = "cpu", resume: bool = False, train_cfg: TrainConfig | None = None,
                loss_weights: LossWeights = LossWeights(), overrides: dict | None = None,
                progress: bool = True, tokenizer: str | None = None,
-               init: str | Path | None = None, aligner_lr_scale: float = 3.0) -> Path:
+               init: str | Path | None = None, aligner_lr_scale: float = 3.0,
+               predicted_condition_share: float = 0.5) -> Path:
     """Train and write the release folder ``out``; returns it. See the module docstring.
 
-    ``tokenizer`` ("graphemes" | "phonemes") overrides the language pack's default; ``init``
+    ``tokenizer`` ("graphemes" | "phonemes") overrides the language pack's default (with
+    ``init`` and no ``tokenizer``, the init's tokenizer is kept); ``init``
     (a base release folder) warm-starts a new run, see :func:`initialise_from`. The aligner
     (and its own token embedding) learns at ``aligner_lr_scale`` times the run's rate: alone,
-    it aligned the base corpus in 600 steps at 3e-3 where 1e-3 needed twice as many."""
+    it aligned the base corpus in 600 steps at 3e-3 where 1e-3 needed twice as many.
+    ``predicted_condition_share`` of the utterances decode from the predicted phoneme-level
+    condition, as at inference (see :meth:`AcousticModel.forward`)."""
     out = Path(out)
     torch.manual_seed((train_cfg or TrainConfig()).seed)
+    if init is not None and tokenizer is None:  # a warm start keeps the init's kind of tokens
+        tokenizer = _release_tokenizer(init)
     model, cfg, train_set, valid_set = prepare_run(Path(data), out, preset, resume, overrides,
                                                    tokenizer)
     if not (resume and (out / "checkpoints" / "last.pt").is_file()):
@@ -188,12 +202,14 @@ def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: 
             cfg.training["init"] = initialise_from(model, cfg, init)
         cfg.training["binarization_start_step"] = loss_weights.binarization_start_step
         cfg.training["aligner_lr_scale"] = aligner_lr_scale
+        cfg.training["predicted_condition_share"] = predicted_condition_share
         out.mkdir(parents=True, exist_ok=True)  # written first, so --resume rebuilds this model
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False)
                                          + "\n", encoding="utf-8")
     # a resumed run keeps the binarisation start it began with, whatever the command line says
     loss_weights = dataclasses.replace(loss_weights, binarization_start_step=cfg.training.get(
         "binarization_start_step", loss_weights.binarization_start_step))
+    share = cfg.training.get("predicted_condition_share", 0.0)  # 0.0: a run begun before it
     tcfg = train_cfg or TrainConfig(steps=steps)
     mel_cfg = cfg.mel
     lengths = train_set.frame_lengths(mel_cfg.hop_length, mel_cfg.sample_rate_hz)
@@ -207,7 +223,8 @@ def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: 
 
     def task(net, batch, step):
         output = net(batch.tokens, batch.text_mask, batch.speakers, batch.mel, batch.frame_mask,
-                     batch.log_f0, batch.log_energy, batch.log_prior)
+                     batch.log_f0, batch.log_energy, batch.log_prior,
+                     predicted_condition_share=share)
         return acoustic_losses(output, batch, step, loss_weights)
 
     def validate(net, step):
@@ -232,6 +249,8 @@ def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: 
 
 @torch.no_grad()
 def validation_losses(model, dataset, device, step, weights, max_items: int = 32) -> dict:
+    """Mean losses over the first ``max_items`` validation rows, plus ``mel_loss_predicted``:
+    the mel loss when the decoder gets the predicted phoneme-level condition, as at inference."""
     model.eval()
     totals: dict[str, float] = {}
     indices = list(range(min(len(dataset), max_items)))
@@ -242,6 +261,11 @@ def validation_losses(model, dataset, device, step, weights, max_items: int = 32
                        batch.frame_mask, batch.log_f0, batch.log_energy, batch.log_prior)
         for key, value in acoustic_losses(output, batch, step, weights).items():
             totals[key] = totals.get(key, 0.0) + float(value) / len(chunks)
+        predicted = model(batch.tokens, batch.text_mask, batch.speakers, batch.mel,
+                          batch.frame_mask, batch.log_f0, batch.log_energy, batch.log_prior,
+                          durations=output.durations, predicted_condition_share=1.0)
+        totals["mel_loss_predicted"] = (totals.get("mel_loss_predicted", 0.0) + float(
+            masked_l1(predicted.mel, batch.mel, batch.frame_mask)) / len(chunks))
     model.train()
     return totals
 

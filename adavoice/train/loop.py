@@ -226,9 +226,13 @@ class Trainer:
     def _append_curve(self, row: dict, name: str = "curves.csv") -> None:
         path = self.out_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.exists()
+        new = not path.exists() or path.stat().st_size == 0
+        fields = sorted(row)
+        if not new:  # keep the file's columns: a run resumed by a newer adavoice may log more
+            with path.open(newline="") as fh:
+                fields = next(csv.reader(fh), None) or fields
         with path.open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=sorted(row))
+            writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
             if new:
                 writer.writeheader()
             writer.writerow(row)
