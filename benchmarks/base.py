@@ -9,6 +9,8 @@ Measures, on the corpus's held-out (valid) sentences:
   model's phoneme tokens; phones matched by sequence alignment);
 - quality: MCD / log-F0 RMSE / V/UV error of synthesized speech against the engine's own audio
   of the same sentence, for flite:kal16, flite:rms, festival:kal_diphone;
+- condition gap: validation mel L1 of the teacher-forced pass against the same pass with the
+  phoneme-level condition predicted from text, as at inference (the rest teacher-forced);
 - intelligibility: PocketSphinx (an independent recogniser) WER on synthesized speech divided by
   its WER on the engine audio of the same sentences;
 - speed: acoustic-model real-time factor at 1 and 2 threads, peak memory, training steps/s.
@@ -37,6 +39,7 @@ from adavoice.evaluate.sphinx import PocketSphinxRecognizer
 from adavoice.evaluate.text_metrics import wer
 from adavoice.evaluate.timing import measure
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic
+from adavoice.train.acoustic_losses import masked_l1
 
 QUALITY_SPEAKERS = ["flite:kal16", "flite:rms", "festival:kal_diphone"]
 NOT_PHONES = {" ", "ˈ", "ˌ", ",", ".", "?", "!", "'", "-", "_"}
@@ -80,6 +83,25 @@ def aligner_boundaries(model: BaseModel, data: Path, cache: FeatureCache) -> dic
     return {"boundaries": int(errors.size),
             "mean_abs_error_ms": float(errors.mean()), "median_abs_error_ms":
             float(np.median(errors)), "share_within_20ms": float((errors <= 20).mean())}
+
+
+def condition_gap(model: BaseModel, data: Path, cache: FeatureCache, items: int = 64) -> dict:
+    manifest = Manifest.load(data)
+    rows = Manifest(list(manifest.split("valid"))[:items], manifest.root)
+    dataset = AcousticDataset(rows, model.processor, cache, model.speakers)
+    sums = {"teacher_forced": 0.0, "predicted_condition": 0.0}
+    chunks = [list(range(i, min(i + 8, len(dataset)))) for i in range(0, len(dataset), 8)]
+    with torch.no_grad():
+        for chunk in chunks:
+            b = collate_acoustic([dataset[i] for i in chunk])
+            args = (b.tokens, b.text_mask, b.speakers, b.mel, b.frame_mask, b.log_f0,
+                    b.log_energy)
+            teacher = model.model(*args, b.log_prior)
+            predicted = model.model(*args, durations=teacher.durations,
+                                    predicted_condition_share=1.0)
+            for key, out in (("teacher_forced", teacher), ("predicted_condition", predicted)):
+                sums[key] += float(masked_l1(out.mel, b.mel, b.frame_mask)) / len(chunks)
+    return {"utterances": len(dataset), **{f"mel_l1_{k}": v for k, v in sums.items()}}
 
 
 def quality_and_intelligibility(model: BaseModel, manifest: Manifest, work: Path) -> dict:
@@ -177,6 +199,7 @@ def main(argv=None) -> int:
         sys.argv[1:] if argv is None else argv), "machine": platform.processor() or "cpu",
         "torch": torch.__version__}
     result["aligner"] = aligner_boundaries(model, args.data, cache)
+    result["condition_gap"] = condition_gap(model, args.data, cache)
     with tempfile.TemporaryDirectory() as tmp:
         result["quality"] = quality_and_intelligibility(model, manifest, Path(tmp))
     result["speed"] = speed(model, manifest)

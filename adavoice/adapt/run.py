@@ -20,6 +20,7 @@ from adavoice.adapt.adapter import VoiceAdapter
 from adavoice.adapt.config import AdapterConfig
 from adavoice.adapt.data import AdaptationClip, load_clips
 from adavoice.errors import ConfigError, DatasetError
+from adavoice.models.mel_encoder import voice_frames
 from adavoice.train.acoustic_data import AcousticItem, collate_acoustic
 from adavoice.train.acoustic_losses import LossWeights, acoustic_losses, masked_l1
 
@@ -67,7 +68,7 @@ class _Task:
                                                    b.log_prior)[1].sum(1).long()
                                   for b in self.batches]
         else:
-            encoder = base.mel_encoder()
+            self.encoder = encoder = base.mel_encoder()
             with torch.no_grad():  # the mel encoder is frozen: its output is fixed per batch
                 self.frames = [encoder(b.mel, b.frame_mask) for b in self.batches]
 
@@ -91,9 +92,14 @@ class _Task:
             losses = acoustic_losses(out, batch, 0, ADAPTATION_WEIGHTS)
             keep = ("loss", "mel_loss", "duration_loss", "pitch_loss", "energy_loss")
             return {k: losses[k] for k in keep}
-        speaker = voice.speaker_vector.view(1, -1).expand(batch.mel.shape[0], -1)
-        mel = model.decode(self.frames[index], batch.frame_mask, speaker,
-                           model.voice_norm_params(voice), voice.decoder)
+        rows = batch.mel.shape[0]
+        speaker = voice.speaker_vector.view(1, -1).expand(rows, -1)
+        utterance = voice.utterance_vector.view(1, -1).expand(rows, -1)
+        # a speaker-free encoder's frames get the voice's speaker terms, as text would
+        frames = voice_frames(self.encoder, model, self.frames[index], batch.frame_mask,
+                              speaker, utterance)
+        mel = model.decode(frames, batch.frame_mask, speaker, model.voice_norm_params(voice),
+                           voice.decoder)
         loss = masked_l1(mel, batch.mel, batch.frame_mask)
         return {"loss": loss, "mel_loss": loss}
 

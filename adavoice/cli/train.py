@@ -76,13 +76,16 @@ def train_mel_encoder_command(
                                  help="Also write the result into the base folder (mel_encoder/)"),
     pull: float = typer.Option(1.0, help="Weight of the MSE pulling it to the text side"),
     init: Path = typer.Option(None, "--init", help="Start from this trained mel encoder"),
+    speaker_free: bool = typer.Option(
+        True, help="Predict the decoder input less the voice's speaker terms (added back)"),
 ) -> None:
     """Train the AdaSpeech 2 mel encoder on a frozen base (enables untranscribed adaptation)."""
     from adavoice.api import resolve_model_dir
     from adavoice.train.mel_encoder import train_mel_encoder
 
     folder = train_mel_encoder(resolve_model_dir(model), data, out, steps=steps, device=device,
-                               resume=resume, install=install, pull=pull, init=init)
+                               resume=resume, install=install, pull=pull, init=init,
+                               speaker_free=speaker_free)
     typer.echo(f"mel encoder written to {folder}")
 
 

@@ -37,6 +37,11 @@ class MelEncoderConfig(JsonConfig):
     ffn_kernel: int = 5
     prenet_kernel: int = 5
     dropout: float = 0.1
+    # True: the encoder predicts the decoder input less the speaker and utterance terms, which
+    # are added back from the voice (see :func:`voice_frames`), so adapting on its output
+    # trains the speaker vector through the same terms as text does. False: encoders trained
+    # before it, whose output carried the voice read from the audio itself.
+    speaker_free: bool = False
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:
@@ -52,6 +57,26 @@ class MelEncoderConfig(JsonConfig):
         return cls(**{"n_mels": acoustic_cfg.n_mels, "hidden": acoustic_cfg.hidden,
                       "heads": acoustic_cfg.heads, "ffn_hidden": acoustic_cfg.ffn_hidden,
                       "ffn_kernel": acoustic_cfg.ffn_kernel, **kw})
+
+
+def speaker_terms(model, speaker_vector, utterance_vector) -> torch.Tensor:
+    """(B, hidden): what the base adds to every text position for a voice (speaker projection
+    plus utterance vector); ``speaker_vector`` (B, speaker_dim), ``utterance_vector``
+    (B, hidden) or None."""
+    terms = model.speaker_to_hidden(speaker_vector)
+    if model.utterance_encoder is not None and utterance_vector is not None:
+        terms = terms + utterance_vector
+    return terms
+
+
+def voice_frames(encoder: "MelEncoder", model, frames, frame_mask, speaker_vector,
+                 utterance_vector) -> torch.Tensor:
+    """The decoder input for a mel encoder's ``frames`` (B, T, hidden) and a voice: a
+    speaker-free encoder's frames get the voice's speaker terms added on real frames."""
+    if not encoder.cfg.speaker_free:
+        return frames
+    terms = speaker_terms(model, speaker_vector, utterance_vector)
+    return frames + terms.unsqueeze(1) * frame_mask.unsqueeze(-1).to(frames.dtype)
 
 
 class MelEncoder(nn.Module):

@@ -2,7 +2,9 @@
 
 Loss = L1(decoder(mel_encoder(mel)), mel) + ``pull`` * MSE(mel_encoder(mel), text side), where
 the text side is the base's length-regulated decoder input of the same utterance (teacher-forced,
-no gradient). The base is never modified. The release (``config.json`` + ``model.safetensors``)
+no gradient) less the speaker and utterance terms the base adds for the voice; those are added
+back before the decoder (a speaker-free encoder, :func:`voice_frames`). The base is never
+modified. The release (``config.json`` + ``model.safetensors``)
 is written to OUT; ``--install`` also copies it into the base folder as ``mel_encoder/``.
 """
 
@@ -15,7 +17,7 @@ import torch
 from adavoice.data.features import FeatureCache, precompute
 from adavoice.data.manifest import Manifest
 from adavoice.models.base_model import content_hash, load_base_model
-from adavoice.models.mel_encoder import MelEncoder, MelEncoderConfig
+from adavoice.models.mel_encoder import MelEncoder, MelEncoderConfig, voice_frames
 from adavoice.text import SymbolTable, TextProcessor
 from adavoice.train.acoustic import _splits
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic
@@ -26,13 +28,21 @@ from adavoice.train.loop import TrainConfig, Trainer, recent_mean
 
 def mel_encoder_losses(base, encoder, batch, pull: float) -> dict[str, torch.Tensor]:
     """Reconstruction through the frozen decoder plus the pull towards the text side."""
+    speaker_vector = base.speaker_embedding(batch.speakers)
     with torch.no_grad():
         text_side = base(batch.tokens, batch.text_mask, batch.speakers, batch.mel,
                          batch.frame_mask, batch.log_f0, batch.log_energy,
                          batch.log_prior).decoder_input
+        utterance_vector = (base.utterance_encoder(batch.mel, batch.frame_mask)
+                            if base.utterance_encoder is not None else None)
+        no_voice = torch.zeros_like(text_side)
+        with_voice = voice_frames(encoder, base, no_voice, batch.frame_mask, speaker_vector,
+                                  utterance_vector)
+        text_side = text_side - with_voice  # zero unless the encoder is speaker-free
     predicted = encoder(batch.mel, batch.frame_mask)
-    speaker_vector = base.speaker_embedding(batch.speakers)
-    mel = base.decode(predicted, batch.frame_mask, speaker_vector)
+    frames = voice_frames(encoder, base, predicted, batch.frame_mask, speaker_vector,
+                          utterance_vector)
+    mel = base.decode(frames, batch.frame_mask, speaker_vector)
     reconstruction = masked_l1(mel, batch.mel, batch.frame_mask)
     alignment = masked_mse(predicted, text_side, batch.frame_mask)
     return {"loss": reconstruction + pull * alignment, "mel_loss": reconstruction,
@@ -43,9 +53,10 @@ def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
                       steps: int = 3000, device: str = "cpu", resume: bool = False,
                       train_cfg: TrainConfig | None = None, pull: float = 1.0,
                       install: bool = False, init: str | Path | None = None,
-                      progress: bool = True) -> Path:
+                      progress: bool = True, speaker_free: bool = True) -> Path:
     """Train a mel encoder for the base in ``base_dir`` on the corpus ``data``; ``init``
-    starts from a trained mel-encoder folder (e.g. to continue with another ``pull``)."""
+    starts from a trained mel-encoder folder (e.g. to continue with another ``pull``; it keeps
+    its own ``speaker_free``)."""
     out, data, base_dir = Path(out), Path(data), Path(base_dir)
     base, cfg = load_base_model(base_dir)
     for parameter in base.parameters():
@@ -64,7 +75,8 @@ def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
     base.to(dev).eval()
     lengths = train_set.frame_lengths(cfg.mel.hop_length, cfg.mel.sample_rate_hz)
     encoder = (MelEncoder.from_dir(init).train() if init is not None
-               else MelEncoder(MelEncoderConfig.for_base(cfg.acoustic)))
+               else MelEncoder(MelEncoderConfig.for_base(cfg.acoustic,
+                                                         speaker_free=speaker_free)))
 
     def make_batches(epoch):
         return frame_budget_batches(lengths, tcfg.max_frames, tcfg.seed, epoch)
