@@ -41,7 +41,8 @@ def tiny_base(tmp_path_factory):
     cfg = BaseModelConfig(acoustic=acoustic, mel=MelConfig(), language="en",
                           symbols=processor.symbols.to_dict(), speakers=["a", "b"])
     base_dir = save_base_model(root / "base", AcousticModel(acoustic).eval(), cfg)
-    MelEncoder(MelEncoderConfig.for_base(acoustic, speaker_free=True)).save(base_dir / "mel_encoder")
+    encoder = MelEncoder(MelEncoderConfig.for_base(acoustic, speaker_free=True))
+    encoder.save(base_dir / "mel_encoder")
     transcribed, untranscribed = root / "clips", root / "clips-untranscribed"
     for folder in (transcribed, untranscribed):
         folder.mkdir()

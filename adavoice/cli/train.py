@@ -22,7 +22,8 @@ def train_base_command(
     checkpoint_every: int = typer.Option(250, help="Steps between checkpoints"),
     validate_every: int = typer.Option(500, help="Steps between validation passes"),
     seed: int = typer.Option(0),
-    tokenizer: str = typer.Option(None, help="graphemes | phonemes (default: the --init base's, else the pack's)"),
+    tokenizer: str = typer.Option(
+        None, help="graphemes | phonemes (default: the --init base's, else the pack's)"),
     init: Path = typer.Option(None, "--init",
                               help="Warm-start a new run from this base release folder"),
     binarize_from: int = typer.Option(2000, help="Step the binarisation loss starts at"),
