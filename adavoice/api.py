@@ -52,13 +52,27 @@ class BaseModel:
         self._parts: dict = {}
 
     @classmethod
-    def load(cls, name_or_path: str | Path = "demo") -> "BaseModel":
+    def load(cls, name_or_path: str | Path = "demo", precision: str = "auto") -> "BaseModel":
+        """``precision``: the decoder's matrix products at inference, ``"auto"`` (bfloat16
+        where the CPU has AMX, else float32), ``"float32"`` or ``"bfloat16"``; durations
+        are computed in float32 in every case (see AcousticModel.set_inference_precision)."""
         folder = resolve_model_dir(name_or_path)
         model, cfg = load_base_model(folder)
+        model.set_inference_precision(precision)
         base = cls(model, cfg, folder)
         if not Path(name_or_path).is_dir():
             base.name = str(name_or_path)  # a shipped name stays portable
         return base
+
+    def set_precision(self, precision: str) -> None:
+        """Change the decoder's inference precision (see ``load``)."""
+        self.model.set_inference_precision(precision)
+
+    @property
+    def precision(self) -> str:
+        """The decoder's inference precision now in use: "float32" or "bfloat16"."""
+        dtype = self.model.inference_dtype
+        return "float32" if dtype is None else str(dtype).removeprefix("torch.")
 
     @classmethod
     def shared(cls, name_or_path: str | Path = "demo") -> "BaseModel":

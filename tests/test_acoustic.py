@@ -214,3 +214,53 @@ def test_an_old_config_keeps_its_unbounded_phoneme_condition():
     del old["phoneme_condition_tanh"]
     assert AcousticConfig.from_dict(old).phoneme_condition_tanh is False
     assert AcousticConfig.tiny().phoneme_condition_tanh is True
+
+
+def test_bfloat16_decoder_keeps_durations_and_stays_close_to_float32():
+    model = tiny_model().eval()
+    with torch.no_grad():
+        model.duration_predictor.out.bias.fill_(1.5)
+    tokens = torch.tensor([[1, 2, 3, 4, 5, 6, 7]])
+    voice = model.speaker_voice(1)
+    assert model.set_inference_precision("float32") == torch.float32
+    full = model.infer(tokens, voice)
+    assert model.set_inference_precision("bfloat16") == torch.bfloat16
+    low = model.infer(tokens, voice)
+    assert torch.equal(full.durations, low.durations)  # the variance adaptor stays float32
+    assert low.mel.dtype == torch.float32
+    difference = (full.mel - low.mel).abs()
+    assert 0 < difference.mean() < 0.05, difference.mean()  # it did run in bfloat16
+    # training never sees it: the same numbers as float32
+    model.train()
+    batch = collate_acoustic(make_items(count=2))
+    torch.manual_seed(1)
+    trained_low = run_model(model, batch).mel
+    model.set_inference_precision("float32")
+    torch.manual_seed(1)
+    assert torch.equal(trained_low, run_model(model, batch).mel)
+
+
+def test_bfloat16_attention_respects_the_key_padding_mask():
+    from adavoice.nn.fft import FFTBlock
+
+    torch.manual_seed(0)
+    block = FFTBlock(hidden=16, heads=2, ffn_hidden=32, kernel_size=3, dropout=0.0).eval()
+    block.inference_dtype = torch.bfloat16
+    x = torch.randn(2, 9, 16)
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    mask[1, 5:] = False
+    with torch.no_grad():
+        batched = block(x, mask, padded=True)
+        alone = block(x[1:, :5], mask[1:, :5], padded=False)
+        block.inference_dtype = None
+        full = block(x, mask, padded=True)
+    assert torch.allclose(batched[1:, :5], alone, atol=2e-2)  # padding keys are ignored
+    assert torch.all(batched[1, 5:] == 0)
+    assert torch.allclose(batched, full, atol=5e-2) and not torch.equal(batched, full)
+
+
+def test_unknown_inference_precision_is_a_config_error():
+    from adavoice.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="precision"):
+        tiny_model().set_inference_precision("float8")

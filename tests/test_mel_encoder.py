@@ -70,3 +70,27 @@ def test_mel_encoder_training_lowers_its_loss_and_leaves_the_base_alone():
     assert losses["pull_loss"] < 0.7 * first["pull_loss"], (first, losses)
     assert losses["loss"] < first["loss"] - 0.5 * (first["pull_loss"] - losses["pull_loss"])
     assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
+
+
+def test_input_norm_ignores_a_voice_wide_spectral_offset_and_padding():
+    from adavoice.models.mel_encoder import standardise_channels
+
+    torch.manual_seed(2)
+    encoder = MelEncoder(MelEncoderConfig.tiny(input_norm=True, dropout=0.0)).eval()
+    mel = torch.randn(2, 80, 30)
+    mask = torch.ones(2, 30, dtype=torch.bool)
+    mask[1, 20:] = False
+    normed = standardise_channels(mel, mask)
+    assert torch.allclose(normed[0].mean(-1), torch.zeros(80), atol=1e-5)
+    assert torch.allclose(normed[1, :, :20].std(-1, unbiased=False), torch.ones(80), atol=1e-4)
+    assert torch.all(normed[1, :, 20:] == 0)
+    # a per-channel gain in dB (a timbre / channel colouring) and a louder take: same output
+    coloured = mel * 1.5 + torch.linspace(-2, 2, 80).view(1, 80, 1)
+    garbage = mel.clone()
+    garbage[1, :, 20:] = 50.0
+    with torch.no_grad():
+        out = encoder(mel, mask)
+        assert torch.allclose(out, encoder(coloured, mask), atol=1e-4)
+        assert torch.allclose(out, encoder(garbage, mask), atol=1e-5)
+        plain = MelEncoder(MelEncoderConfig.tiny(dropout=0.0)).eval()
+        assert not torch.allclose(plain(mel, mask), plain(coloured, mask), atol=1e-2)

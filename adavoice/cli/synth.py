@@ -42,6 +42,8 @@ def synth_command(
     pitch_shift: float = typer.Option(None, help="Semitones (default 0, or the voice's)"),
     energy_scale: float = typer.Option(None, help="Default 1, or the voice's"),
     vocoder: str = typer.Option("auto", help="auto | neural | griffin-lim"),
+    precision: str = typer.Option("auto", help="Decoder precision: auto (bfloat16 where the "
+                                  "CPU has AMX, else float32) | float32 | bfloat16"),
     list_speakers: bool = typer.Option(False, "--list-speakers", help="Print speakers, exit"),
 ) -> None:
     """Synthesize speech with a base model (or, with --voice, an adapted voice)."""
@@ -51,9 +53,10 @@ def synth_command(
         if speaker is not None or list_speakers:
             raise typer.BadParameter("--voice replaces --speaker / --list-speakers")
         speaker_model = Voice.load(voice, base=model)
+        speaker_model.base.set_precision(precision)
         knobs = {}
     else:
-        speaker_model = BaseModel.load(model or "demo")
+        speaker_model = BaseModel.load(model or "demo", precision=precision)
         if list_speakers:
             for name in speaker_model.speakers:
                 typer.echo(name)

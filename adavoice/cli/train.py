@@ -79,6 +79,9 @@ def train_mel_encoder_command(
     init: Path = typer.Option(None, "--init", help="Start from this trained mel encoder"),
     speaker_free: bool = typer.Option(
         True, help="Predict the decoder input less the voice's speaker terms (added back)"),
+    input_norm: bool = typer.Option(
+        True, help="Standardise each utterance's mel channels before encoding (takes off "
+                   "the voice's long-term spectral envelope)"),
 ) -> None:
     """Train the AdaSpeech 2 mel encoder on a frozen base (enables untranscribed adaptation)."""
     from adavoice.api import resolve_model_dir
@@ -86,7 +89,7 @@ def train_mel_encoder_command(
 
     folder = train_mel_encoder(resolve_model_dir(model), data, out, steps=steps, device=device,
                                resume=resume, install=install, pull=pull, init=init,
-                               speaker_free=speaker_free)
+                               speaker_free=speaker_free, input_norm=input_norm)
     typer.echo(f"mel encoder written to {folder}")
 
 

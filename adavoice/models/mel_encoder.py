@@ -42,6 +42,11 @@ class MelEncoderConfig(JsonConfig):
     # trains the speaker vector through the same terms as text does. False: encoders trained
     # before it, whose output carried the voice read from the audio itself.
     speaker_free: bool = False
+    # True: each utterance's mel channels are standardised (masked mean and spread over time)
+    # before the encoder sees them, taking off the long-term spectral envelope in which a
+    # voice's timbre and the recording channel mostly live (instance normalisation, as in
+    # voice-conversion content encoders). False: encoders trained before it.
+    input_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:
@@ -79,6 +84,17 @@ def voice_frames(encoder: "MelEncoder", model, frames, frame_mask, speaker_vecto
     return frames + terms.unsqueeze(1) * frame_mask.unsqueeze(-1).to(frames.dtype)
 
 
+def standardise_channels(mel: torch.Tensor, frame_mask: torch.Tensor,
+                         floor: float = 1e-2) -> torch.Tensor:
+    """mel (B, C, T) with each utterance's channels brought to zero mean and unit spread over
+    its real frames (``frame_mask`` (B, T)); padding frames come out zero."""
+    keep = frame_mask.unsqueeze(1).to(mel.dtype)
+    count = keep.sum(-1, keepdim=True).clamp(min=1.0)
+    mean = (mel * keep).sum(-1, keepdim=True) / count
+    spread = (((mel - mean) * keep) ** 2).sum(-1, keepdim=True).div(count).sqrt()
+    return (mel - mean) / spread.clamp(min=floor) * keep
+
+
 class MelEncoder(nn.Module):
     """forward(mel (B, n_mels, T) log-mel, frame_mask (B, T) bool) -> (B, T, hidden)."""
 
@@ -97,6 +113,8 @@ class MelEncoder(nn.Module):
 
     def forward(self, mel: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         keep = frame_mask.unsqueeze(-1).to(mel.dtype)
+        if self.cfg.input_norm:
+            mel = standardise_channels(mel, frame_mask)
         hidden = self.prenet(mel * keep.transpose(1, 2)).transpose(1, 2) * keep
         hidden = self.encoder(hidden, frame_mask)
         return self.out(hidden) * keep

@@ -53,10 +53,11 @@ def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
                       steps: int = 3000, device: str = "cpu", resume: bool = False,
                       train_cfg: TrainConfig | None = None, pull: float = 1.0,
                       install: bool = False, init: str | Path | None = None,
-                      progress: bool = True, speaker_free: bool = True) -> Path:
+                      progress: bool = True, speaker_free: bool = True,
+                      input_norm: bool = True) -> Path:
     """Train a mel encoder for the base in ``base_dir`` on the corpus ``data``; ``init``
     starts from a trained mel-encoder folder (e.g. to continue with another ``pull``; it keeps
-    its own ``speaker_free``)."""
+    its own ``speaker_free`` and ``input_norm``)."""
     out, data, base_dir = Path(out), Path(data), Path(base_dir)
     base, cfg = load_base_model(base_dir)
     for parameter in base.parameters():
@@ -76,7 +77,8 @@ def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
     lengths = train_set.frame_lengths(cfg.mel.hop_length, cfg.mel.sample_rate_hz)
     encoder = (MelEncoder.from_dir(init).train() if init is not None
                else MelEncoder(MelEncoderConfig.for_base(cfg.acoustic,
-                                                         speaker_free=speaker_free)))
+                                                         speaker_free=speaker_free,
+                                                         input_norm=input_norm)))
 
     def make_batches(epoch):
         return frame_budget_batches(lengths, tcfg.max_frames, tcfg.seed, epoch)
