@@ -41,6 +41,7 @@ from adavoice.evaluate.timing import measure
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic
 from adavoice.train.acoustic_losses import masked_l1
 
+SECTIONS = ("aligner", "condition_gap", "quality", "speed", "training")
 QUALITY_SPEAKERS = ["flite:kal16", "flite:rms", "festival:kal_diphone"]
 NOT_PHONES = {" ", "ˈ", "ˌ", ",", ".", "?", "!", "'", "-", "_"}
 
@@ -225,6 +226,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default="data/corpus-en", type=Path)
     parser.add_argument("--run", default=None, type=Path)
     parser.add_argument("--out", default="benchmarks/results/base.json", type=Path)
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS,
+                        help="measure only these; the others are kept from an existing --out")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     model = BaseModel.load(args.model)
@@ -233,12 +236,21 @@ def main(argv=None) -> int:
     result = {"model": str(args.model), "command": "python benchmarks/base.py " + " ".join(
         sys.argv[1:] if argv is None else argv), "machine": platform.processor() or "cpu",
         "torch": torch.__version__, "precision": model.precision}
-    result["aligner"] = aligner_boundaries(model, args.data, cache)
-    result["condition_gap"] = condition_gap(model, args.data, cache)
-    with tempfile.TemporaryDirectory() as tmp:
-        result["quality"] = quality_and_intelligibility(model, manifest, Path(tmp))
-    result["speed"] = speed(model, manifest)
-    result["training"] = training_speed(args.run)
+    if set(args.sections) != set(SECTIONS) and args.out.is_file():
+        kept = json.loads(args.out.read_text())
+        result = {**kept, **result, "sections_measured_last": args.sections,
+                  "command_last": result["command"], "command": kept.get("command")}
+    if "aligner" in args.sections:
+        result["aligner"] = aligner_boundaries(model, args.data, cache)
+    if "condition_gap" in args.sections:
+        result["condition_gap"] = condition_gap(model, args.data, cache)
+    if "quality" in args.sections:
+        with tempfile.TemporaryDirectory() as tmp:
+            result["quality"] = quality_and_intelligibility(model, manifest, Path(tmp))
+    if "speed" in args.sections:
+        result["speed"] = speed(model, manifest)
+    if "training" in args.sections:
+        result["training"] = training_speed(args.run)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

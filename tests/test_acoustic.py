@@ -254,6 +254,9 @@ def test_bfloat16_attention_respects_the_key_padding_mask():
         alone = block(x[1:, :5], mask[1:, :5], padded=False)
         block.inference_dtype = None
         full = block(x, mask, padded=True)
+    block.inference_dtype = torch.bfloat16
+    with torch.enable_grad():  # gradients through a frozen decoder (adaptation) stay float32
+        assert torch.allclose(block(x, mask, padded=True), full, atol=1e-6)
     assert torch.allclose(batched[1:, :5], alone, atol=2e-2)  # padding keys are ignored
     assert torch.all(batched[1, 5:] == 0)
     assert torch.allclose(batched, full, atol=5e-2) and not torch.equal(batched, full)

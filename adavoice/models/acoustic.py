@@ -182,7 +182,8 @@ class AcousticModel(nn.Module):
         if norm_params is not None:
             batch = frames.shape[0]
             flat = [(s.expand(batch, -1), b.expand(batch, -1)) for s, b in norm_params]
-        if decoder is not None:  # a voice's own copy runs in the base's precision
+        # a voice's own decoder copy runs in the base's precision (LoRA-wrapped blocks: fp32)
+        if decoder is not None:
             decoder.set_inference_dtype(self.inference_dtype)
         decoder = decoder if decoder is not None else self.decoder
         hidden = decoder(frames, frame_mask, condition=speaker_vector, norm_params=flat)

@@ -114,10 +114,17 @@ class FFTBlock(nn.Module):
         bias = None if self.conv1.bias is None else self.conv1.bias.to(x.dtype)
         return nn.functional.linear(cols, weight, bias)
 
+    def _low_dtype(self, x) -> torch.dtype | None:
+        """``inference_dtype`` when it applies: set, differs from x's, and no gradient is being
+        recorded (adapting a voice through a frozen decoder keeps float32 gradients)."""
+        if self.inference_dtype in (None, x.dtype) or torch.is_grad_enabled():
+            return None
+        return self.inference_dtype
+
     def _ffn_time_major(self, x):
         """The FFN (conv1, ReLU, width-1 conv2) on time-major x (B, T, H) at inference, in
         ``inference_dtype`` when set; returns x's dtype."""
-        low = self.inference_dtype if self.inference_dtype not in (None, x.dtype) else None
+        low = self._low_dtype(x)
         inner = torch.relu(self._conv1_time_major(x if low is None else x.to(low)))
         if type(self.conv2) is nn.Conv1d:  # a width-1 conv is a linear map, ~2x faster as one
             bias = None if self.conv2.bias is None else self.conv2.bias.to(inner.dtype)
@@ -146,7 +153,7 @@ class FFTBlock(nn.Module):
         """``padded=False`` promises that ``mask`` is all True: attention then runs without a
         key padding mask, which is the same result and ~2x faster on the CPU."""
         keep = mask.unsqueeze(-1).to(x.dtype)
-        low = self.inference_dtype if self.inference_dtype not in (None, x.dtype) else None
+        low = self._low_dtype(x)
         if (low is not None and self._unfolded_conv1() and self.attention.in_proj_bias
                 is not None and self.attention._qkv_same_embed_dim):
             attended = self._attend_low(x, mask, padded, low)
