@@ -7,15 +7,18 @@ fraction of a base-model run.
     .venv/bin/python benchmarks/aligner_probe.py --steps 600 --lr 3e-3
     .venv/bin/python benchmarks/aligner_probe.py --steps 600 --raw-mel --temperature 0.0005
 
-Flags: ``--tokens split`` keeps stress marks as tokens of their own (the first base model's
-table); ``--raw-mel`` feeds the aligner unstandardised log-mels; ``--blank`` sets the forward-sum
-blank log-probability; ``--overfit N`` repeats the first batch N times (a loss-only check).
+Flags: ``--separators drop`` aligns without the word-separator (space) tokens, which then get
+zero frames (espeak's timings have no pause between words); ``--tokens split`` keeps stress
+marks as tokens of their own (the first base model's table); ``--raw-mel`` feeds the aligner
+unstandardised log-mels; ``--blank`` sets the forward-sum blank log-probability; ``--overfit
+N`` repeats the first batch N times (a loss-only check).
 Prints one JSON line per evaluation and writes them all to ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -30,6 +33,7 @@ from adavoice.data.features import FeatureCache
 from adavoice.data.manifest import Manifest
 from adavoice.nn.alignment import (
     AlignmentEncoder,
+    beta_binomial_prior,
     binarization_loss,
     forward_sum_loss,
     monotonic_alignment_search,
@@ -47,6 +51,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="data/corpus-en", type=Path)
     parser.add_argument("--tokens", choices=("joined", "split"), default="joined")
+    parser.add_argument("--separators", choices=("keep", "drop"), default="keep")
     parser.add_argument("--raw-mel", action="store_true")
     parser.add_argument("--temperature", type=float, default=0.005)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -77,13 +82,26 @@ def main(argv=None) -> int:
     params = list(embedding.parameters()) + list(aligner.parameters())
     optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=1e-6)
     lengths = train.frame_lengths(256, 22050)
+    separator = processor.symbols.encode([" "])[0] if args.separators == "drop" else None
+
+    def aligned(item):
+        """The item the aligner sees: without separator tokens when they are dropped."""
+        if separator is None:
+            return item
+        return dataclasses.replace(item, ids=item.ids[item.ids != separator])
 
     def durations(batch):
-        log_attention = aligner(batch.mel, embedding(batch.tokens), batch.text_mask,
-                                batch.log_prior)
-        hard = monotonic_alignment_search(log_attention, batch.text_mask.sum(1),
-                                          batch.frame_mask.sum(1))
-        return hard.sum(1)[0].long()
+        ids = batch.tokens[0][batch.text_mask[0]]
+        keep = ids != separator if separator is not None else torch.ones_like(ids, dtype=bool)
+        tokens = ids[keep].unsqueeze(0)
+        text_mask = torch.ones_like(tokens, dtype=torch.bool)
+        frames = batch.frame_mask.sum(1)
+        prior = torch.log(beta_binomial_prior(int(frames[0]), tokens.shape[1]).clamp(min=1e-8))
+        log_attention = aligner(batch.mel, embedding(tokens), text_mask, prior.unsqueeze(0))
+        hard = monotonic_alignment_search(log_attention, text_mask.sum(1), frames)
+        out = torch.zeros(ids.shape[0], dtype=torch.long)
+        out[keep] = hard.sum(1)[0].long()
+        return out
 
     rows, step, epoch, start = [], 0, 0, time.perf_counter()
     while step < args.steps:
@@ -93,7 +111,7 @@ def main(argv=None) -> int:
         for indices in batches:
             if step >= args.steps:
                 break
-            batch = collate_acoustic([train[i] for i in indices])
+            batch = collate_acoustic([aligned(train[i]) for i in indices])
             for group in optimizer.param_groups:
                 group["lr"] = args.lr * min(1.0, (step + 1) / 200)
             log_attention = aligner(batch.mel, embedding(batch.tokens), batch.text_mask,

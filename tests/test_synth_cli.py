@@ -73,6 +73,25 @@ def test_synth_cli_unknown_speaker_is_one_line_error(tiny_model_dir, tmp_path, c
     assert len(err) == 1 and err[0].startswith("error:") and "Traceback" not in err[0]
 
 
+def test_precision_is_chosen_at_load_and_keeps_durations(tiny_model_dir, tmp_path, capsys):
+    full = BaseModel.load(tiny_model_dir, precision="float32")
+    low = BaseModel.load(tiny_model_dir, precision="bfloat16")
+    assert (full.precision, low.precision) == ("float32", "bfloat16")
+    assert BaseModel.load(tiny_model_dir).precision in ("float32", "bfloat16")  # auto
+    a = full.mel("Hello there.", full.model.speaker_voice(1))
+    b = low.mel("Hello there.", low.model.speaker_voice(1))
+    assert a.shape == b.shape and not torch.equal(a, b)
+    main(["synth", "Hi.", "--model", str(tiny_model_dir), "--speaker", "flite:kal16",
+          "--precision", "float32", "--vocoder", "griffin-lim", "--out", str(tmp_path / "a.wav")])
+    assert (tmp_path / "a.wav").is_file()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synth", "Hi.", "--model", str(tiny_model_dir), "--speaker", "flite:kal16",
+              "--precision", "float16", "--out", str(tmp_path / "b.wav")])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "precision" in err[0]
+
+
 def test_init_warm_starts_a_new_run_and_maps_symbols_and_speakers(tiny_model_dir, tmp_path):
     from adavoice.models.base_model import load_base_model
 
