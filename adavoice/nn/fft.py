@@ -193,7 +193,7 @@ class FFTStack(nn.Module):
         return [m for m in self.modules() if isinstance(m, ConditionalLayerNorm)]
 
     def set_inference_dtype(self, dtype: torch.dtype | None) -> None:
-        """The dtype of the blocks' FFN matrix products at inference (None: float32)."""
+        """The dtype of the blocks' attention and FFN products at inference (None: float32)."""
         for block in self.blocks:
             block.inference_dtype = dtype
 
