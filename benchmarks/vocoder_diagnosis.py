@@ -1,0 +1,119 @@
+"""Where the neural vocoder loses PESQ: its magnitude or its phase? -> JSON (+ printed).
+
+    .venv/bin/python benchmarks/vocoder_diagnosis.py --vocoder runs/vocoder-small \
+        --out benchmarks/results/vocoder_diagnosis.json
+
+On the unseen voices of ``benchmarks/vocoder.py`` (copy synthesis from the real audio's mel):
+- PESQ-WB of: the neural vocoder; Griffin-Lim (32 iterations) on the mel's pseudo-inverse
+  magnitude, as shipped; Griffin-Lim (32 iterations, same settings, no sharpening) on the
+  neural vocoder's own magnitude head; the neural vocoder with its magnitude sharpened
+  (``magnitude ** 1.2``, energy kept), the trick the Griffin-Lim renderer uses;
+- per band, the mean |log magnitude error| and its signed mean against the real STFT, over
+  frames with speech, for the neural output, its magnitude head and the mel pseudo-inverse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+from adavoice.audio import MelFrontend, load_audio, resample
+from adavoice.data.manifest import Manifest
+from adavoice.models.griffin_lim import GriffinLim
+from adavoice.models.vocoder import Vocoder
+
+sys.path.insert(0, str(Path(__file__).parent))
+from vocoder import UNSEEN, pick  # noqa: E402
+
+BANDS_HZ = ((0, 1000), (1000, 2000), (2000, 4000), (4000, 8000))
+
+
+def pesq_wb(ref: np.ndarray, hyp: np.ndarray, sr: int) -> float:
+    from pesq import pesq
+
+    n = min(len(ref), len(hyp))
+    return float(pesq(16000, resample(ref[:n], sr, 16000),
+                      resample(hyp[:n].astype(np.float32), sr, 16000), "wb"))
+
+
+def band_errors(estimate: torch.Tensor, truth: torch.Tensor, sr: int) -> dict:
+    frames = min(estimate.shape[-1], truth.shape[-1])
+    estimate, truth = estimate[:, :frames], truth[:, :frames]
+    energy = (truth ** 2).sum(0)
+    speech = energy > 1e-3 * energy.max()
+    diff = (torch.log(estimate + 1e-5) - torch.log(truth + 1e-5))[:, speech]
+    freqs = torch.linspace(0, sr / 2, truth.shape[0])
+    out = {}
+    for low, high in BANDS_HZ:
+        band = diff[(freqs >= low) & (freqs < high)]
+        out[f"{low}-{high}"] = {"abs": float(band.abs().mean()), "signed": float(band.mean())}
+    return out
+
+
+@torch.no_grad()
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--vocoder", default="models/demo/vocoder")
+    parser.add_argument("--targets", default="data/adapt-targets")
+    parser.add_argument("--per-speaker", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    vocoder, mel_cfg = Vocoder.from_dir(args.vocoder)
+    vocoder.eval()
+    sr, n_fft, hop = mel_cfg.sample_rate_hz, mel_cfg.n_fft, mel_cfg.hop_length
+    frontend, griffin_lim = MelFrontend(mel_cfg), GriffinLim(mel_cfg)
+    window = torch.hann_window(n_fft)
+    targets = Manifest.load(args.targets)
+    paths = [targets.audio_path(u) for s in UNSEEN for u in pick(targets, s, args.per_speaker,
+                                                                  None)]
+    pesq_rows, band_rows = {}, {}
+    for path in paths:
+        wave = load_audio(path, sr)
+        mel = frontend(torch.from_numpy(wave))
+        truth = torch.stft(torch.from_numpy(wave), n_fft, hop, window=window,
+                           return_complex=True).abs()
+        magnitude, phase = (t[0] for t in vocoder.spectrum(mel.unsqueeze(0)))
+        length = (mel.shape[-1] - 1) * hop
+        sharp = magnitude ** 1.2
+        sharp = sharp * (magnitude.pow(2).sum() / sharp.pow(2).sum()).sqrt()
+        neural = vocoder(mel.unsqueeze(0))[0]
+        renders = {
+            "neural": neural,
+            "griffin-lim-32 on the mel": griffin_lim(mel),
+            "griffin-lim-32 on the neural magnitude": AF.griffinlim(
+                magnitude, window=window, n_fft=n_fft, hop_length=hop, win_length=n_fft,
+                power=1.0, n_iter=32, momentum=0.99, length=length, rand_init=False),
+            "neural, magnitude ** 1.2": vocoder.istft(sharp.unsqueeze(0), phase.unsqueeze(0))[0],
+        }
+        for name, render in renders.items():
+            pesq_rows.setdefault(name, []).append(pesq_wb(wave, render.clamp(-1, 1).numpy(), sr))
+        pseudo_inverse = torch.clamp(griffin_lim.inverse_basis @ torch.exp(mel), min=0)
+        spectra = {"neural output": torch.stft(neural, n_fft, hop, window=window,
+                                               return_complex=True).abs(),
+                   "neural magnitude head": magnitude, "mel pseudo-inverse": pseudo_inverse}
+        for name, spectrum in spectra.items():
+            band_rows.setdefault(name, []).append(band_errors(spectrum, truth, sr))
+    result = {
+        "vocoder": args.vocoder, "utterances": len(paths), "voices": UNSEEN,
+        "pesq_wb": {k: float(np.mean(v)) for k, v in pesq_rows.items()},
+        "log_magnitude_error_by_band": {
+            name: {band: {key: float(np.mean([r[band][key] for r in rows]))
+                          for key in ("abs", "signed")} for band in rows[0]}
+            for name, rows in band_rows.items()},
+        "command": "python benchmarks/vocoder_diagnosis.py " + " ".join(sys.argv[1:]),
+    }
+    print(json.dumps(result, indent=2))
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
