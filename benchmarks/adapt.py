@@ -100,7 +100,8 @@ def run_target(args, speaker: str) -> dict:
                  "bundle_bytes": (folder / "adapter.safetensors").stat().st_size}
         score(f"{kind}-{mode}", voice.mel, extra)
     return {"target": speaker, "runs": runs, "test_sentences": len(refs),
-            "wer_sentences": len(wer_refs) if recognizer else 0}
+            "wer_sentences": len(wer_refs) if recognizer else 0,
+            "synthesis_precision": base.precision}
 
 
 def update_rows(old: dict, new: dict) -> dict:
