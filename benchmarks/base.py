@@ -236,10 +236,14 @@ def main(argv=None) -> int:
     result = {"model": str(args.model), "command": "python benchmarks/base.py " + " ".join(
         sys.argv[1:] if argv is None else argv), "machine": platform.processor() or "cpu",
         "torch": torch.__version__, "precision": model.precision}
+    # which command measured each section: a partial run keeps the other sections' entries
+    commands = {section: result["command"] for section in args.sections}
     if set(args.sections) != set(SECTIONS) and args.out.is_file():
         kept = json.loads(args.out.read_text())
-        result = {**kept, **result, "sections_measured_last": args.sections,
-                  "command_last": result["command"], "command": kept.get("command")}
+        old = kept.get("commands") or dict.fromkeys(SECTIONS, kept.get("command"))
+        commands = {**old, **commands}
+        result = {**kept, **result}
+    result["commands"] = commands
     if "aligner" in args.sections:
         result["aligner"] = aligner_boundaries(model, args.data, cache)
     if "condition_gap" in args.sections:

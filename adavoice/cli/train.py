@@ -82,6 +82,7 @@ def train_mel_encoder_command(
     input_norm: bool = typer.Option(
         True, help="Standardise each utterance's mel channels before encoding (takes off "
                    "the voice's long-term spectral envelope)"),
+    layers: int = typer.Option(2, help="FFT blocks in the encoder"),
 ) -> None:
     """Train the AdaSpeech 2 mel encoder on a frozen base (enables untranscribed adaptation)."""
     from adavoice.api import resolve_model_dir
@@ -89,7 +90,8 @@ def train_mel_encoder_command(
 
     folder = train_mel_encoder(resolve_model_dir(model), data, out, steps=steps, device=device,
                                resume=resume, install=install, pull=pull, init=init,
-                               speaker_free=speaker_free, input_norm=input_norm)
+                               speaker_free=speaker_free, input_norm=input_norm,
+                               layers=layers)
     typer.echo(f"mel encoder written to {folder}")
 
 

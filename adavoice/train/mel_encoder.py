@@ -54,10 +54,10 @@ def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
                       train_cfg: TrainConfig | None = None, pull: float = 1.0,
                       install: bool = False, init: str | Path | None = None,
                       progress: bool = True, speaker_free: bool = True,
-                      input_norm: bool = True) -> Path:
+                      input_norm: bool = True, layers: int = 2) -> Path:
     """Train a mel encoder for the base in ``base_dir`` on the corpus ``data``; ``init``
     starts from a trained mel-encoder folder (e.g. to continue with another ``pull``; it keeps
-    its own ``speaker_free`` and ``input_norm``)."""
+    its own ``speaker_free``, ``input_norm`` and ``layers``)."""
     out, data, base_dir = Path(out), Path(data), Path(base_dir)
     base, cfg = load_base_model(base_dir)
     for parameter in base.parameters():
@@ -78,7 +78,8 @@ def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
     encoder = (MelEncoder.from_dir(init).train() if init is not None
                else MelEncoder(MelEncoderConfig.for_base(cfg.acoustic,
                                                          speaker_free=speaker_free,
-                                                         input_norm=input_norm)))
+                                                         input_norm=input_norm,
+                                                         layers=layers)))
 
     def make_batches(epoch):
         return frame_budget_batches(lengths, tcfg.max_frames, tcfg.seed, epoch)
