@@ -127,3 +127,24 @@ def test_init_refuses_another_mel_front_end(tiny_model_dir, tmp_path):
     with pytest.raises(ConfigError, match="mel front end"):
         train_base(tiny_model_dir.parent / "corpus", tmp_path / "warm", preset="tiny",
                    train_cfg=cfg, progress=False, init=other)
+
+
+def test_mel_encoder_run_resumes_with_the_encoder_it_began_with(tiny_model_dir, tmp_path):
+    import json
+
+    from adavoice.models.mel_encoder import MelEncoder
+    from adavoice.train.mel_encoder import train_mel_encoder
+
+    corpus, out = tiny_model_dir.parent / "corpus", tmp_path / "encoder"
+
+    def run(steps, **kw):
+        cfg = TrainConfig(steps=steps, warmup_steps=1, checkpoint_every=1,
+                          validate_every=10**9, max_frames=3000)
+        train_mel_encoder(tiny_model_dir, corpus, out, train_cfg=cfg, progress=False, **kw)
+
+    run(2, input_norm=True, layers=1)
+    first = MelEncoder.from_dir(out).cfg
+    assert first.input_norm and first.layers == 1
+    run(3, resume=True, input_norm=False, layers=2)  # other flags: the run keeps its encoder
+    assert MelEncoder.from_dir(out).cfg == first
+    assert json.loads((out / "config.json").read_text())["training"]["steps"] == 3

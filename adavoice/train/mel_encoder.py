@@ -10,10 +10,12 @@ is written to OUT; ``--install`` also copies it into the base folder as ``mel_en
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
+from adavoice.config import read_json
 from adavoice.data.features import FeatureCache, precompute
 from adavoice.data.manifest import Manifest
 from adavoice.models.base_model import content_hash, load_base_model
@@ -75,11 +77,19 @@ def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
     dev = torch.device(device)
     base.to(dev).eval()
     lengths = train_set.frame_lengths(cfg.mel.hop_length, cfg.mel.sample_rate_hz)
-    encoder = (MelEncoder.from_dir(init).train() if init is not None
-               else MelEncoder(MelEncoderConfig.for_base(cfg.acoustic,
-                                                         speaker_free=speaker_free,
-                                                         input_norm=input_norm,
-                                                         layers=layers)))
+    # the run's encoder config is written first, so --resume rebuilds the same encoder whatever
+    # the command line now says (the checkpoint then brings its weights)
+    config_path = out / "encoder-config.json"
+    if resume and config_path.is_file() and (out / "checkpoints" / "last.pt").is_file():
+        encoder = MelEncoder(MelEncoderConfig.from_dict(read_json(config_path)))
+    else:
+        encoder = (MelEncoder.from_dir(init).train() if init is not None
+                   else MelEncoder(MelEncoderConfig.for_base(cfg.acoustic,
+                                                             speaker_free=speaker_free,
+                                                             input_norm=input_norm,
+                                                             layers=layers)))
+        out.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(json.dumps(encoder.cfg.to_dict(), indent=2) + "\n")
 
     def make_batches(epoch):
         return frame_budget_batches(lengths, tcfg.max_frames, tcfg.seed, epoch)
