@@ -97,11 +97,14 @@ def run_target(args, speaker: str) -> dict:
                  "best_step": voice.config["provenance"]["best_step"],
                  "init": voice.config["provenance"].get("init"),
                  "stored_parameters": voice.stored_parameters,
-                 "bundle_bytes": (folder / "adapter.safetensors").stat().st_size}
+                 "bundle_bytes": (folder / "adapter.safetensors").stat().st_size,
+                 # LoRA-wrapped decoder blocks always synthesise in float32
+                 "synthesis_precision": "float32" if kind == "lora" else base.precision}
         score(f"{kind}-{mode}", voice.mel, extra)
     return {"target": speaker, "runs": runs, "test_sentences": len(refs),
             "wer_sentences": len(wer_refs) if recognizer else 0,
-            "synthesis_precision": base.precision}
+            "synthesis_precision": base.precision,
+            "adaptation_precision": "float32"}
 
 
 def update_rows(old: dict, new: dict) -> dict:

@@ -167,6 +167,19 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
 
 
 def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress) -> dict:
+    """Adapt in float32 throughout: the held-out loss that picks the kept step must not depend
+    on whether this CPU runs the decoder in bfloat16 at inference."""
+    previous = base.precision
+    base.set_precision("float32")
+    try:
+        return _optimise_float32(base, adapter, cfg, train_clips, valid_clips, transcribed,
+                                 progress)
+    finally:
+        base.set_precision(previous)
+
+
+def _optimise_float32(base, adapter, cfg, train_clips, valid_clips, transcribed,
+                      progress) -> dict:
     from tqdm import tqdm
 
     if not train_clips:
