@@ -236,14 +236,17 @@ def main(argv=None) -> int:
     result = {"model": str(args.model), "command": "python benchmarks/base.py " + " ".join(
         sys.argv[1:] if argv is None else argv), "machine": platform.processor() or "cpu",
         "torch": torch.__version__, "precision": model.precision}
-    # which command measured each section: a partial run keeps the other sections' entries
-    commands = {section: result["command"] for section in args.sections}
+    # what measured each section (command, model, precision, machine): a partial run keeps
+    # the other sections, each with its own record
+    this_run = {k: result[k] for k in ("command", "model", "precision", "machine", "torch")}
+    measured_by = dict.fromkeys(args.sections, this_run)
     if set(args.sections) != set(SECTIONS) and args.out.is_file():
         kept = json.loads(args.out.read_text())
-        old = kept.get("commands") or dict.fromkeys(SECTIONS, kept.get("command"))
-        commands = {**old, **commands}
-        result = {**kept, **result}
-    result["commands"] = commands
+        earlier = kept.get("measured_by") or dict.fromkeys(
+            SECTIONS, {k: kept.get(k) for k in this_run})
+        measured_by = {**earlier, **measured_by}
+        result = {**{k: v for k, v in kept.items() if k in SECTIONS}, **result}
+    result["measured_by"] = measured_by
     if "aligner" in args.sections:
         result["aligner"] = aligner_boundaries(model, args.data, cache)
     if "condition_gap" in args.sections:

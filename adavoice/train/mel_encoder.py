@@ -18,6 +18,7 @@ import torch
 from adavoice.config import read_json
 from adavoice.data.features import FeatureCache, precompute
 from adavoice.data.manifest import Manifest
+from adavoice.errors import ConfigError
 from adavoice.models.base_model import content_hash, load_base_model
 from adavoice.models.mel_encoder import MelEncoder, MelEncoderConfig, voice_frames
 from adavoice.text import SymbolTable, TextProcessor
@@ -80,8 +81,18 @@ def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
     # the run's encoder config is written first, so --resume rebuilds the same encoder whatever
     # the command line now says (the checkpoint then brings its weights)
     config_path = out / "encoder-config.json"
-    if resume and config_path.is_file() and (out / "checkpoints" / "last.pt").is_file():
-        encoder = MelEncoder(MelEncoderConfig.from_dict(read_json(config_path)))
+    if resume and (out / "checkpoints" / "last.pt").is_file():
+        if config_path.is_file():
+            recorded = read_json(config_path)
+        elif (out / "config.json").is_file():  # a run from before the file: its release says
+            recorded = read_json(out / "config.json")["encoder"]
+        else:
+            raise ConfigError("this run's encoder settings were not recorded, so it cannot be "
+                              "resumed safely", path=out,
+                              fix="start a new run (--init can start it from a release)")
+        encoder = MelEncoder(MelEncoderConfig.from_dict(recorded))
+        if not config_path.is_file():
+            config_path.write_text(json.dumps(encoder.cfg.to_dict(), indent=2) + "\n")
     else:
         encoder = (MelEncoder.from_dir(init).train() if init is not None
                    else MelEncoder(MelEncoderConfig.for_base(cfg.acoustic,
