@@ -38,85 +38,90 @@ from adavoice.evaluate.report import evaluate_dirs
 from adavoice.evaluate.sphinx import PocketSphinxRecognizer
 from adavoice.evaluate.text_metrics import wer
 from adavoice.evaluate.timing import measure
+from adavoice.train.acoustic import validation_losses
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic
-from adavoice.train.acoustic_losses import masked_l1
+from adavoice.train.acoustic_losses import LossWeights
 
 SECTIONS = ("aligner", "condition_gap", "quality", "speed", "training")
 QUALITY_SPEAKERS = ["flite:kal16", "flite:rms", "festival:kal_diphone"]
 NOT_PHONES = {" ", "ˈ", "ˌ", ",", ".", "?", "!", "'", "-", "_"}
 
 
-def boundary_errors_ms(processor, data: Path, cache: FeatureCache, speakers: list[str],
-                       durations_fn, split_separators: bool = False) -> np.ndarray:
-    """|start time| errors (ms) of every matched phone on the valid utterances of the plain
-    espeak speakers; ``durations_fn(batch) -> (N,)`` gives the frames per token of one item.
+READINGS = ("separator_end", "separator_midpoint")
 
-    ``split_separators``: a phone after a word separator (the space token, which has no sound
-    of its own and no counterpart in espeak's timings) starts at the middle of the
-    separator's frames instead of at their end."""
+
+def boundary_errors_by_reading(processor, data: Path, cache: FeatureCache,
+                               speakers: list[str], durations_fn) -> dict[str, np.ndarray]:
+    """|start time| errors (ms) of every matched phone on the valid utterances of the plain
+    espeak speakers, under both readings of a phone that follows a word separator (the space
+    token, which has no sound of its own and no counterpart in espeak's timings):
+    ``separator_end`` starts it where the separator's frames end, ``separator_midpoint`` at
+    their middle. ``durations_fn(batch) -> (N,)`` gives the frames per token of one item; it
+    runs once per utterance."""
     manifest = Manifest.load(data)
     plain = [s for s in speakers if s.startswith("espeak:") and "@" not in s]
     rows = Manifest([u for u in manifest.split("valid") if u.speaker in plain and u.alignment],
                     manifest.root)
     dataset = AcousticDataset(rows, processor, cache, speakers)
     seconds_per_frame = cache.mel_config.hop_length / cache.mel_config.sample_rate_hz
-    errors_ms = []
+    errors_ms = {reading: [] for reading in READINGS}
     for index in range(len(dataset)):
         durations = durations_fn(collate_acoustic([dataset[index]])).numpy()
         tokens = processor.symbols.decode(dataset[index].ids.tolist())
-        starts = np.concatenate([[0], np.cumsum(durations)[:-1]]).astype(float)
-        if split_separators:
-            for k in range(1, len(tokens)):
-                if tokens[k - 1] == " ":
-                    starts[k] -= durations[k - 1] / 2
-        # frame f is centred on f * hop: a token starting at frame f starts at (f - 0.5) hops;
-        # a stressed phoneme token ("ˈoʊ") is matched as its phoneme
-        ours = [(tok.lstrip("ˈˌ"), max(0.0, (f - 0.5) * seconds_per_frame))
-                for tok, f in zip(tokens, starts, strict=True) if tok not in NOT_PHONES]
         theirs = [(p, s) for p, s, _ in dataset.rows[index].alignment if p not in NOT_PHONES]
-        matcher = difflib.SequenceMatcher(a=[p for p, _ in ours], b=[p for p, _ in theirs],
-                                          autojunk=False)
-        for block in matcher.get_matching_blocks():
-            for k in range(block.size):
-                errors_ms.append(abs(ours[block.a + k][1] - theirs[block.b + k][1]) * 1000)
-    return np.asarray(errors_ms)
+        ends = np.concatenate([[0], np.cumsum(durations)[:-1]]).astype(float)
+        midpoints = ends.copy()
+        for k in range(1, len(tokens)):
+            if tokens[k - 1] == " ":
+                midpoints[k] -= durations[k - 1] / 2
+        for reading, starts in zip(READINGS, (ends, midpoints), strict=True):
+            # frame f is centred on f * hop: a token starting at frame f starts at (f - 0.5)
+            # hops; a stressed phoneme token ("ˈoʊ") is matched as its phoneme
+            ours = [(tok.lstrip("ˈˌ"), max(0.0, (f - 0.5) * seconds_per_frame))
+                    for tok, f in zip(tokens, starts, strict=True) if tok not in NOT_PHONES]
+            matcher = difflib.SequenceMatcher(a=[p for p, _ in ours], b=[p for p, _ in theirs],
+                                              autojunk=False)
+            for block in matcher.get_matching_blocks():
+                for k in range(block.size):
+                    errors_ms[reading].append(
+                        abs(ours[block.a + k][1] - theirs[block.b + k][1]) * 1000)
+    return {reading: np.asarray(errors) for reading, errors in errors_ms.items()}
+
+
+def boundary_errors_ms(processor, data: Path, cache: FeatureCache, speakers: list[str],
+                       durations_fn) -> np.ndarray:
+    """The ``separator_end`` errors of :func:`boundary_errors_by_reading` (the reading used
+    since the first base)."""
+    return boundary_errors_by_reading(processor, data, cache, speakers,
+                                      durations_fn)["separator_end"]
 
 
 def aligner_boundaries(model: BaseModel, data: Path, cache: FeatureCache) -> dict:
-    def durations(batch):
+    def durations(batch):  # the aligner's hard (MAS) path, as training uses it
         with torch.no_grad():
-            out = model.model(batch.tokens, batch.text_mask, batch.speakers, batch.mel,
-                              batch.frame_mask, batch.log_f0, batch.log_energy, batch.log_prior)
-        return out.durations[0]
+            _, hard = model.model.align(batch.tokens, batch.text_mask, batch.mel,
+                                        batch.frame_mask, batch.log_prior)
+        return hard.sum(1)[0].long()
 
     def summary(errors):
         return {"boundaries": int(errors.size), "mean_abs_error_ms": float(errors.mean()),
                 "median_abs_error_ms": float(np.median(errors)),
                 "share_within_20ms": float((errors <= 20).mean())}
 
-    errors = boundary_errors_ms(model.processor, data, cache, model.speakers, durations)
-    split = boundary_errors_ms(model.processor, data, cache, model.speakers, durations,
-                               split_separators=True)
-    return {**summary(errors), "separator_midpoint": summary(split)}
+    errors = boundary_errors_by_reading(model.processor, data, cache, model.speakers, durations)
+    return {**summary(errors["separator_end"]),
+            "separator_midpoint": summary(errors["separator_midpoint"])}
 
 
 def condition_gap(model: BaseModel, data: Path, cache: FeatureCache, items: int = 64) -> dict:
+    """Validation mel L1 teacher-forced and with the predicted phoneme-level condition (the
+    training run's own validation, on the first ``items`` valid rows)."""
     manifest = Manifest.load(data)
     rows = Manifest(list(manifest.split("valid"))[:items], manifest.root)
     dataset = AcousticDataset(rows, model.processor, cache, model.speakers)
-    sums = {"teacher_forced": 0.0, "predicted_condition": 0.0}
-    chunks = [list(range(i, min(i + 8, len(dataset)))) for i in range(0, len(dataset), 8)]
-    with torch.no_grad():
-        for chunk in chunks:
-            b = collate_acoustic([dataset[i] for i in chunk])
-            args = (b.tokens, b.text_mask, b.speakers, b.mel, b.frame_mask, b.log_f0,
-                    b.log_energy)
-            teacher = model.model(*args, b.log_prior)
-            predicted = model.model(*args, durations=teacher.durations,
-                                    predicted_condition_share=1.0)
-            for key, out in (("teacher_forced", teacher), ("predicted_condition", predicted)):
-                sums[key] += float(masked_l1(out.mel, b.mel, b.frame_mask)) / len(chunks)
-    return {"utterances": len(dataset), **{f"mel_l1_{k}": v for k, v in sums.items()}}
+    losses = validation_losses(model.model, dataset, "cpu", 0, LossWeights(), max_items=items)
+    return {"utterances": len(dataset), "mel_l1_teacher_forced": losses["mel_loss"],
+            "mel_l1_predicted_condition": losses["mel_loss_predicted"]}
 
 
 def quality_and_intelligibility(model: BaseModel, manifest: Manifest, work: Path) -> dict:
@@ -192,8 +197,8 @@ def speed(model: BaseModel, manifest: Manifest) -> dict:
 
     shipped = model.precision
     out = {"precision": shipped, **timings()}
-    mels = [model.model.infer(tok, voice).mel for tok in tokens]
     if shipped != "float32":
+        mels = [model.model.infer(tok, voice).mel for tok in tokens]
         model.set_precision("float32")
         out["float32"] = timings()
         reference = [model.model.infer(tok, voice).mel for tok in tokens]

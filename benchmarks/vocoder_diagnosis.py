@@ -23,23 +23,15 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from adavoice.audio import MelFrontend, load_audio, resample
+from adavoice.audio import MelFrontend, load_audio
 from adavoice.data.manifest import Manifest
 from adavoice.models.griffin_lim import GriffinLim
 from adavoice.models.vocoder import Vocoder
 
 sys.path.insert(0, str(Path(__file__).parent))
-from vocoder import UNSEEN, pick  # noqa: E402
+from vocoder import UNSEEN, pesq_wb, pick  # noqa: E402
 
 BANDS_HZ = ((0, 1000), (1000, 2000), (2000, 4000), (4000, 8000))
-
-
-def pesq_wb(ref: np.ndarray, hyp: np.ndarray, sr: int) -> float:
-    from pesq import pesq
-
-    n = min(len(ref), len(hyp))
-    return float(pesq(16000, resample(ref[:n], sr, 16000),
-                      resample(hyp[:n].astype(np.float32), sr, 16000), "wb"))
 
 
 def band_errors(estimate: torch.Tensor, truth: torch.Tensor, sr: int) -> dict:
@@ -94,7 +86,7 @@ def main() -> int:
         }
         for name, render in renders.items():
             pesq_rows.setdefault(name, []).append(pesq_wb(wave, render.clamp(-1, 1).numpy(), sr))
-        pseudo_inverse = torch.clamp(griffin_lim.inverse_basis @ torch.exp(mel), min=0)
+        pseudo_inverse = griffin_lim.magnitude(mel)
         spectra = {"neural output": torch.stft(neural, n_fft, hop, window=window,
                                                return_complex=True).abs(),
                    "neural magnitude head": magnitude, "mel pseudo-inverse": pseudo_inverse}

@@ -35,6 +35,10 @@ class GriffinLim(torch.nn.Module):
                              persistent=False)
         self.register_buffer("window", torch.hann_window(cfg.win_length), persistent=False)
 
+    def magnitude(self, mel: torch.Tensor) -> torch.Tensor:
+        """Linear STFT magnitude (..., n_fft // 2 + 1, T) from the mel's pseudo-inverse."""
+        return torch.clamp(torch.matmul(self.inverse_basis, torch.exp(mel.float())), min=0)
+
     @torch.no_grad()
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         import torchaudio.functional as AF
@@ -45,7 +49,7 @@ class GriffinLim(torch.nn.Module):
             floor = float(np.log(self.cfg.log_floor))
             mel = torch.nn.functional.pad(mel.float(), (0, min_frames - mel.shape[-1]),
                                           value=floor)
-        magnitude = torch.clamp(torch.matmul(self.inverse_basis, torch.exp(mel.float())), min=0)
+        magnitude = self.magnitude(mel)
         num_samples = (mel.shape[-1] - 1) * self.cfg.hop_length
         wave = AF.griffinlim(
             magnitude ** self.power, window=self.window, n_fft=self.cfg.n_fft,

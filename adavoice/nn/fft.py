@@ -126,13 +126,16 @@ class FFTBlock(nn.Module):
         ``inference_dtype`` when set; returns x's dtype."""
         low = self._low_dtype(x)
         inner = torch.relu(self._conv1_time_major(x if low is None else x.to(low)))
+        return self._conv2_time_major(inner, x.dtype).to(x.dtype)
+
+    def _conv2_time_major(self, inner, wrapped_dtype: torch.dtype):
+        """The width-1 conv2 on time-major inner (B, T, ffn_hidden) -> (B, T, hidden)."""
         if type(self.conv2) is nn.Conv1d:  # a width-1 conv is a linear map, ~2x faster as one
             bias = None if self.conv2.bias is None else self.conv2.bias.to(inner.dtype)
-            hidden = nn.functional.linear(inner, self.conv2.weight.squeeze(-1).to(inner.dtype),
-                                          bias)
-        else:  # wrapped (a LoRA layer): let the wrapper run, in float32
-            hidden = self.conv2(inner.to(x.dtype).transpose(1, 2)).transpose(1, 2)
-        return hidden.to(x.dtype)
+            return nn.functional.linear(inner, self.conv2.weight.squeeze(-1).to(inner.dtype),
+                                        bias)
+        # wrapped (a LoRA layer): let the wrapper run, in ``wrapped_dtype``
+        return self.conv2(inner.to(wrapped_dtype).transpose(1, 2)).transpose(1, 2)
 
     def _attend_low(self, x, mask, padded: bool, low: torch.dtype):
         """Self-attention at inference in ``low`` (the same weights; fused SDPA kernel)."""
@@ -167,11 +170,7 @@ class FFTBlock(nn.Module):
             hidden = self._ffn_time_major(x)
         else:
             inner = torch.relu(self.conv1(x.transpose(1, 2))).transpose(1, 2)  # (B, T, ffn)
-            if type(self.conv2) is nn.Conv1d:  # a width-1 conv is a linear map, ~2x faster
-                hidden = nn.functional.linear(inner, self.conv2.weight.squeeze(-1),
-                                              self.conv2.bias)
-            else:  # wrapped (a LoRA layer): let the wrapper run
-                hidden = self.conv2(inner.transpose(1, 2)).transpose(1, 2)
+            hidden = self._conv2_time_major(inner, x.dtype)
         x = self._norm(self.norm2, x + self.dropout(hidden), condition, p2) * keep
         return x
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from adavoice.config import MelConfig
+from adavoice.config import MelConfig, read_json
 from adavoice.data.features import FeatureCache, precompute
 from adavoice.data.manifest import Manifest
 from adavoice.errors import ConfigError, DatasetError
@@ -152,8 +152,7 @@ def _release_tokenizer(folder: str | Path) -> str | None:
     path = Path(folder) / "config.json"
     if not path.is_file():
         return None  # initialise_from reports the missing file
-    symbols = json.loads(path.read_text(encoding="utf-8")).get("symbols", {})
-    return symbols.get("tokenizer")
+    return read_json(path).get("symbols", {}).get("tokenizer")
 
 
 def _copy_symbol_rows(old_rows, new_rows, old_symbols: SymbolTable,
@@ -250,7 +249,9 @@ def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: 
 @torch.no_grad()
 def validation_losses(model, dataset, device, step, weights, max_items: int = 32) -> dict:
     """Mean losses over the first ``max_items`` validation rows, plus ``mel_loss_predicted``:
-    the mel loss when the decoder gets the predicted phoneme-level condition, as at inference."""
+    the mel loss when the decoder gets the predicted phoneme-level condition, as at inference.
+    The model comes back in the mode it was given in."""
+    was_training = model.training
     model.eval()
     totals: dict[str, float] = {}
     indices = list(range(min(len(dataset), max_items)))
@@ -266,7 +267,7 @@ def validation_losses(model, dataset, device, step, weights, max_items: int = 32
                           durations=output.durations, predicted_condition_share=1.0)
         totals["mel_loss_predicted"] = (totals.get("mel_loss_predicted", 0.0) + float(
             masked_l1(predicted.mel, batch.mel, batch.frame_mask)) / len(chunks))
-    model.train()
+    model.train(was_training)
     return totals
 
 
