@@ -7,7 +7,9 @@ fraction of a base-model run.
     .venv/bin/python benchmarks/aligner_probe.py --steps 600 --lr 3e-3
     .venv/bin/python benchmarks/aligner_probe.py --steps 600 --raw-mel --temperature 0.0005
 
-Flags: ``--separators drop`` aligns without the word-separator (space) tokens, which then get
+Flags: ``--init DIR`` starts from a base release's aligner (and its token table) instead of
+from scratch; ``--separators skip`` lets a separator take no frame in both the forward-sum loss
+and MAS (:func:`forward_sum_loss_skippable`); ``--separators drop`` aligns without the word-separator (space) tokens, which then get
 zero frames (espeak's timings have no pause between words); ``--tokens split`` keeps stress
 marks as tokens of their own (the first base model's table); ``--raw-mel`` feeds the aligner
 unstandardised log-mels; ``--blank`` sets the forward-sum blank log-probability; ``--overfit
@@ -36,6 +38,7 @@ from adavoice.nn.alignment import (
     beta_binomial_prior,
     binarization_loss,
     forward_sum_loss,
+    forward_sum_loss_skippable,
     monotonic_alignment_search,
 )
 from adavoice.text import SymbolTable, TextProcessor
@@ -51,7 +54,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="data/corpus-en", type=Path)
     parser.add_argument("--tokens", choices=("joined", "split"), default="joined")
-    parser.add_argument("--separators", choices=("keep", "drop"), default="keep")
+    parser.add_argument("--separators", choices=("keep", "drop", "skip"), default="keep")
+    parser.add_argument("--init", type=Path, default=None)
+    parser.add_argument("--eval-split", default="valid",
+                        help="score on this split's plain-espeak utterances ('train' picks "
+                             "settings away from the validation sentences)")
+    parser.add_argument("--eval-limit", type=int, default=None)
+    parser.add_argument("--save", type=Path, default=None,
+                        help="write the trained aligner's tensors here (safetensors)")
     parser.add_argument("--raw-mel", action="store_true")
     parser.add_argument("--temperature", type=float, default=0.005)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -67,22 +77,36 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
 
     manifest = Manifest.load(args.data)
-    pack = LanguagePack.load("en").with_tokenizer("phonemes")
-    table = None
-    if args.tokens == "split":
-        table = SymbolTable.from_symbols(pack.kept_punctuation + pack.stress_marks
-                                         + pack.phonemes, "en", "phonemes")
-    processor = TextProcessor(pack, symbols=table, emit_warnings=False)
-    cache = FeatureCache(args.data / ".feature-cache", MelConfig())
+    if args.init is not None:
+        from adavoice.api import BaseModel
+
+        base = BaseModel.load(args.init, precision="float32")
+        processor, mel_config = base.processor, base.cfg.mel
+        if base.model.aligner_embedding is None:
+            raise SystemExit("--init needs a base whose aligner has its own token table")
+        embedding, aligner = base.model.aligner_embedding, base.model.aligner
+        embedding.train(), aligner.train()
+    else:
+        pack = LanguagePack.load("en").with_tokenizer("phonemes")
+        table = None
+        if args.tokens == "split":
+            table = SymbolTable.from_symbols(pack.kept_punctuation + pack.stress_marks
+                                             + pack.phonemes, "en", "phonemes")
+        processor = TextProcessor(pack, symbols=table, emit_warnings=False)
+        mel_config = MelConfig()
+    cache = FeatureCache(args.data / ".feature-cache", mel_config)
     speakers = sorted({u.speaker for u in manifest})
     train = AcousticDataset(manifest.split("train"), processor, cache, speakers)
-    center, scale = (0.0, 1.0) if args.raw_mel else corpus_statistics(train)["mel"]
-    embedding = nn.Embedding(len(processor.symbols), 128, padding_idx=0)
-    aligner = AlignmentEncoder(80, 128, 80, args.temperature, center, scale)
+    if args.init is None:
+        center, scale = (0.0, 1.0) if args.raw_mel else corpus_statistics(train)["mel"]
+        embedding = nn.Embedding(len(processor.symbols), 128, padding_idx=0)
+        aligner = AlignmentEncoder(80, 128, 80, args.temperature, center, scale)
     params = list(embedding.parameters()) + list(aligner.parameters())
     optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=1e-6)
     lengths = train.frame_lengths(256, 22050)
-    separator = processor.symbols.encode([" "])[0] if args.separators == "drop" else None
+    space = processor.symbols.encode([" "])[0]
+    separator = space if args.separators == "drop" else None
+    skipping = args.separators == "skip"
 
     def aligned(item):
         """The item the aligner sees: without separator tokens when they are dropped."""
@@ -98,12 +122,28 @@ def main(argv=None) -> int:
         frames = batch.frame_mask.sum(1)
         prior = torch.log(beta_binomial_prior(int(frames[0]), tokens.shape[1]).clamp(min=1e-8))
         log_attention = aligner(batch.mel, embedding(tokens), text_mask, prior.unsqueeze(0))
-        hard = monotonic_alignment_search(log_attention, text_mask.sum(1), frames)
+        hard = monotonic_alignment_search(log_attention, text_mask.sum(1), frames,
+                                          tokens == space if skipping else None)
         out = torch.zeros(ids.shape[0], dtype=torch.long)
         out[keep] = hard.sum(1)[0].long()
         return out
 
     rows, step, epoch, start = [], 0, 0, time.perf_counter()
+
+    def evaluate(step, loss):
+        with torch.no_grad():
+            errors = boundary_errors_ms(processor, args.data, cache, speakers, durations,
+                                        args.eval_split, args.eval_limit)
+        row = {"step": step, "loss": None if loss is None else round(float(loss.detach()), 4),
+               "mean_abs_error_ms": round(float(errors.mean()), 1),
+               "median_abs_error_ms": round(float(np.median(errors)), 1),
+               "share_within_20ms": round(float((errors <= 20).mean()), 3),
+               "wall_s": round(time.perf_counter() - start)}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+
+    if args.init is not None:
+        evaluate(0, None)  # where the release starts
     while step < args.steps:
         batches = frame_budget_batches(lengths, args.max_frames, 0, epoch)
         if args.overfit:
@@ -117,9 +157,15 @@ def main(argv=None) -> int:
             log_attention = aligner(batch.mel, embedding(batch.tokens), batch.text_mask,
                                     batch.log_prior)
             text_lengths, frame_lengths = batch.text_mask.sum(1), batch.frame_mask.sum(1)
-            loss = forward_sum_loss(log_attention, text_lengths, frame_lengths, args.blank)
+            skippable = (batch.tokens == space) if skipping else None
+            if skipping:
+                loss = forward_sum_loss_skippable(log_attention, text_lengths, frame_lengths,
+                                                  skippable)
+            else:
+                loss = forward_sum_loss(log_attention, text_lengths, frame_lengths, args.blank)
             if args.binarize_from is not None and step >= args.binarize_from:
-                hard = monotonic_alignment_search(log_attention, text_lengths, frame_lengths)
+                hard = monotonic_alignment_search(log_attention, text_lengths, frame_lengths,
+                                                  skippable)
                 loss = loss + binarization_loss(hard, log_attention)
             optimizer.zero_grad()
             loss.backward()
@@ -127,16 +173,16 @@ def main(argv=None) -> int:
             optimizer.step()
             step += 1
             if step % args.every == 0 or step == args.steps:
-                with torch.no_grad():
-                    errors = boundary_errors_ms(processor, args.data, cache, speakers, durations)
-                row = {"step": step, "loss": round(float(loss.detach()), 4),
-                       "mean_abs_error_ms": round(float(errors.mean()), 1),
-                       "median_abs_error_ms": round(float(np.median(errors)), 1),
-                       "share_within_20ms": round(float((errors <= 20).mean()), 3),
-                       "wall_s": round(time.perf_counter() - start)}
-                print(json.dumps(row), flush=True)
-                rows.append(row)
+                evaluate(step, loss)
         epoch += 1
+    if args.save is not None:
+        from safetensors.torch import save_file
+
+        tensors = {f"aligner.{k}": v.detach().contiguous() for k, v in aligner.state_dict().items()}
+        tensors.update({f"aligner_embedding.{k}": v.detach().contiguous()
+                        for k, v in embedding.state_dict().items()})
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(args.save))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"command": "python benchmarks/aligner_probe.py " + " ".join(

@@ -51,17 +51,19 @@ READINGS = ("separator_end", "separator_midpoint")
 
 
 def boundary_errors_by_reading(processor, data: Path, cache: FeatureCache,
-                               speakers: list[str], durations_fn) -> dict[str, np.ndarray]:
+                               speakers: list[str], durations_fn, split: str = "valid",
+                               limit: int | None = None) -> dict[str, np.ndarray]:
     """|start time| errors (ms) of every matched phone on the valid utterances of the plain
     espeak speakers, under both readings of a phone that follows a word separator (the space
     token, which has no sound of its own and no counterpart in espeak's timings):
     ``separator_end`` starts it where the separator's frames end, ``separator_midpoint`` at
     their middle. ``durations_fn(batch) -> (N,)`` gives the frames per token of one item; it
-    runs once per utterance."""
+    runs once per utterance. ``split``/``limit`` choose other utterances (the first ``limit`` of
+    a split), for settings chosen away from the validation sentences."""
     manifest = Manifest.load(data)
     plain = [s for s in speakers if s.startswith("espeak:") and "@" not in s]
-    rows = Manifest([u for u in manifest.split("valid") if u.speaker in plain and u.alignment],
-                    manifest.root)
+    rows = Manifest([u for u in manifest.split(split) if u.speaker in plain and u.alignment]
+                    [:limit], manifest.root)
     dataset = AcousticDataset(rows, processor, cache, speakers)
     seconds_per_frame = cache.mel_config.hop_length / cache.mel_config.sample_rate_hz
     errors_ms = {reading: [] for reading in READINGS}
@@ -89,11 +91,12 @@ def boundary_errors_by_reading(processor, data: Path, cache: FeatureCache,
 
 
 def boundary_errors_ms(processor, data: Path, cache: FeatureCache, speakers: list[str],
-                       durations_fn) -> np.ndarray:
+                       durations_fn, split: str = "valid", limit: int | None = None
+                       ) -> np.ndarray:
     """The ``separator_end`` errors of :func:`boundary_errors_by_reading` (the reading used
     since the first base)."""
-    return boundary_errors_by_reading(processor, data, cache, speakers,
-                                      durations_fn)["separator_end"]
+    return boundary_errors_by_reading(processor, data, cache, speakers, durations_fn, split,
+                                      limit)["separator_end"]
 
 
 def aligner_boundaries(model: BaseModel, data: Path, cache: FeatureCache) -> dict:

@@ -4,6 +4,7 @@ save/load, length scale, resume."""
 from __future__ import annotations
 
 import copy
+import itertools
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from adavoice.errors import MissingFileError, ModelFormatError
 from adavoice.models.acoustic import AcousticModel
 from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.models.base_model import BaseModelConfig, load_base_model, save_base_model
-from adavoice.nn.alignment import monotonic_alignment_search
+from adavoice.nn.alignment import forward_sum_loss_skippable, monotonic_alignment_search
 from adavoice.nn.cln import ConditionalLayerNorm
 from adavoice.nn.variance import regulate_length, token_average
 from adavoice.train.acoustic_data import AcousticItem, collate_acoustic
@@ -95,6 +96,53 @@ def test_mas_follows_a_clear_diagonal():
     log_probs = torch.log_softmax(-5.0 * (j - t // 4).float() ** 2, dim=1)[None]
     hard = monotonic_alignment_search(log_probs, torch.tensor([5]), torch.tensor([20]))[0]
     assert hard.sum(0).tolist() == [4, 4, 4, 4, 4]
+
+
+def _paths_by_enumeration(log_attention, skippable):
+    """(-log sum, best score, best durations) over every monotonic path of one (T, N) matrix
+    on which only ``skippable`` tokens (never the first or last) may take no frame."""
+    frames, tokens = log_attention.shape
+    scores, best = [], (-float("inf"), None)
+    for durations in itertools.product(range(frames + 1), repeat=tokens):
+        if sum(durations) != frames or durations[0] == 0 or durations[-1] == 0:
+            continue
+        if any(d == 0 and not skippable[j] for j, d in enumerate(durations)):
+            continue
+        score = log_attention[torch.arange(frames),
+                              torch.from_numpy(np.repeat(np.arange(tokens), durations))].sum()
+        scores.append(score)
+        best = max(best, (float(score), durations))
+    return -torch.logsumexp(torch.stack(scores), 0) / frames, best
+
+
+@pytest.mark.parametrize("skippable", [[False, True, False, True, False],
+                                       [False, False, False, False, False]])
+def test_skippable_forward_sum_and_mas_match_enumeration(skippable):
+    torch.manual_seed(3)
+    frames, tokens = 7, 5
+    log_attention = torch.log_softmax(torch.randn(frames, tokens), -1)
+    log_attention[:, 1] -= 4.0  # the first separator explains no frame well: it is skipped
+    skip = torch.tensor([skippable])
+    expected, (_, best_durations) = _paths_by_enumeration(log_attention, skippable)
+    # padded to a batch of two with a different second item: padding must not leak in
+    padded = torch.full((2, frames + 2, tokens + 1), -1e4)
+    padded[0, :frames, :tokens] = log_attention
+    padded[1] = torch.log_softmax(torch.randn(frames + 2, tokens + 1), -1)
+    other, _ = _paths_by_enumeration(padded[1], skippable + [False])
+    loss = forward_sum_loss_skippable(padded, torch.tensor([tokens, tokens + 1]),
+                                      torch.tensor([frames, frames + 2]),
+                                      torch.tensor([skippable + [False], skippable + [False]]))
+    assert torch.allclose(loss, (expected + other) / 2, atol=1e-5)
+    hard = monotonic_alignment_search(log_attention[None], torch.tensor([tokens]),
+                                      torch.tensor([frames]), skip)[0]
+    assert hard.sum(0).tolist() == list(best_durations)
+    assert torch.equal(hard.sum(1), torch.ones(frames))
+    if not any(skippable):  # nothing to skip: the plain search's path
+        plain = monotonic_alignment_search(log_attention[None], torch.tensor([tokens]),
+                                           torch.tensor([frames]))[0]
+        assert torch.equal(hard, plain)
+    else:
+        assert best_durations[1] == 0
 
 
 def test_tiny_model_overfits_one_batch():
