@@ -9,11 +9,11 @@ fraction of a base-model run.
 
 Flags: ``--init DIR`` starts from a base release's aligner (and its token table) instead of
 from scratch; ``--separators skip`` lets a separator take no frame in both the forward-sum loss
-and MAS (:func:`forward_sum_loss_skippable`); ``--separators drop`` aligns without the word-separator (space) tokens, which then get
-zero frames (espeak's timings have no pause between words); ``--tokens split`` keeps stress
-marks as tokens of their own (the first base model's table); ``--raw-mel`` feeds the aligner
-unstandardised log-mels; ``--blank`` sets the forward-sum blank log-probability; ``--overfit
-N`` repeats the first batch N times (a loss-only check).
+and MAS (:func:`forward_sum_loss_skippable`); ``--separators drop`` aligns without the word-
+separator (space) tokens, which then get zero frames (espeak's timings have no pause between
+words); ``--tokens split`` keeps stress marks as tokens of their own (the first base model's
+table); ``--raw-mel`` feeds the aligner unstandardised log-mels; ``--blank`` sets the forward-
+sum blank log-probability; ``--overfit N`` repeats the first batch N times (a loss-only check).
 Prints one JSON line per evaluation and writes them all to ``--out``.
 """
 
