@@ -137,11 +137,15 @@ def test_a_parameter_group_learns_at_its_scaled_rate(tmp_path):
         list(model.parameters()))
 
 
-def test_a_curve_file_keeps_its_columns_when_a_row_brings_a_new_one(tmp_path):
-    """A run resumed by a newer adavoice may log a loss the file has no column for."""
+def test_a_curve_file_widens_when_a_row_brings_a_new_column(tmp_path):
+    """A run resumed by a newer adavoice, or one a critic joins, may log a loss the file has
+    no column for: the file is widened, earlier rows keep their values."""
     trainer = make_trainer(tmp_path)
     trainer._append_curve({"step": 1, "loss": 2.0}, name="validation.csv")
     trainer._append_curve({"step": 2, "loss": 1.5, "new_loss": 9.0}, name="validation.csv")
+    trainer._append_curve({"step": 3, "loss": 1.0}, name="validation.csv")
     with (tmp_path / "validation.csv").open() as fh:
         rows = list(csv.reader(fh))
-    assert rows == [["loss", "step"], ["2.0", "1"], ["1.5", "2"]]
+    assert rows == [["loss", "step", "new_loss"], ["2.0", "1", ""], ["1.5", "2", "9.0"],
+                    ["1.0", "3", ""]]
+    assert not list(tmp_path.glob("*.part"))

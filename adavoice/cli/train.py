@@ -108,11 +108,17 @@ def train_vocoder_command(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.pt"),
     exclude_speaker: list[str] = typer.Option([], "--exclude-speaker",
                                               help="Keep this speaker out (repeatable)"),
+    adversarial: bool = typer.Option(
+        False, "--adversarial",
+        help="Adversarial phase: multi-period + multi-resolution discriminators (use --init)"),
+    critic_warmup: int = typer.Option(200, help="Steps the discriminators learn alone first"),
 ) -> None:
-    """Train the iSTFT-head neural vocoder (multi-resolution STFT + mel losses)."""
+    """Train the iSTFT-head neural vocoder (multi-resolution STFT + mel losses; with
+    --adversarial, discriminators too)."""
     from adavoice.train.vocoder import train_vocoder
 
     folder = train_vocoder(data, out, preset=preset, steps=steps, batch_size=batch_size,
                            segment_frames=segment_frames, device=device, resume=resume,
-                           init=init, exclude_speakers=tuple(exclude_speaker))
+                           init=init, exclude_speakers=tuple(exclude_speaker),
+                           adversarial=adversarial, critic_warmup=critic_warmup)
     typer.echo(f"vocoder written to {folder}")

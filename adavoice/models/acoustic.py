@@ -94,6 +94,9 @@ class PhonemeConditionEncoder(nn.Module):
         return out * text_mask.unsqueeze(-1).to(token_mel.dtype)
 
 
+MIN_FRAMES = 2  # the fewest frames an utterance renders to at inference
+
+
 class AcousticModel(nn.Module):
     """Text tokens -> log-mel. See the module docstring for the parts; DESIGN §4."""
 
@@ -288,9 +291,11 @@ class AcousticModel(nn.Module):
         log_duration = self.duration_predictor(hidden, text_mask)
         durations = torch.clamp(torch.round((torch.exp(log_duration) - 1) * length_scale), min=0)
         durations = (durations * text_mask).long()
-        # an utterance never renders to zero frames: give its first token one frame
-        empty = (durations.sum(1, keepdim=True) == 0).long()
-        durations = durations + empty * nn.functional.one_hot(
+        # an utterance never renders to fewer than two frames (a centred inverse STFT makes
+        # (frames - 1) * hop samples, so one frame would be no audio): its first token gets
+        # what is missing
+        missing = (MIN_FRAMES - durations.sum(1, keepdim=True)).clamp(min=0)
+        durations = durations + missing * nn.functional.one_hot(
             torch.zeros_like(durations[:, 0]), durations.shape[1])
         pitch = self.pitch_predictor(hidden, text_mask)
         pitch = pitch + pitch_shift_semitones * LOG_2_OVER_12 / self.pitch_stats[1]

@@ -52,8 +52,9 @@ def distributed_context() -> tuple[int, int]:
 
 
 def recent_mean(history: list[dict], key: str, last: int = 50) -> float | None:
-    """Mean of ``key`` over the last ``last`` logged steps (None when nothing was logged)."""
-    values = [row[key] for row in history[-last:] if key in row]
+    """Mean of ``key`` over the last ``last`` logged steps, NaN (not yet logged) left out;
+    None when nothing was logged."""
+    values = [row[key] for row in history[-last:] if key in row and not math.isnan(row[key])]
     return round(sum(values) / len(values), 4) if values else None
 
 
@@ -79,16 +80,74 @@ def _stop_on_signals(stop: dict) -> Callable[[], None]:
     return restore
 
 
+class Critic:
+    """A second network trained in turn with the model, as a GAN's discriminator.
+
+    From ``start_step`` on, every step first trains it once: ``loss_fn(module, outputs)`` on the
+    task's outputs (entries whose key starts with ``_`` carry tensors such as the generated
+    audio), with its own AdamW, constant learning rate and gradient clipping. Then, from
+    ``start_step + warmup_steps``, ``model_terms(module, outputs) -> dict`` is added to the
+    model's loss: each term times its weight in ``weights`` (its log keeps the raw value).
+    Its weights and optimizer travel in the model's checkpoint under ``critic``.
+    """
+
+    def __init__(self, module: torch.nn.Module, loss_fn: Callable, model_terms: Callable,
+                 weights: dict[str, float], learning_rate: float = 2e-4,
+                 betas: tuple[float, float] = (0.8, 0.99), start_step: int = 0,
+                 warmup_steps: int = 0, grad_clip: float = 10.0):
+        self.module, self.loss_fn, self.model_terms = module, loss_fn, model_terms
+        self.weights = dict(weights)
+        self.learning_rate, self.betas = learning_rate, betas
+        self.start_step, self.warmup_steps, self.grad_clip = start_step, warmup_steps, grad_clip
+        self.optimizer = None  # made by attach(), once the module is on its device
+
+    def attach(self, device: torch.device, world: int, use_amp: bool) -> None:
+        self.module = self.module.to(device)
+        self.wrapped = self.module
+        if world > 1:
+            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.module)
+        self.optimizer = torch.optim.AdamW(self.module.parameters(), lr=self.learning_rate,
+                                           betas=self.betas, weight_decay=1e-6)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    def trains_at(self, step: int) -> bool:
+        return step >= self.start_step
+
+    def guides_at(self, step: int) -> bool:
+        return step >= self.start_step + self.warmup_steps
+
+    def update(self, outputs: dict) -> dict[str, float]:
+        self.module.train()
+        loss = self.loss_fn(self.wrapped, outputs)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return {"critic_loss": float(loss.detach()), "critic_grad_norm": float(grad_norm)}
+
+    def state_dict(self) -> dict:
+        return {"module": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state["module"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+
+
 class Trainer:
     """Runs ``task(model, batch, step) -> dict[str, Tensor]`` (key ``loss`` is optimised).
 
     ``make_batches(epoch) -> list`` returns the epoch's batch list (deterministic per epoch);
-    ``load_batch(item) -> batch`` turns one entry into a batch on the device.
+    ``load_batch(item) -> batch`` turns one entry into a batch on the device. Entries of the
+    task's dict whose key starts with ``_`` are tensors for a :class:`Critic`, not losses.
     """
 
     def __init__(self, model, task: Callable, make_batches: Callable, load_batch: Callable,
                  cfg: TrainConfig, out_dir: str | Path, device: str = "cpu",
-                 validate: Callable | None = None, params=None):
+                 validate: Callable | None = None, params=None, critic: Critic | None = None):
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.device = torch.device(device)
@@ -113,6 +172,9 @@ class Trainer:
             self.optimizer, lambda s: lr_factor(s, cfg))
         self.use_amp = cfg.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.critic = critic
+        if critic is not None:
+            critic.attach(self.device, self.world, self.use_amp)
         self.step, self.epoch, self.position = 0, 0, 0
         self.ckpt_path = self.out_dir / "checkpoints" / "last.pt"
 
@@ -123,6 +185,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "step": self.step, "epoch": self.epoch, "position": self.position,
             "rng": torch.get_rng_state(),
+            **({"critic": self.critic.state_dict()} if self.critic is not None else {}),
         }
 
     def save(self) -> None:
@@ -137,6 +200,8 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         torch.set_rng_state(state["rng"])
+        if self.critic is not None and "critic" in state:  # else: a critic joins a run here
+            self.critic.load_state_dict(state["critic"])
         self._truncate_curves()
 
     def fit(self, resume: bool = False, progress: bool = True) -> list[dict]:
@@ -154,6 +219,15 @@ class Trainer:
         self.wrapped.train()
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
             losses = self.task(self.wrapped, batch, self.step)
+        critic_logs = {}
+        if self.critic is not None and self.critic.trains_at(self.step):
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+                critic_logs = self.critic.update(losses)
+                if self.critic.guides_at(self.step):
+                    terms = self.critic.model_terms(self.critic.wrapped, losses)
+                    total = losses["loss"] + sum(self.critic.weights.get(k, 1.0) * v
+                                                 for k, v in terms.items())
+                    losses = {**losses, **terms, "loss": total}
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
         self.scaler.unscale_(self.optimizer)
@@ -161,7 +235,11 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        logs = {k: float(v.detach()) for k, v in losses.items()}
+        logs = {k: float(v.detach()) for k, v in losses.items() if not k.startswith("_")}
+        if self.critic is not None:  # the same columns from the first step on
+            for key in ("critic_loss", "critic_grad_norm", *self.critic.weights):
+                logs.setdefault(key, math.nan)
+        logs.update(critic_logs)
         logs["grad_norm"] = float(grad_norm)
         logs["lr"] = self.scheduler.get_last_lr()[0]
         return logs
@@ -228,9 +306,19 @@ class Trainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists() or path.stat().st_size == 0
         fields = sorted(row)
-        if not new:  # keep the file's columns: a run resumed by a newer adavoice may log more
-            with path.open(newline="") as fh:
-                fields = next(csv.reader(fh), None) or fields
+        if not new:  # keep the file's columns, widened when a row brings new ones (a critic
+            with path.open(newline="") as fh:  # joining a resumed run, a newer adavoice)
+                reader = csv.DictReader(fh)
+                old_rows = list(reader)
+                fields = list(reader.fieldnames or fields)
+            if set(row) - set(fields):
+                fields = fields + sorted(set(row) - set(fields))
+                part = path.with_name(path.name + ".part")
+                with part.open("w", newline="") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=fields)
+                    writer.writeheader()
+                    writer.writerows(old_rows)
+                os.replace(part, path)
         with path.open("a", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
             if new:

@@ -1,11 +1,13 @@
 """`adavoice train vocoder`: the iSTFT-head vocoder on random audio segments of a corpus.
 
 Losses: multi-resolution STFT (spectral convergence + log-magnitude L1 at three resolutions) and
-mel L1 through the shared MelFrontend. The adversarial phase of DESIGN §5 (multi-period and
-multi-resolution discriminators) is not implemented: on this CPU budget the reconstruction
-phase alone had not converged (see the model card). ``--init`` starts from a trained vocoder
-(fine-tuning on new data). Same loop as every other model: curves, atomic resumable
-checkpoints, ``--device``, torchrun.
+mel L1 through the shared MelFrontend. ``adversarial=True`` adds the adversarial phase of
+DESIGN §5: multi-period and multi-resolution discriminators (:mod:`adavoice.models.
+discriminators`) trained in turn with the vocoder, least-squares GAN + feature matching, the
+reconstruction loss kept (times ``reconstruction_weight``). It is meant to follow a
+reconstruction run (``--init``); the discriminators live only in the run's checkpoint.
+``--init`` starts from a trained vocoder (fine-tuning on new data). Same loop as every other
+model: curves, atomic resumable checkpoints, ``--device``, torchrun.
 """
 
 from __future__ import annotations
@@ -51,13 +53,17 @@ class VocoderTask(nn.Module):
         self.vocoder = Vocoder(cfg)
         self.frontend = MelFrontend(mel)
 
-    def forward(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, wave: torch.Tensor, reconstruction_weight: float = 1.0
+                ) -> dict[str, torch.Tensor]:
+        """Losses of one batch of waves (B, samples); ``_real``/``_fake`` carry the target and
+        generated audio for a discriminator."""
         mel = self.frontend(wave)
         pred = self.vocoder(mel)
         target = wave[:, :pred.shape[-1]]
         stft = multi_resolution_stft_loss(pred, target)
         mel_loss = (self.frontend(pred) - mel).abs().mean()
-        return {"loss": stft + mel_loss, "stft_loss": stft.detach(), "mel_loss": mel_loss.detach()}
+        return {"loss": reconstruction_weight * (stft + mel_loss), "stft_loss": stft.detach(),
+                "mel_loss": mel_loss.detach(), "_real": target, "_fake": pred}
 
 
 def segments(rows, manifest, sample_rate: int, samples: int, rng: random.Random) -> np.ndarray:
@@ -76,8 +82,15 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
                   batch_size: int = 16, segment_frames: int = 32, device: str = "cpu",
                   resume: bool = False, init: str | Path | None = None,
                   train_cfg: TrainConfig | None = None, exclude_speakers: tuple = (),
-                  progress: bool = True) -> Path:
-    """Train on the manifest's train split (minus ``exclude_speakers``); write the release."""
+                  progress: bool = True, adversarial: bool = False,
+                  critic_preset: str | None = None, critic_warmup: int = 200,
+                  reconstruction_weight: float = 45.0, feature_weight: float = 2.0) -> Path:
+    """Train on the manifest's train split (minus ``exclude_speakers``); write the release.
+
+    ``adversarial``: add the discriminators (``critic_preset``, by default the preset the
+    vocoder was made with). For the first ``critic_warmup`` steps only they learn; then the
+    vocoder's loss is ``reconstruction_weight`` x (STFT + mel) + adversarial +
+    ``feature_weight`` x feature matching (HiFi-GAN's 45 and 2)."""
     out, data = Path(out), Path(data)
     manifest = Manifest.load(data)
     rows = [u for u in (list(manifest.split("train")) or list(manifest))
@@ -94,11 +107,28 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
             raise ConfigError("the --init vocoder was trained on another mel front end",
                               fix="fine-tune a vocoder made with the default MelConfig")
         cfg = initial.cfg
-    tcfg = train_cfg or TrainConfig(steps=steps, learning_rate=5e-4,
+    # the adversarial phase fine-tunes at HiFi-GAN's rate; from scratch or alone, 5e-4
+    tcfg = train_cfg or TrainConfig(steps=steps, learning_rate=2e-4 if adversarial else 5e-4,
                                     warmup_steps=min(500, steps // 10 + 1),
                                     validate_every=10**9)
     torch.manual_seed(tcfg.seed)
     task = VocoderTask(cfg, mel_cfg)
+    critic = None
+    if adversarial:  # by default the discriminators are as large as the vocoder's preset
+        critic_preset = critic_preset or next(
+            (name for name in ("tiny", "small") if VocoderConfig.for_mel(name, mel_cfg) == cfg),
+            preset)
+        from adavoice.models.discriminators import VocoderCritic, critic_loss, generator_terms
+        from adavoice.train.loop import Critic
+
+        critic = Critic(
+            VocoderCritic.for_preset(critic_preset),
+            loss_fn=lambda net, out: critic_loss(net, out["_real"], out["_fake"]),
+            model_terms=lambda net, out: generator_terms(net, out["_real"], out["_fake"]),
+            weights={"adversarial_loss": 1.0, "feature_loss": feature_weight},
+            learning_rate=tcfg.learning_rate, warmup_steps=critic_warmup)
+    else:
+        reconstruction_weight = 1.0
     if init is not None:
         task.vocoder.load_state_dict(initial.state_dict())
     samples = segment_frames * mel_cfg.hop_length
@@ -117,8 +147,9 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
                          rng)
         return torch.from_numpy(waves).to(dev)
 
-    trainer = Trainer(task, lambda net, batch, step: net(batch), make_batches, load_batch,
-                      tcfg, out, device, params=list(task.vocoder.parameters()))
+    trainer = Trainer(task, lambda net, batch, step: net(batch, reconstruction_weight),
+                      make_batches, load_batch, tcfg, out, device,
+                      params=list(task.vocoder.parameters()), critic=critic)
     history = trainer.fit(resume, progress)
     if trainer.rank == 0:
         training = {"data": str(data), "steps": trainer.step, "utterances": len(rows),
@@ -127,5 +158,13 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
                     "last_session_wall_s": trainer.last_session_wall_s,
                     "final_stft_loss": recent_mean(history, "stft_loss"),
                     "final_mel_loss": recent_mean(history, "mel_loss")}
+        if adversarial:
+            training["adversarial"] = {
+                "critic": critic_preset, "critic_warmup": critic_warmup,
+                "reconstruction_weight": reconstruction_weight,
+                "feature_weight": feature_weight,
+                "final_adversarial_loss": recent_mean(history, "adversarial_loss"),
+                "final_feature_loss": recent_mean(history, "feature_loss"),
+                "final_critic_loss": recent_mean(history, "critic_loss")}
         trainer.model.vocoder.cpu().eval().save(out, mel_cfg, training)
     return out
