@@ -115,8 +115,9 @@ def markdown(result: dict) -> str:
             lines.append(f"| {group} ({by_name['utterances']} utts) | {name} | "
                          f"{s['pesq_wb']:.2f} | {s['stoi']:.3f} | {s['mcd_db']:.2f} | "
                          f"{s['log_f0_rmse_cents']:.0f} | {s['vuv_error']:.3f} |")
-    lines += ["", "| renderer | RTF, 1 thread |", "|---|---|"]
-    lines += [f"| {n} | {s['rtf_1_thread']:.4f} |" for n, s in result["speed"].items()]
+    if "speed" in result:
+        lines += ["", "| renderer | RTF, 1 thread |", "|---|---|"]
+        lines += [f"| {n} | {s['rtf_1_thread']:.4f} |" for n, s in result["speed"].items()]
     return "\n".join(lines)
 
 
@@ -126,6 +127,12 @@ def main() -> int:
     parser.add_argument("--corpus", default="data/corpus-en")
     parser.add_argument("--targets", default="data/adapt-targets")
     parser.add_argument("--per-speaker", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=RESULTS / "vocoder.json",
+                        help="results JSON (the table goes beside it as .md)")
+    parser.add_argument("--no-speed", action="store_true",
+                        help="quality only (e.g. while a training run holds the CPU)")
+    parser.add_argument("--neural-only", action="store_true",
+                        help="leave Griffin-Lim out (a quick look at a run's checkpoint)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     vocoder, mel_cfg = Vocoder.from_dir(args.vocoder)
@@ -137,19 +144,23 @@ def main() -> int:
         "unseen voices": [(s, targets.audio_path(u)) for s in UNSEEN
                           for u in pick(targets, s, args.per_speaker, None)],
     }
-    renderers = {"neural": NeuralVocoder(vocoder), "griffin-lim-32": GriffinLim(mel_cfg)}
+    renderers = {"neural": NeuralVocoder(vocoder)}
+    if not args.neural_only:
+        renderers["griffin-lim-32"] = GriffinLim(mel_cfg)
     result = {"vocoder": args.vocoder, "training": json.loads(
         (Path(args.vocoder) / "config.json").read_text())["training"],
         "parameters": sum(p.numel() for p in vocoder.parameters())}
     result["quality"] = quality(groups, renderers, mel_cfg)
-    hifigan = HiFiGANV3Generator(n_mels=mel_cfg.n_mels).eval()
-    renderers["hifigan-v3-size (random weights)"] = lambda mel: hifigan(mel.unsqueeze(0))[0, 0]
-    result["speed"] = speed(renderers, mel_cfg)
+    if not args.no_speed:
+        hifigan = HiFiGANV3Generator(n_mels=mel_cfg.n_mels).eval()
+        renderers["hifigan-v3-size (random weights)"] = (
+            lambda mel: hifigan(mel.unsqueeze(0))[0, 0])
+        result["speed"] = speed(renderers, mel_cfg)
     result.update(machine=platform.processor() or platform.machine(),
                   command=" ".join(sys.argv))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "vocoder.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "vocoder.md").write_text(markdown(result) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(result) + "\n")
     print(markdown(result))
     return 0
 

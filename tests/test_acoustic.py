@@ -100,13 +100,16 @@ def test_mas_follows_a_clear_diagonal():
 
 def _paths_by_enumeration(log_attention, skippable):
     """(-log sum, best score, best durations) over every monotonic path of one (T, N) matrix
-    on which only ``skippable`` tokens (never the first or last) may take no frame."""
+    on which only ``skippable`` tokens (never the first or last, nor two neighbours) may take
+    no frame."""
     frames, tokens = log_attention.shape
     scores, best = [], (-float("inf"), None)
     for durations in itertools.product(range(frames + 1), repeat=tokens):
         if sum(durations) != frames or durations[0] == 0 or durations[-1] == 0:
             continue
         if any(d == 0 and not skippable[j] for j, d in enumerate(durations)):
+            continue
+        if any(a == 0 and b == 0 for a, b in zip(durations, durations[1:], strict=False)):
             continue
         score = log_attention[torch.arange(frames),
                               torch.from_numpy(np.repeat(np.arange(tokens), durations))].sum()
@@ -116,6 +119,7 @@ def _paths_by_enumeration(log_attention, skippable):
 
 
 @pytest.mark.parametrize("skippable", [[False, True, False, True, False],
+                                       [False, True, True, False, False],
                                        [False, False, False, False, False]])
 def test_skippable_forward_sum_and_mas_match_enumeration(skippable):
     torch.manual_seed(3)
@@ -143,6 +147,32 @@ def test_skippable_forward_sum_and_mas_match_enumeration(skippable):
         assert torch.equal(hard, plain)
     else:
         assert best_durations[1] == 0
+
+
+def test_skippable_alignment_edge_cases():
+    skip = torch.tensor([[False, True, False]])
+    # one token: nothing to skip, no crash
+    one = torch.zeros(1, 4, 1)
+    assert float(forward_sum_loss_skippable(one, torch.tensor([1]), torch.tensor([4]),
+                                            torch.tensor([[False]]))) == 0.0
+    # too few frames for any path: the item counts zero (no 1e9 loss), MAS still covers frames
+    few = torch.log_softmax(torch.randn(1, 1, 3), -1)
+    assert float(forward_sum_loss_skippable(few, torch.tensor([3]), torch.tensor([1]),
+                                            skip)) == 0.0
+    hard = monotonic_alignment_search(few, torch.tensor([3]), torch.tensor([1]), skip)[0]
+    assert hard.sum().item() == 1.0
+
+
+def test_inference_never_renders_fewer_than_two_frames():
+    model = tiny_model().eval()
+    for module in model.duration_predictor.modules():  # predict exp(-20) - 1 -> 0 frames
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.zeros_(module.weight)
+            torch.nn.init.constant_(module.bias, -20.0)
+    tokens = torch.tensor([[3, 4, 5]])
+    with torch.no_grad():
+        out = model.infer(tokens, model.speaker_voice(0))
+    assert out.durations.tolist() == [[2, 0, 0]] and out.mel.shape[-1] == 2
 
 
 def test_tiny_model_overfits_one_batch():

@@ -149,3 +149,7 @@ def test_a_curve_file_widens_when_a_row_brings_a_new_column(tmp_path):
     assert rows == [["loss", "step", "new_loss"], ["2.0", "1", ""], ["1.5", "2", "9.0"],
                     ["1.0", "3", ""]]
     assert not list(tmp_path.glob("*.part"))
+    trainer._append_curve({"step": 1, "loss": 2.0})
+    trainer._append_curve({"step": 2, "loss": 1.5, "new_loss": 9.0})
+    trainer.plot_curves()  # the widened file's empty cells plot as gaps
+    assert (tmp_path / "curves.png").is_file()

@@ -140,6 +140,16 @@ def test_adversarial_phase_resumes_exactly(tmp_path):
                                                           rel=1e-5), (step, key)
 
 
+def test_a_critic_cannot_join_a_run_mid_way(tmp_path):
+    from adavoice.errors import CheckpointError
+
+    plain = _adversarial_trainer(tmp_path)
+    plain.critic = None  # a reconstruction-only run's checkpoint
+    plain.save()
+    with pytest.raises(CheckpointError, match="without a critic"):
+        _adversarial_trainer(tmp_path).resume()
+
+
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("vocoder-corpus")

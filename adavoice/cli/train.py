@@ -111,7 +111,8 @@ def train_vocoder_command(
     adversarial: bool = typer.Option(
         False, "--adversarial",
         help="Adversarial phase: multi-period + multi-resolution discriminators (use --init)"),
-    critic_warmup: int = typer.Option(200, help="Steps the discriminators learn alone first"),
+    critic_warmup: int = typer.Option(
+        200, help="Steps the discriminators learn before they guide the vocoder"),
 ) -> None:
     """Train the iSTFT-head neural vocoder (multi-resolution STFT + mel losses; with
     --adversarial, discriminators too)."""

@@ -96,29 +96,32 @@ def forward_sum_loss_skippable(log_attention: torch.Tensor, text_lengths: torch.
                                ) -> torch.Tensor:
     """Forward-sum loss over monotonic paths on which a ``skippable`` token ((B, N) bool, e.g. a
     word separator) may take no frame; every other token takes at least one, and each frame
-    belongs to one token (no blank). The first and last tokens are never skipped.
+    belongs to one token (no blank). The first and last tokens are never skipped, nor are two
+    neighbours both skipped (a path jumps over one token at a time; separators never touch).
 
     log_attention: (B, T, N) from AlignmentEncoder. Returns the mean over items of
-    -log(sum over paths of the product of attention) / frames.
+    -log(sum over paths of the product of attention) / frames. An item with no path (too few
+    frames) counts zero, as ``zero_infinity`` does in :func:`forward_sum_loss`.
     """
     batch, t_max, n_max = log_attention.shape
     t_max = min(t_max, int(frame_lengths.max()))
-    impossible = log_attention.new_full((batch, 2), -1e9)
+    none = -1e9
     # entering token j from j-2 skips j-1: allowed when j-1 is skippable and not the first
     can_skip = torch.zeros(batch, n_max, dtype=torch.bool, device=log_attention.device)
     can_skip[:, 2:] = skippable[:, 1:-1]
-    alpha = torch.cat([log_attention[:, 0, :1], log_attention.new_full((batch, n_max - 1), -1e9)],
-                      1)
+    alpha = nn.functional.pad(log_attention[:, 0, :1], (0, n_max - 1), value=none)
     history = [alpha]
     for t in range(1, t_max):
-        move = torch.cat([impossible[:, :1], alpha[:, :-1]], 1)
-        skip = torch.cat([impossible, alpha[:, :-2]], 1).masked_fill(~can_skip, -1e9)
+        move = nn.functional.pad(alpha, (1, 0), value=none)[:, :n_max]
+        skip = nn.functional.pad(alpha, (2, 0), value=none)[:, :n_max].masked_fill(~can_skip,
+                                                                                   none)
         alpha = torch.logsumexp(torch.stack([alpha, move, skip]), 0) + log_attention[:, t]
         history.append(alpha)
     alphas = torch.stack(history, 1)  # (B, T, N)
     frames = frame_lengths.clamp(min=1, max=t_max).long() - 1
     ends = alphas[torch.arange(batch), frames, text_lengths.long() - 1]
-    return (-ends / (frames + 1).to(ends.dtype)).mean()
+    losses = -ends / (frames + 1).to(ends.dtype)
+    return torch.where(ends > none / 2, losses, torch.zeros_like(losses)).mean()
 
 
 @numba.njit(cache=True)
@@ -144,7 +147,8 @@ def _mas(log_probs: np.ndarray) -> np.ndarray:
 @numba.njit(cache=True)
 def _mas_skippable(log_probs: np.ndarray, skippable: np.ndarray) -> np.ndarray:
     """:func:`_mas` where token j may take no frame when ``skippable[j]`` (never the first or
-    last token). Returns the (T, N) 0/1 path; a skipped token's column is all zero."""
+    last token, nor two neighbours). Returns the (T, N) 0/1 path, a skipped token's column all
+    zero; all zero when no path exists."""
     n_frames, n_tokens = log_probs.shape
     score = np.full((n_frames, n_tokens), -np.inf)
     came = np.zeros((n_frames, n_tokens), dtype=np.int64)  # 0 stay, 1 move, 2 skip
@@ -154,11 +158,13 @@ def _mas_skippable(log_probs: np.ndarray, skippable: np.ndarray) -> np.ndarray:
             best, how = score[t - 1, j], 0
             if j > 0 and score[t - 1, j - 1] >= best:
                 best, how = score[t - 1, j - 1], 1
-            if j > 1 and skippable[j - 1] and j - 1 < n_tokens - 1 and score[t - 1, j - 2] > best:
+            if j > 1 and skippable[j - 1] and score[t - 1, j - 2] > best:
                 best, how = score[t - 1, j - 2], 2
             score[t, j] = best + log_probs[t, j]
             came[t, j] = how
     path = np.zeros((n_frames, n_tokens), dtype=np.float32)
+    if score[n_frames - 1, n_tokens - 1] == -np.inf:
+        return path
     j = n_tokens - 1
     for t in range(n_frames - 1, -1, -1):
         path[t, j] = 1.0
@@ -171,15 +177,20 @@ def monotonic_alignment_search(log_attention: torch.Tensor, text_lengths: torch.
                                frame_lengths: torch.Tensor,
                                skippable: torch.Tensor | None = None) -> torch.Tensor:
     """Hard monotonic alignment (B, T, N) of 0/1, every token >= 1 frame when T >= N, except
-    that tokens marked in ``skippable`` (B, N) bool may take none."""
+    that tokens marked in ``skippable`` (B, N) bool may take none (see
+    :func:`forward_sum_loss_skippable` for which)."""
     values = log_attention.detach().float().cpu().numpy()
     hard = np.zeros_like(values, dtype=np.float32)
     skip = None if skippable is None else skippable.detach().cpu().numpy()
     for b in range(values.shape[0]):
         n, t = int(text_lengths[b]), int(frame_lengths[b])
+        path = None
         if skip is not None and n > 0 and t >= n - int(skip[b, 1:n - 1].sum()):
-            hard[b, :t, :n] = _mas_skippable(values[b, :t, :n].astype(np.float64),
-                                             skip[b, :n].astype(np.bool_))
+            path = _mas_skippable(values[b, :t, :n].astype(np.float64),
+                                  skip[b, :n].astype(np.bool_))
+            path = path if path.any() else None  # no path with skips: as if none were allowed
+        if path is not None:
+            hard[b, :t, :n] = path
         elif t >= n:
             hard[b, :t, :n] = _mas(values[b, :t, :n].astype(np.float64))
         else:  # fewer frames than tokens: diagonal clipped, later tokens get 0 frames

@@ -88,7 +88,8 @@ class Critic:
     audio), with its own AdamW, constant learning rate and gradient clipping. Then, from
     ``start_step + warmup_steps``, ``model_terms(module, outputs) -> dict`` is added to the
     model's loss: each term times its weight in ``weights`` (its log keeps the raw value).
-    Its weights and optimizer travel in the model's checkpoint under ``critic``.
+    Its weights and optimizer travel in the model's checkpoint under ``critic``; a checkpoint
+    without them cannot be resumed with a critic (start a new run from the release).
     """
 
     def __init__(self, module: torch.nn.Module, loss_fn: Callable, model_terms: Callable,
@@ -116,9 +117,12 @@ class Critic:
     def guides_at(self, step: int) -> bool:
         return step >= self.start_step + self.warmup_steps
 
-    def update(self, outputs: dict) -> dict[str, float]:
+    def update(self, outputs: dict, device_type: str = "cpu") -> dict[str, float]:
+        """One optimisation step of the critic on the task's outputs (autocast, when the run
+        uses AMP, covers the forward only)."""
         self.module.train()
-        loss = self.loss_fn(self.wrapped, outputs)
+        with torch.autocast(device_type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
+            loss = self.loss_fn(self.wrapped, outputs)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -127,14 +131,29 @@ class Critic:
         self.scaler.update()
         return {"critic_loss": float(loss.detach()), "critic_grad_norm": float(grad_norm)}
 
+    def terms_for_model(self, outputs: dict, device_type: str = "cpu") -> dict:
+        """``model_terms`` with the critic's own weights frozen: the model's backward passes
+        through the critic without filling (or, under DDP, all-reducing) its gradients."""
+        flags = [p.requires_grad for p in self.module.parameters()]
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        try:
+            with torch.autocast(device_type, dtype=torch.float16,
+                                enabled=self.scaler.is_enabled()):
+                return self.model_terms(self.module, outputs)
+        finally:
+            for p, flag in zip(self.module.parameters(), flags, strict=True):
+                p.requires_grad_(flag)
+
     def state_dict(self) -> dict:
         return {"module": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict()}
+                "scaler": self.scaler.state_dict(), "start_step": self.start_step}
 
     def load_state_dict(self, state: dict) -> None:
         self.module.load_state_dict(state["module"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
+        self.start_step = state.get("start_step", self.start_step)
 
 
 class Trainer:
@@ -200,7 +219,14 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         torch.set_rng_state(state["rng"])
-        if self.critic is not None and "critic" in state:  # else: a critic joins a run here
+        if self.critic is not None:
+            if "critic" not in state:  # its schedule and warm-up would start mid-run, wrongly
+                from adavoice.errors import CheckpointError
+
+                raise CheckpointError(
+                    "this checkpoint is from a run without a critic (discriminators)",
+                    path=self.ckpt_path,
+                    fix="start the adversarial phase as a new run from the release (--init)")
             self.critic.load_state_dict(state["critic"])
         self._truncate_curves()
 
@@ -221,13 +247,12 @@ class Trainer:
             losses = self.task(self.wrapped, batch, self.step)
         critic_logs = {}
         if self.critic is not None and self.critic.trains_at(self.step):
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
-                critic_logs = self.critic.update(losses)
-                if self.critic.guides_at(self.step):
-                    terms = self.critic.model_terms(self.critic.wrapped, losses)
-                    total = losses["loss"] + sum(self.critic.weights.get(k, 1.0) * v
-                                                 for k, v in terms.items())
-                    losses = {**losses, **terms, "loss": total}
+            critic_logs = self.critic.update(losses, self.device.type)
+            if self.critic.guides_at(self.step):
+                terms = self.critic.terms_for_model(losses, self.device.type)
+                total = losses["loss"] + sum(self.critic.weights.get(k, 1.0) * v
+                                             for k, v in terms.items())
+                losses = {**losses, **terms, "loss": total}
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
         self.scaler.unscale_(self.optimizer)
@@ -306,12 +331,12 @@ class Trainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists() or path.stat().st_size == 0
         fields = sorted(row)
-        if not new:  # keep the file's columns, widened when a row brings new ones (a critic
-            with path.open(newline="") as fh:  # joining a resumed run, a newer adavoice)
-                reader = csv.DictReader(fh)
-                old_rows = list(reader)
-                fields = list(reader.fieldnames or fields)
+        if not new:  # keep the file's columns, widened when a row brings new ones (a run
+            with path.open(newline="") as fh:  # resumed by a newer adavoice)
+                fields = next(csv.reader(fh), None) or fields
             if set(row) - set(fields):
+                with path.open(newline="") as fh:
+                    old_rows = list(csv.DictReader(fh))
                 fields = fields + sorted(set(row) - set(fields))
                 part = path.with_name(path.name + ".part")
                 with part.open("w", newline="") as fh:
@@ -354,8 +379,9 @@ class Trainer:
         keys = [k for k in rows[0] if k.endswith("loss") or k.startswith("loss")]
         fig, ax = plt.subplots(figsize=(8, 4))
         steps = [float(r["step"]) for r in rows]
-        for key in keys:
-            ax.plot(steps, [float(r[key]) for r in rows], label=key)
+        for key in keys:  # a column a widened file added is empty in its earlier rows
+            ax.plot(steps, [float(r[key]) if r.get(key) else math.nan for r in rows],
+                    label=key)
         ax.set_xlabel("step")
         ax.set_yscale("log")
         ax.legend(fontsize=7)

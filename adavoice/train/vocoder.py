@@ -88,9 +88,10 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
     """Train on the manifest's train split (minus ``exclude_speakers``); write the release.
 
     ``adversarial``: add the discriminators (``critic_preset``, by default the preset the
-    vocoder was made with). For the first ``critic_warmup`` steps only they learn; then the
-    vocoder's loss is ``reconstruction_weight`` x (STFT + mel) + adversarial +
-    ``feature_weight`` x feature matching (HiFi-GAN's 45 and 2)."""
+    vocoder was made with). For the first ``critic_warmup`` steps they learn while the vocoder
+    trains on reconstruction alone; then the vocoder's loss is ``reconstruction_weight`` x
+    (STFT + mel) + adversarial + ``feature_weight`` x feature matching (weights after
+    HiFi-GAN's 45 and 2, though its 45 multiplies the mel loss alone)."""
     out, data = Path(out), Path(data)
     manifest = Manifest.load(data)
     rows = [u for u in (list(manifest.split("train")) or list(manifest))
