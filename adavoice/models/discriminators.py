@@ -125,11 +125,11 @@ class VocoderCritic(nn.Module):
 
 def critic_loss(critic: VocoderCritic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Least-squares loss of the discriminators: real patches towards 1, generated towards 0.
-    ``fake`` is detached here: this loss never reaches the generator."""
-    real_scores, _ = critic(real)
-    fake_scores, _ = critic(fake.detach())
-    return sum(((1 - r) ** 2).mean() + (f ** 2).mean()
-               for r, f in zip(real_scores, fake_scores, strict=True))
+    ``fake`` is detached here: this loss never reaches the generator. One forward pass over
+    both halves (a DDP-wrapped critic expects one forward per backward)."""
+    scores, _ = critic(torch.cat([real, fake.detach()]))
+    rows = real.shape[0]
+    return sum(((1 - s[:rows]) ** 2).mean() + (s[rows:] ** 2).mean() for s in scores)
 
 
 def generator_terms(critic: VocoderCritic, real: torch.Tensor, fake: torch.Tensor
