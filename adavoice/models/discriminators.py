@@ -24,6 +24,17 @@ from torch.nn.utils.parametrizations import weight_norm
 SLOPE = 0.1  # leaky-ReLU slope of HiFi-GAN and Vocos
 
 
+def _score(layers: nn.ModuleList, out: nn.Module, x: torch.Tensor):
+    """A sub-discriminator's convolution stack: (per-patch scores (B, n), hidden maps)."""
+    features = []
+    for layer in layers:
+        x = nn.functional.leaky_relu(layer(x), SLOPE)
+        features.append(x)
+    x = out(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """HiFi-GAN's period sub-discriminator: (B, T) -> (B, T/period folded) -> Conv2d stack with
     (5, 1) kernels, stride 3 along time, so each column sees every ``period``-th sample."""
@@ -45,13 +56,7 @@ class PeriodDiscriminator(nn.Module):
         if extra:  # reflect-pad to a whole number of periods
             wave = nn.functional.pad(wave.unsqueeze(1), (0, extra), mode="reflect").squeeze(1)
         x = wave.view(batch, 1, -1, self.period)
-        features = []
-        for layer in self.layers:
-            x = nn.functional.leaky_relu(layer(x), SLOPE)
-            features.append(x)
-        x = self.out(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _score(self.layers, self.out, x)
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -74,13 +79,7 @@ class ResolutionDiscriminator(nn.Module):
     def forward(self, wave: torch.Tensor):
         spec = torch.stft(wave, self.n_fft, self.hop, window=self.window, return_complex=True)
         x = torch.log(spec.abs().clamp(min=1e-5)).unsqueeze(1)  # (B, 1, F, frames)
-        features = []
-        for layer in self.layers:
-            x = nn.functional.leaky_relu(layer(x), SLOPE)
-            features.append(x)
-        x = self.out(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _score(self.layers, self.out, x)
 
 
 @dataclass(frozen=True)
