@@ -60,8 +60,6 @@ def main(argv=None) -> int:
                         help="score on this split's plain-espeak utterances ('train' picks "
                              "settings away from the validation sentences)")
     parser.add_argument("--eval-limit", type=int, default=None)
-    parser.add_argument("--save", type=Path, default=None,
-                        help="write the trained aligner's tensors here (safetensors)")
     parser.add_argument("--raw-mel", action="store_true")
     parser.add_argument("--temperature", type=float, default=0.005)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -126,11 +124,15 @@ def main(argv=None) -> int:
                                           tokens == space if skipping else None)
         out = torch.zeros(ids.shape[0], dtype=torch.long)
         out[keep] = hard.sum(1)[0].long()
+        separator_frames.extend(out[ids == space].tolist())
         return out
 
     rows, step, epoch, start = [], 0, 0, time.perf_counter()
 
+    separator_frames: list[int] = []  # frames each separator took in the last evaluation
+
     def evaluate(step, loss):
+        separator_frames.clear()
         with torch.no_grad():
             errors = boundary_errors_ms(processor, args.data, cache, speakers, durations,
                                         args.eval_split, args.eval_limit)
@@ -138,6 +140,9 @@ def main(argv=None) -> int:
                "mean_abs_error_ms": round(float(errors.mean()), 1),
                "median_abs_error_ms": round(float(np.median(errors)), 1),
                "share_within_20ms": round(float((errors <= 20).mean()), 3),
+               "separator_frames_mean": round(float(np.mean(separator_frames)), 2),
+               "separators_without_frames": int(np.sum(np.asarray(separator_frames) == 0)),
+               "separators": len(separator_frames),
                "wall_s": round(time.perf_counter() - start)}
         print(json.dumps(row), flush=True)
         rows.append(row)
@@ -175,14 +180,6 @@ def main(argv=None) -> int:
             if step % args.every == 0 or step == args.steps:
                 evaluate(step, loss)
         epoch += 1
-    if args.save is not None:
-        from safetensors.torch import save_file
-
-        tensors = {f"aligner.{k}": v.detach().contiguous() for k, v in aligner.state_dict().items()}
-        tensors.update({f"aligner_embedding.{k}": v.detach().contiguous()
-                        for k, v in embedding.state_dict().items()})
-        args.save.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(args.save))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"command": "python benchmarks/aligner_probe.py " + " ".join(
