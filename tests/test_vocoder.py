@@ -23,7 +23,7 @@ from adavoice.models.griffin_lim import GriffinLim
 from adavoice.models.vocoder import NeuralVocoder, Vocoder, VocoderConfig
 from adavoice.nn.istft import ConvISTFT
 from adavoice.train.loop import Critic, TrainConfig, Trainer
-from adavoice.train.vocoder import VocoderTask, train_vocoder
+from adavoice.train.vocoder import VocoderTask, phase_losses, train_vocoder
 
 
 def _voiced(seconds=1.0, sr=22050, f0=160.0, seed=0):
@@ -44,12 +44,26 @@ def test_istft_head_reconstructs_a_signal_from_its_stft():
     assert float((rebuilt - wave[:, : rebuilt.shape[-1]]).abs().max()) < 1e-4
 
 
-def test_onnx_export_matches_torch(tmp_path):
+@pytest.mark.parametrize("phase_head", ["angle", "vector"])
+def test_onnx_export_matches_torch(tmp_path, phase_head):
     torch.manual_seed(0)
-    vocoder = Vocoder(VocoderConfig.tiny()).eval()
+    vocoder = Vocoder(VocoderConfig.tiny(phase_head=phase_head)).eval()
     path = export_vocoder(vocoder, tmp_path / "vocoder.onnx")
     for frames in (9, 57):  # dynamic length
         assert parity_error(vocoder, path, torch.randn(2, 80, frames)) < 1e-4
+
+
+def test_vector_phase_head_states_the_phase_as_a_direction():
+    torch.manual_seed(0)
+    vocoder = Vocoder(VocoderConfig.tiny(phase_head="vector")).eval()
+    mel = torch.randn(1, 80, 12)
+    magnitude, phase = vocoder.spectrum(mel)
+    _, cos, sin = vocoder.components(mel)
+    assert torch.allclose(cos ** 2 + sin ** 2, torch.ones_like(cos), atol=1e-5)
+    assert torch.allclose(vocoder(mel), vocoder.istft(magnitude, phase), atol=1e-5)
+    assert VocoderConfig.from_dict({"dim": 64}).phase_head == "angle"  # older releases
+    with pytest.raises(ConfigError):
+        VocoderConfig(phase_head="polar")
 
 
 def test_tiny_vocoder_overfits_one_clip():
@@ -65,6 +79,52 @@ def test_tiny_vocoder_overfits_one_clip():
         optimizer.step()
         first = first if first is not None else float(losses["loss"].detach())
     assert float(task(wave)["loss"]) < 0.7 * first
+
+
+def test_phase_losses_measure_wrapped_distance_and_ignore_what_they_should():
+    torch.manual_seed(0)
+    target = (torch.rand(2, 9, 12) * 2 - 1) * torch.pi
+    zero = phase_losses(target + 2 * torch.pi * torch.randint(-3, 4, target.shape), target)
+    assert all(float(v) < 1e-5 for v in zero.values())  # whole turns are no error
+    shifted = phase_losses(target + 0.5, target)  # a constant offset: only the phase sees it
+    assert abs(float(shifted["instantaneous"]) - 0.5) < 1e-5
+    assert float(shifted["group_delay"]) < 1e-5 and float(shifted["frequency"]) < 1e-5
+    delay = phase_losses(target + 0.3 * torch.arange(9.0).view(1, 9, 1), target)
+    assert abs(float(delay["group_delay"]) - 0.3) < 1e-5 and float(delay["frequency"]) < 1e-5
+    opposite = phase_losses(target + torch.pi - 0.1, target)["instantaneous"]
+    assert abs(float(opposite) - (torch.pi - 0.1)) < 1e-4  # never more than pi
+    # weighted: errors where the weight is zero do not count
+    wrong_bins = torch.zeros_like(target)
+    wrong_bins[:, 4:] = 1.0
+    weight = 1.0 - wrong_bins
+    weighted = phase_losses(target + 2.0 * wrong_bins, target, weight)
+    assert all(float(v) < 1e-5 for v in weighted.values())
+    assert float(phase_losses(target + 2.0 * wrong_bins, target)["instantaneous"]) > 1.0
+
+
+def test_phase_supervision_teaches_a_tiny_vocoder_the_real_phase():
+    wave = torch.from_numpy(_voiced())[None, : 256 * 32]
+    real = torch.stft(wave, 1024, 256, window=torch.hann_window(1024), return_complex=True)
+
+    def phase_error_after(steps, phase_weight):
+        torch.manual_seed(0)
+        task = VocoderTask(VocoderConfig.tiny(), MelConfig(), phase_weight=phase_weight)
+        assert ("phase_loss" in task(wave)) == (phase_weight > 0)
+        optimizer = torch.optim.Adam(task.vocoder.parameters(), lr=3e-3)
+        for _ in range(steps):
+            losses = task(wave)
+            optimizer.zero_grad()
+            losses["loss"].backward()
+            optimizer.step()
+        with torch.no_grad():
+            _, phase = task.vocoder.spectrum(task.frontend(wave))
+        return float(sum(phase_losses(phase, torch.angle(real)).values()))
+
+    untrained = phase_error_after(0, 1.0)
+    assert untrained > 3 * torch.pi / 2 - 0.2  # no better than random phases
+    supervised, unsupervised = phase_error_after(80, 1.0), phase_error_after(80, 0.0)
+    # magnitude losses alone leave the phase nearly where it was; the phase losses move it
+    assert supervised < 0.85 * untrained and supervised < unsupervised - 0.5
 
 
 def _clips(count=4, samples=256 * 8):
@@ -175,6 +235,15 @@ def test_train_vocoder_writes_a_loadable_release_and_init_fine_tunes(tiny_corpus
     adversarial = json.loads((third / "config.json").read_text())["training"]["adversarial"]
     assert adversarial["critic"] == "tiny" and adversarial["final_adversarial_loss"] > 0
     assert not any("discriminators" in k for k in load_file(third / "model.safetensors"))
+    with pytest.raises(ConfigError, match="phase head"):  # a fine-tune keeps its head
+        train_vocoder(tiny_corpus, tmp_path / "v4", init=first, phase_head="vector",
+                      batch_size=2, segment_frames=8, train_cfg=cfg, progress=False)
+    fourth = train_vocoder(tiny_corpus, tmp_path / "v5", preset="tiny", phase_head="vector",
+                           phase_weight=1.0, phase_weighting="magnitude", magnitude_weight=1.0,
+                           batch_size=2, segment_frames=8, train_cfg=cfg, progress=False)
+    assert Vocoder.from_dir(fourth)[0].cfg.phase_head == "vector"
+    training = json.loads((fourth / "config.json").read_text())["training"]
+    assert training["final_phase_loss"] > 0 and training["final_head_magnitude_loss"] > 0
 
 
 def test_base_model_picks_the_renderer(tmp_path):

@@ -113,13 +113,24 @@ def train_vocoder_command(
         help="Adversarial phase: multi-period + multi-resolution discriminators (use --init)"),
     critic_warmup: int = typer.Option(
         200, help="Steps the discriminators learn before they guide the vocoder"),
+    phase_weight: float = typer.Option(
+        0.0, help="Weight of the phase losses (instantaneous phase, group delay, frequency)"),
+    phase_weighting: str = typer.Option(
+        "uniform", help="uniform | magnitude: how the phase losses weigh the bins"),
+    magnitude_weight: float = typer.Option(
+        0.0, help="Weight of the head's log-magnitude L1 against the real STFT"),
+    phase_head: str = typer.Option(
+        None, help="angle | vector: how the head states the phase (default: the preset's)"),
 ) -> None:
     """Train the iSTFT-head neural vocoder (multi-resolution STFT + mel losses; with
-    --adversarial, discriminators too)."""
+    --phase-weight, phase supervision; with --adversarial, discriminators too)."""
     from adavoice.train.vocoder import train_vocoder
 
     folder = train_vocoder(data, out, preset=preset, steps=steps, batch_size=batch_size,
                            segment_frames=segment_frames, device=device, resume=resume,
                            init=init, exclude_speakers=tuple(exclude_speaker),
-                           adversarial=adversarial, critic_warmup=critic_warmup)
+                           adversarial=adversarial, critic_warmup=critic_warmup,
+                           phase_weight=phase_weight, phase_head=phase_head,
+                           phase_weighting=phase_weighting,
+                           magnitude_weight=magnitude_weight)
     typer.echo(f"vocoder written to {folder}")

@@ -35,8 +35,14 @@ class VocoderConfig(JsonConfig):
     n_fft: int = 1024
     hop_length: int = 256
     max_log_magnitude: float = 6.0
+    # "angle": one number per bin read as the phase (Vocos); "vector": two numbers per bin
+    # whose direction is the phase (APNet's parallel estimation), so a phase target has no
+    # wrap to cross. Releases made before the option read as "angle".
+    phase_head: str = "angle"
 
     def __post_init__(self) -> None:
+        if self.phase_head not in ("angle", "vector"):
+            raise ConfigError(f"unknown phase_head {self.phase_head!r}", fix="angle | vector")
         if self.kernel_size % 2 == 0:
             raise ConfigError("kernel_size must be odd")
         if self.n_fft < self.hop_length:
@@ -57,8 +63,9 @@ class VocoderConfig(JsonConfig):
         return getattr(cls, name)(**kw)
 
     @classmethod
-    def for_mel(cls, preset: str, mel: MelConfig) -> "VocoderConfig":
-        return cls.preset(preset, n_mels=mel.n_mels, n_fft=mel.n_fft, hop_length=mel.hop_length)
+    def for_mel(cls, preset: str, mel: MelConfig, **kw) -> "VocoderConfig":
+        return cls.preset(preset, n_mels=mel.n_mels, n_fft=mel.n_fft, hop_length=mel.hop_length,
+                          **kw)
 
 
 class ConvNeXtBlock(nn.Module):
@@ -94,22 +101,34 @@ class Vocoder(nn.Module):
             for _ in range(cfg.layers))
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         bins = cfg.n_fft // 2 + 1
-        self.head = nn.Linear(cfg.dim, 2 * bins)
+        self.head = nn.Linear(cfg.dim, (2 if cfg.phase_head == "angle" else 3) * bins)
         self.istft = ConvISTFT(cfg.n_fft, cfg.hop_length)
 
-    def spectrum(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(magnitude, phase), each (B, n_fft // 2 + 1, T)."""
+    def components(self, mel: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(magnitude, cos phase, sin phase), each (B, n_fft // 2 + 1, T)."""
         x = self.norm(self.embed(mel).transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
         out = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)
-        log_magnitude, phase = out.chunk(2, dim=1)
+        if self.cfg.phase_head == "angle":
+            log_magnitude, phase = out.chunk(2, dim=1)
+            cos, sin = torch.cos(phase), torch.sin(phase)
+        else:
+            log_magnitude, x_part, y_part = out.chunk(3, dim=1)
+            radius = torch.sqrt(x_part ** 2 + y_part ** 2 + 1e-12)
+            cos, sin = x_part / radius, y_part / radius
         magnitude = torch.exp(log_magnitude.clamp(max=self.cfg.max_log_magnitude))
-        return magnitude, phase
+        return magnitude, cos, sin
+
+    def spectrum(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(magnitude, phase in (-pi, pi]), each (B, n_fft // 2 + 1, T)."""
+        magnitude, cos, sin = self.components(mel)
+        return magnitude, torch.atan2(sin, cos)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        magnitude, phase = self.spectrum(mel)
-        return self.istft(magnitude, phase)
+        magnitude, cos, sin = self.components(mel)
+        return self.istft.from_cartesian(magnitude * cos, magnitude * sin)
 
     # ---- I/O ----------------------------------------------------------------------------------
     def save(self, folder: str | Path, mel: MelConfig, training: dict | None = None,

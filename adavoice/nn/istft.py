@@ -50,8 +50,12 @@ class ConvISTFT(nn.Module):
         self.register_buffer("window_sq", (window ** 2).float().view(1, 1, -1), persistent=False)
 
     def forward(self, magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
-        frames = magnitude.shape[-1]
-        spectrum = torch.cat([magnitude * torch.cos(phase), magnitude * torch.sin(phase)], dim=1)
+        return self.from_cartesian(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+
+    def from_cartesian(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+        """The same inverse from the spectrum's real and imaginary parts, each (B, F, T)."""
+        frames = real.shape[-1]
+        spectrum = torch.cat([real, imag], dim=1)
         wave = nn.functional.conv_transpose1d(spectrum, self.basis, stride=self.hop_length)
         ones = torch.ones(1, 1, frames, dtype=wave.dtype, device=wave.device)
         envelope = nn.functional.conv_transpose1d(ones, self.window_sq, stride=self.hop_length)

@@ -1,7 +1,11 @@
 """`adavoice train vocoder`: the iSTFT-head vocoder on random audio segments of a corpus.
 
 Losses: multi-resolution STFT (spectral convergence + log-magnitude L1 at three resolutions) and
-mel L1 through the shared MelFrontend. ``adversarial=True`` adds the adversarial phase of
+mel L1 through the shared MelFrontend; with ``phase_weight`` > 0, direct supervision of the
+head's phase against the real STFT's (anti-wrapped instantaneous phase, group delay and
+instantaneous frequency errors, the three phase losses of APNet, Ai & Ling 2023): the magnitude
+losses see the phase only through overlap-add, which is why regression-only vocoders fill the
+valleys between harmonics. ``adversarial=True`` adds the adversarial phase of
 DESIGN §5: multi-period and multi-resolution discriminators (:mod:`adavoice.models.
 discriminators`) trained in turn with the vocoder, least-squares GAN + feature matching, the
 reconstruction loss kept (times ``reconstruction_weight``). It is meant to follow a
@@ -12,6 +16,7 @@ model: curves, atomic resumable checkpoints, ``--device``, torchrun.
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -22,7 +27,7 @@ from torch import nn
 from adavoice.audio import MelFrontend, load_audio
 from adavoice.config import MelConfig
 from adavoice.data.manifest import Manifest
-from adavoice.errors import DatasetError
+from adavoice.errors import ConfigError, DatasetError
 from adavoice.models.vocoder import Vocoder, VocoderConfig
 from adavoice.train.loop import TrainConfig, Trainer, recent_mean
 
@@ -45,25 +50,92 @@ def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor) -> torc
     return total / len(STFT_RESOLUTIONS)
 
 
-class VocoderTask(nn.Module):
-    """Vocoder + the mel front end used for the mel loss (not trained)."""
+def wrapped_distance(x: torch.Tensor) -> torch.Tensor:
+    """|x| after wrapping x into [-pi, pi]: the distance between two angles x apart."""
+    return (x - 2 * math.pi * torch.round(x / (2 * math.pi))).abs()
 
-    def __init__(self, cfg: VocoderConfig, mel: MelConfig):
+
+def phase_losses(pred: torch.Tensor, target: torch.Tensor,
+                 weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Phase errors, (B, F, T) angles each, every term a mean wrapped distance:
+    ``instantaneous`` (the phases), ``group_delay`` (their differences across frequency) and
+    ``frequency`` (their advance from frame to frame). The last two do not see a constant
+    offset, so they hold even where the absolute phase is ambiguous.
+
+    ``weight`` (B, F, T) >= 0 makes each a weighted mean (a difference weighs the geometric
+    mean of its two bins' weights): with the target's magnitude, the bins that carry the sound
+    count and the phase of near-silent bins, which nothing can predict, hardly does."""
+
+    def mean(error, w):
+        return error.mean() if w is None else (error * w).sum() / w.sum().clamp(min=1e-12)
+
+    def pair(w, dim):
+        if w is None:
+            return None
+        n = w.shape[dim]
+        return torch.sqrt(w.narrow(dim, 1, n - 1) * w.narrow(dim, 0, n - 1))
+
+    return {
+        "instantaneous": mean(wrapped_distance(pred - target), weight),
+        "group_delay": mean(wrapped_distance(pred.diff(dim=1) - target.diff(dim=1)),
+                            pair(weight, 1)),
+        "frequency": mean(wrapped_distance(pred.diff(dim=2) - target.diff(dim=2)),
+                          pair(weight, 2)),
+    }
+
+
+class VocoderTask(nn.Module):
+    """Vocoder + the mel front end used for the mel loss (not trained).
+
+    ``phase_weight`` > 0 adds that weight times the sum of :func:`phase_losses` of the head's
+    phase against the STFT of the real wave (the head's own n_fft, hop and frame centres),
+    every bin alike (``uniform``) or weighted by the real magnitude (``magnitude``).
+    ``magnitude_weight`` > 0 adds that weight times the L1 between the head's log-magnitude and
+    the real STFT's, which the multi-resolution loss sees only through overlap-add."""
+
+    def __init__(self, cfg: VocoderConfig, mel: MelConfig, phase_weight: float = 0.0,
+                 phase_weighting: str = "uniform", magnitude_weight: float = 0.0):
         super().__init__()
+        if phase_weighting not in ("uniform", "magnitude"):
+            raise ConfigError(f"unknown phase weighting {phase_weighting!r}",
+                              fix="uniform | magnitude")
         self.vocoder = Vocoder(cfg)
         self.frontend = MelFrontend(mel)
+        self.phase_weight, self.phase_weighting = phase_weight, phase_weighting
+        self.magnitude_weight = magnitude_weight
 
     def forward(self, wave: torch.Tensor, reconstruction_weight: float = 1.0
                 ) -> dict[str, torch.Tensor]:
         """Losses of one batch of waves (B, samples); ``_real``/``_fake`` carry the target and
         generated audio for a discriminator."""
         mel = self.frontend(wave)
-        pred = self.vocoder(mel)
+        magnitude, cos, sin = self.vocoder.components(mel)
+        pred = self.vocoder.istft.from_cartesian(magnitude * cos, magnitude * sin)
         target = wave[:, :pred.shape[-1]]
         stft = multi_resolution_stft_loss(pred, target)
         mel_loss = (self.frontend(pred) - mel).abs().mean()
-        return {"loss": reconstruction_weight * (stft + mel_loss), "stft_loss": stft.detach(),
-                "mel_loss": mel_loss.detach(), "_real": target, "_fake": pred}
+        total = stft + mel_loss
+        out = {"stft_loss": stft.detach(), "mel_loss": mel_loss.detach()}
+        if self.phase_weight > 0 or self.magnitude_weight > 0:
+            cfg = self.vocoder.cfg
+            window = torch.hann_window(cfg.n_fft, device=wave.device)
+            real = torch.stft(wave.float(), cfg.n_fft, cfg.hop_length, window=window,
+                              center=True, return_complex=True)
+        if self.magnitude_weight > 0:
+            head = (torch.log(magnitude.float().clamp(min=1e-5))
+                    - torch.log(real.abs().clamp(min=1e-5))).abs().mean()
+            total = total + self.magnitude_weight * head
+            out["head_magnitude_loss"] = head.detach()
+        if self.phase_weight > 0:
+            weight = None
+            if self.phase_weighting == "magnitude":  # each utterance's bins, mean weight 1
+                weight = real.abs()
+                weight = weight / weight.mean(dim=(1, 2), keepdim=True).clamp(min=1e-8)
+            terms = phase_losses(torch.atan2(sin, cos).float(), torch.angle(real), weight)
+            phase_loss = sum(terms.values())
+            total = total + self.phase_weight * phase_loss
+            out["phase_loss"] = phase_loss.detach()
+        return {"loss": reconstruction_weight * total, **out, "_real": target, "_fake": pred}
 
 
 def segments(rows, manifest, sample_rate: int, samples: int, rng: random.Random) -> np.ndarray:
@@ -84,14 +156,21 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
                   train_cfg: TrainConfig | None = None, exclude_speakers: tuple = (),
                   progress: bool = True, adversarial: bool = False,
                   critic_preset: str | None = None, critic_warmup: int = 200,
-                  reconstruction_weight: float = 45.0, feature_weight: float = 2.0) -> Path:
+                  reconstruction_weight: float = 45.0, feature_weight: float = 2.0,
+                  phase_weight: float = 0.0, phase_head: str | None = None,
+                  phase_weighting: str = "uniform", magnitude_weight: float = 0.0) -> Path:
     """Train on the manifest's train split (minus ``exclude_speakers``); write the release.
 
     ``adversarial``: add the discriminators (``critic_preset``, by default the preset the
     vocoder was made with). For the first ``critic_warmup`` steps they learn while the vocoder
     trains on reconstruction alone; then the vocoder's loss is ``reconstruction_weight`` x
     (STFT + mel) + adversarial + ``feature_weight`` x feature matching (weights after
-    HiFi-GAN's 45 and 2, though its 45 multiplies the mel loss alone)."""
+    HiFi-GAN's 45 and 2, though its 45 multiplies the mel loss alone).
+
+    ``phase_weight``, ``phase_weighting``, ``magnitude_weight``: direct supervision of the
+    head's spectrum (:class:`VocoderTask`) beside STFT + mel.
+    ``phase_head``: ``angle`` or ``vector`` (:class:`VocoderConfig`); by default the preset's,
+    or the ``init`` vocoder's (which cannot change it)."""
     out, data = Path(out), Path(data)
     manifest = Manifest.load(data)
     rows = [u for u in (list(manifest.split("train")) or list(manifest))
@@ -99,25 +178,28 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
     if not rows:
         raise DatasetError("no training audio", path=data)
     mel_cfg = MelConfig()
-    cfg = VocoderConfig.for_mel(preset, mel_cfg)
+    head = {} if phase_head is None else {"phase_head": phase_head}
+    cfg = VocoderConfig.for_mel(preset, mel_cfg, **head)
     if init is not None:
         initial, init_mel = Vocoder.from_dir(init)
         if init_mel != mel_cfg:
-            from adavoice.errors import ConfigError
-
             raise ConfigError("the --init vocoder was trained on another mel front end",
                               fix="fine-tune a vocoder made with the default MelConfig")
+        if phase_head is not None and phase_head != initial.cfg.phase_head:
+            raise ConfigError(f"the --init vocoder has a {initial.cfg.phase_head!r} phase head",
+                              fix="leave --phase-head out when fine-tuning")
         cfg = initial.cfg
     # the adversarial phase fine-tunes at HiFi-GAN's rate; from scratch or alone, 5e-4
     tcfg = train_cfg or TrainConfig(steps=steps, learning_rate=2e-4 if adversarial else 5e-4,
                                     warmup_steps=min(500, steps // 10 + 1),
                                     validate_every=10**9)
     torch.manual_seed(tcfg.seed)
-    task = VocoderTask(cfg, mel_cfg)
+    task = VocoderTask(cfg, mel_cfg, phase_weight, phase_weighting, magnitude_weight)
     critic = None
     if adversarial:  # by default the discriminators are as large as the vocoder's preset
         critic_preset = critic_preset or next(
-            (name for name in ("tiny", "small") if VocoderConfig.for_mel(name, mel_cfg) == cfg),
+            (name for name in ("tiny", "small")
+             if VocoderConfig.for_mel(name, mel_cfg, phase_head=cfg.phase_head) == cfg),
             preset)
         from adavoice.models.discriminators import VocoderCritic, critic_loss, generator_terms
         from adavoice.train.loop import Critic
@@ -158,7 +240,13 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
                     "init": str(init) if init else None,
                     "last_session_wall_s": trainer.last_session_wall_s,
                     "final_stft_loss": recent_mean(history, "stft_loss"),
-                    "final_mel_loss": recent_mean(history, "mel_loss")}
+                    "final_mel_loss": recent_mean(history, "mel_loss"),
+                    "phase_weight": phase_weight, "phase_weighting": phase_weighting,
+                    "magnitude_weight": magnitude_weight}
+        if phase_weight > 0:
+            training["final_phase_loss"] = recent_mean(history, "phase_loss")
+        if magnitude_weight > 0:
+            training["final_head_magnitude_loss"] = recent_mean(history, "head_magnitude_loss")
         if adversarial:
             training["adversarial"] = {
                 "critic": critic_preset, "critic_warmup": critic_warmup,
