@@ -9,7 +9,11 @@ On the unseen voices of ``benchmarks/vocoder.py`` (copy synthesis from the real 
   neural vocoder's own magnitude head; the neural vocoder with its magnitude sharpened
   (``magnitude ** 1.2``, energy kept), the trick the Griffin-Lim renderer uses;
 - per band, the mean |log magnitude error| and its signed mean against the real STFT, over
-  frames with speech, for the neural output, its magnitude head and the mel pseudo-inverse.
+  frames with speech, for the neural output, its magnitude head and the mel pseudo-inverse;
+- phase errors against the real STFT (``adavoice.train.vocoder.phase_losses``: instantaneous
+  phase, group delay, frame-to-frame advance; radians, pi / 2 for random phases), every bin
+  alike and weighted by the real magnitude, for the neural phase head and for the phase of
+  Griffin-Lim's output.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from adavoice.audio import MelFrontend, load_audio
 from adavoice.data.manifest import Manifest
 from adavoice.models.griffin_lim import GriffinLim
 from adavoice.models.vocoder import Vocoder
+from adavoice.train.vocoder import phase_losses
 
 sys.path.insert(0, str(Path(__file__).parent))
 from vocoder import UNSEEN, pesq_wb, pick  # noqa: E402
@@ -48,6 +53,15 @@ def band_errors(estimate: torch.Tensor, truth: torch.Tensor, sr: int) -> dict:
     return out
 
 
+def phase_errors(phase: torch.Tensor, real: torch.Tensor) -> dict:
+    """Uniform and magnitude-weighted phase errors of ``phase`` (F, T) against ``real``."""
+    frames = min(phase.shape[-1], real.shape[-1])
+    phase, real = phase[None, :, :frames], real[None, :, :frames]
+    return {weighting: {k: float(v) for k, v in phase_losses(phase, torch.angle(real),
+                                                             weight).items()}
+            for weighting, weight in (("uniform", None), ("magnitude", real.abs()))}
+
+
 @torch.no_grad()
 def main() -> int:
     parser = argparse.ArgumentParser()
@@ -65,12 +79,12 @@ def main() -> int:
     targets = Manifest.load(args.targets)
     paths = [targets.audio_path(u) for s in UNSEEN for u in pick(targets, s, args.per_speaker,
                                                                   None)]
-    pesq_rows, band_rows = {}, {}
+    pesq_rows, band_rows, phase_rows = {}, {}, {}
     for path in paths:
         wave = load_audio(path, sr)
         mel = frontend(torch.from_numpy(wave))
-        truth = torch.stft(torch.from_numpy(wave), n_fft, hop, window=window,
-                           return_complex=True).abs()
+        real = torch.stft(torch.from_numpy(wave), n_fft, hop, window=window, return_complex=True)
+        truth = real.abs()
         magnitude, phase = (t[0] for t in vocoder.spectrum(mel.unsqueeze(0)))
         length = (mel.shape[-1] - 1) * hop
         sharp = magnitude ** 1.2
@@ -86,6 +100,12 @@ def main() -> int:
         }
         for name, render in renders.items():
             pesq_rows.setdefault(name, []).append(pesq_wb(wave, render.clamp(-1, 1).numpy(), sr))
+        phases = {"neural phase head": phase,
+                  "griffin-lim-32 on the mel": torch.angle(torch.stft(
+                      renders["griffin-lim-32 on the mel"], n_fft, hop, window=window,
+                      return_complex=True))}
+        for name, estimate in phases.items():
+            phase_rows.setdefault(name, []).append(phase_errors(estimate, real))
         pseudo_inverse = griffin_lim.magnitude(mel)
         spectra = {"neural output": torch.stft(neural, n_fft, hop, window=window,
                                                return_complex=True).abs(),
@@ -99,6 +119,10 @@ def main() -> int:
             name: {band: {key: float(np.mean([r[band][key] for r in rows]))
                           for key in ("abs", "signed")} for band in rows[0]}
             for name, rows in band_rows.items()},
+        "phase_error_rad": {
+            name: {weighting: {term: float(np.mean([r[weighting][term] for r in rows]))
+                               for term in rows[0][weighting]} for weighting in rows[0]}
+            for name, rows in phase_rows.items()},
         "command": "python benchmarks/vocoder_diagnosis.py " + " ".join(sys.argv[1:]),
     }
     print(json.dumps(result, indent=2))

@@ -1,6 +1,8 @@
 """Neural vocoder (Vocos family, DESIGN §5): ConvNeXt backbone over the log-mel predicting
-log-magnitude and phase of the STFT, then the ONNX-friendly ``ConvISTFT``. No upsampling layers:
-the inverse STFT does the frame-to-sample step, which is why it is fast on a CPU.
+log-magnitude and phase of the STFT (the phase as one angle per bin, or with
+``phase_head="vector"`` as the direction of two numbers), then the ONNX-friendly
+``ConvISTFT``. No upsampling layers: the inverse STFT does the frame-to-sample step, which is
+why it is fast on a CPU.
 
 >>> vocoder = Vocoder(VocoderConfig.tiny()).eval()
 >>> vocoder(torch.randn(1, 80, 20)).shape   # (B, (T - 1) * hop_length)

@@ -3,10 +3,12 @@
 Losses: multi-resolution STFT (spectral convergence + log-magnitude L1 at three resolutions) and
 mel L1 through the shared MelFrontend; with ``phase_weight`` > 0, direct supervision of the
 head's phase against the real STFT's (anti-wrapped instantaneous phase, group delay and
-instantaneous frequency errors, the three phase losses of APNet, Ai & Ling 2023): the magnitude
-losses see the phase only through overlap-add, which is why regression-only vocoders fill the
-valleys between harmonics. ``adversarial=True`` adds the adversarial phase of
-DESIGN §5: multi-period and multi-resolution discriminators (:mod:`adavoice.models.
+instantaneous frequency errors, the three phase losses of APNet, Ai & Ling 2023), which the
+magnitude losses see only through overlap-add; ``magnitude_weight`` > 0 does the same for the
+head's magnitude. Both are off by default: on the CPU (BENCHMARKS.md, seventh session) the
+uniform phase losses made the phase more coherent but moved PESQ little, and magnitude
+weighting or the head-magnitude loss lowered it. ``adversarial=True`` adds the adversarial
+phase of DESIGN §5: multi-period and multi-resolution discriminators (:mod:`adavoice.models.
 discriminators`) trained in turn with the vocoder, least-squares GAN + feature matching, the
 reconstruction loss kept (times ``reconstruction_weight``). It is meant to follow a
 reconstruction run (``--init``); the discriminators live only in the run's checkpoint.
@@ -99,6 +101,8 @@ class VocoderTask(nn.Module):
         if phase_weighting not in ("uniform", "magnitude"):
             raise ConfigError(f"unknown phase weighting {phase_weighting!r}",
                               fix="uniform | magnitude")
+        if phase_weight < 0 or magnitude_weight < 0:
+            raise ConfigError("loss weights cannot be negative", fix="0 turns a term off")
         self.vocoder = Vocoder(cfg)
         self.frontend = MelFrontend(mel)
         self.phase_weight, self.phase_weighting = phase_weight, phase_weighting
@@ -164,8 +168,9 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
     ``adversarial``: add the discriminators (``critic_preset``, by default the preset the
     vocoder was made with). For the first ``critic_warmup`` steps they learn while the vocoder
     trains on reconstruction alone; then the vocoder's loss is ``reconstruction_weight`` x
-    (STFT + mel) + adversarial + ``feature_weight`` x feature matching (weights after
-    HiFi-GAN's 45 and 2, though its 45 multiplies the mel loss alone).
+    (STFT + mel, + the spectrum terms below when on) + adversarial + ``feature_weight`` x
+    feature matching (weights after HiFi-GAN's 45 and 2, though its 45 multiplies the mel loss
+    alone).
 
     ``phase_weight``, ``phase_weighting``, ``magnitude_weight``: direct supervision of the
     head's spectrum (:class:`VocoderTask`) beside STFT + mel.
