@@ -114,7 +114,7 @@ def train_vocoder_command(
     critic_warmup: int = typer.Option(
         200, help="Steps the discriminators learn before they guide the vocoder"),
     phase_weight: float = typer.Option(
-        0.0, help="Weight of the phase losses (instantaneous phase, group delay, frequency)"),
+        1.0, help="Weight of the phase losses (instantaneous phase, group delay, frequency)"),
     phase_weighting: str = typer.Option(
         "uniform", help="uniform | magnitude: how the phase losses weigh the bins"),
     magnitude_weight: float = typer.Option(

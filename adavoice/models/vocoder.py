@@ -39,7 +39,8 @@ class VocoderConfig(JsonConfig):
     max_log_magnitude: float = 6.0
     # "angle": one number per bin read as the phase (Vocos); "vector": two numbers per bin
     # whose direction is the phase (APNet's parallel estimation), so a phase target has no
-    # wrap to cross. Releases made before the option read as "angle".
+    # wrap to cross. The presets use "vector" (it measured better with the phase losses,
+    # BENCHMARKS.md seventh session); releases made before the option read as "angle".
     phase_head: str = "angle"
 
     def __post_init__(self) -> None:
@@ -52,11 +53,11 @@ class VocoderConfig(JsonConfig):
 
     @classmethod
     def tiny(cls, **kw) -> "VocoderConfig":
-        return cls(**{"dim": 64, "intermediate": 128, "layers": 2, **kw})
+        return cls(**{"dim": 64, "intermediate": 128, "layers": 2, "phase_head": "vector", **kw})
 
     @classmethod
     def small(cls, **kw) -> "VocoderConfig":
-        return cls(**kw)
+        return cls(**{"phase_head": "vector", **kw})
 
     @classmethod
     def preset(cls, name: str, **kw) -> "VocoderConfig":
