@@ -114,8 +114,8 @@ class MelFrontend(torch.nn.Module):
         self.register_buffer("window", torch.hann_window(cfg.win_length), persistent=False)
         self.register_buffer("mel_basis", torch.from_numpy(mel_filterbank(cfg)), persistent=False)
 
-    def magnitude(self, wave: torch.Tensor) -> torch.Tensor:
-        """Linear STFT magnitude, (..., n_fft // 2 + 1, T_frames)."""
+    def spectrum(self, wave: torch.Tensor) -> torch.Tensor:
+        """Complex STFT, (..., n_fft // 2 + 1, T_frames)."""
         # reflect padding needs more than n_fft // 2 samples; shorter clips get zero padding
         # (same frame count) instead of a RuntimeError from torch.
         pad_mode = "reflect" if wave.shape[-1] > self.cfg.n_fft // 2 else "constant"
@@ -129,11 +129,19 @@ class MelFrontend(torch.nn.Module):
             pad_mode=pad_mode,
             return_complex=True,
         )
-        return spec.abs()
+        return spec
+
+    def magnitude(self, wave: torch.Tensor) -> torch.Tensor:
+        """Linear STFT magnitude, (..., n_fft // 2 + 1, T_frames)."""
+        return self.spectrum(wave).abs()
+
+    def from_magnitude(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """Log mel of a linear STFT magnitude from :meth:`magnitude`."""
+        mel = torch.matmul(self.mel_basis, magnitude)
+        return torch.log(torch.clamp(mel, min=self.cfg.log_floor))
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        mel = torch.matmul(self.mel_basis, self.magnitude(wave))
-        return torch.log(torch.clamp(mel, min=self.cfg.log_floor))
+        return self.from_magnitude(self.magnitude(wave))
 
     def num_frames(self, num_samples: int) -> int:
         return num_samples // self.cfg.hop_length + 1

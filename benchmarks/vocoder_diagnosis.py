@@ -82,9 +82,9 @@ def main() -> int:
     pesq_rows, band_rows, phase_rows = {}, {}, {}
     for path in paths:
         wave = load_audio(path, sr)
-        mel = frontend(torch.from_numpy(wave))
-        real = torch.stft(torch.from_numpy(wave), n_fft, hop, window=window, return_complex=True)
+        real = frontend.spectrum(torch.from_numpy(wave))
         truth = real.abs()
+        mel = frontend.from_magnitude(truth)
         magnitude, phase = (t[0] for t in vocoder.spectrum(mel.unsqueeze(0)))
         length = (mel.shape[-1] - 1) * hop
         sharp = magnitude ** 1.2

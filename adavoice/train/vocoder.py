@@ -91,7 +91,8 @@ class VocoderTask(nn.Module):
     """Vocoder + the mel front end used for the mel loss (not trained).
 
     ``phase_weight`` > 0 adds that weight times the sum of :func:`phase_losses` of the head's
-    phase against the STFT of the real wave (the head's own n_fft, hop and frame centres),
+    phase against the STFT of the real wave (the mel front end's own, whose n_fft, hop, window
+    and frame centres the head shares),
     every bin alike (``uniform``) or weighted by the real magnitude (``magnitude``).
     ``magnitude_weight`` > 0 adds that weight times the L1 between the head's log-magnitude and
     the real STFT's, which the multi-resolution loss sees only through overlap-add."""
@@ -104,6 +105,9 @@ class VocoderTask(nn.Module):
                               fix="uniform | magnitude")
         if phase_weight < 0 or magnitude_weight < 0:
             raise ConfigError("loss weights cannot be negative", fix="0 turns a term off")
+        if (cfg.n_fft, cfg.hop_length, cfg.n_fft) != (mel.n_fft, mel.hop_length, mel.win_length):
+            raise ConfigError("the vocoder's STFT is not the mel front end's",
+                              fix="make the VocoderConfig with VocoderConfig.for_mel")
         self.vocoder = Vocoder(cfg)
         self.frontend = MelFrontend(mel)
         self.phase_weight, self.phase_weighting = phase_weight, phase_weighting
@@ -113,7 +117,8 @@ class VocoderTask(nn.Module):
                 ) -> dict[str, torch.Tensor]:
         """Losses of one batch of waves (B, samples); ``_real``/``_fake`` carry the target and
         generated audio for a discriminator."""
-        mel = self.frontend(wave)
+        real = self.frontend.spectrum(wave)  # the head's frames too: one STFT for both
+        mel = self.frontend.from_magnitude(real.abs())
         magnitude, cos, sin = self.vocoder.components(mel)
         pred = self.vocoder.istft.from_cartesian(magnitude * cos, magnitude * sin)
         target = wave[:, :pred.shape[-1]]
@@ -121,11 +126,6 @@ class VocoderTask(nn.Module):
         mel_loss = (self.frontend(pred) - mel).abs().mean()
         total = stft + mel_loss
         out = {"stft_loss": stft.detach(), "mel_loss": mel_loss.detach()}
-        if self.phase_weight > 0 or self.magnitude_weight > 0:
-            cfg = self.vocoder.cfg
-            window = torch.hann_window(cfg.n_fft, device=wave.device)
-            real = torch.stft(wave.float(), cfg.n_fft, cfg.hop_length, window=window,
-                              center=True, return_complex=True)
         if self.magnitude_weight > 0:
             head = (torch.log(magnitude.float().clamp(min=1e-5))
                     - torch.log(real.abs().clamp(min=1e-5))).abs().mean()
