@@ -8,6 +8,7 @@ True
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -18,6 +19,37 @@ from adavoice.errors import ConfigError, EmptyTextError, MissingFileError, Unkno
 from adavoice.models.base_model import content_hash, load_base_model
 
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
+MAX_LENGTH_SCALE = 10.0
+MAX_PITCH_SHIFT = 24.0  # semitones: two octaves either way
+
+
+def check_knobs(length_scale: float = 1.0, pitch_shift: float = 0.0,
+                energy_scale: float = 1.0) -> None:
+    """ConfigError unless the knobs are finite, 0 < length_scale <= 10, |pitch_shift| <= 24
+    semitones and energy_scale > 0; outside that the model speaks garbage or silence.
+
+    >>> try:
+    ...     check_knobs(energy_scale=-5)
+    ... except ConfigError as err:
+    ...     print(err.message)
+    energy_scale is -5, must be above 0
+    """
+    values = {"length_scale": length_scale, "pitch_shift": pitch_shift,
+              "energy_scale": energy_scale}
+    for name, value in values.items():
+        if not math.isfinite(float(value)):
+            raise ConfigError(f"{name} is {value}, must be a finite number",
+                              fix=f"pass a number for {name}")
+    if not 0 < length_scale <= MAX_LENGTH_SCALE:
+        raise ConfigError(f"length_scale is {length_scale:g}, must be above 0 and at most "
+                          f"{MAX_LENGTH_SCALE:g}", fix="use 1 for normal speed, 1.2 for slower")
+    if abs(pitch_shift) > MAX_PITCH_SHIFT:
+        raise ConfigError(f"pitch_shift is {pitch_shift:g} semitones, must be between "
+                          f"-{MAX_PITCH_SHIFT:g} and {MAX_PITCH_SHIFT:g}",
+                          fix="shift by a few semitones, e.g. -3 or 2")
+    if not energy_scale > 0:
+        raise ConfigError(f"energy_scale is {energy_scale:g}, must be above 0",
+                          fix="use 1 for normal loudness")
 
 
 def resolve_model_dir(name_or_path: str | Path) -> Path:
@@ -215,7 +247,9 @@ class BaseModel:
 
     def mel(self, text: str, voice, length_scale: float = 1.0, pitch_shift: float = 0.0,
             energy_scale: float = 1.0) -> torch.Tensor:
-        """(n_mels, T) log-mel for ``text`` in ``voice`` (a VoiceCondition)."""
+        """(n_mels, T) log-mel for ``text`` in ``voice`` (a VoiceCondition); ConfigError for
+        knobs out of range (see :func:`check_knobs`)."""
+        check_knobs(length_scale, pitch_shift, energy_scale)
         out = self.model.infer(self.tokens(text), voice, length_scale=length_scale,
                                pitch_shift_semitones=pitch_shift, energy_scale=energy_scale)
         return out.mel[0]

@@ -16,7 +16,13 @@ import numpy as np
 import torch
 
 from adavoice.config import MelConfig
-from adavoice.errors import AudioReadError, EmptyAudioError, MissingFileError, SampleRateError
+from adavoice.errors import (
+    AudioReadError,
+    ConfigError,
+    EmptyAudioError,
+    MissingFileError,
+    SampleRateError,
+)
 
 
 def load_audio(path: str | Path, sample_rate_hz: int | None = 22050) -> np.ndarray:
@@ -68,18 +74,55 @@ def resample(wave: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     return out.numpy().astype(np.float32)
 
 
+# suffix -> (soundfile format, subtype) of what save_audio writes
+AUDIO_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
+
+
+def check_output_path(path: str | Path) -> tuple[str, str]:
+    """(format, subtype) save_audio would write ``path`` in; ConfigError for a folder or a
+    suffix other than .wav, .flac and .ogg. Cheap: call it before any slow work."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError("is a folder, not an audio file name", path=path,
+                          fix=f"name a file, e.g. {path / 'out.wav'}")
+    if path.suffix.lower() not in AUDIO_FORMATS:
+        raise ConfigError(f"cannot write audio as {path.suffix or 'a file with no suffix'!r}",
+                          path=path, fix="end the name with .wav, .flac or .ogg")
+    return AUDIO_FORMATS[path.suffix.lower()]
+
+
 def save_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int) -> None:
-    """Write float samples as 16-bit PCM WAV (or the format the suffix names), atomically."""
+    """Write float samples as 16-bit PCM WAV or FLAC, or OGG Vorbis, as the suffix says.
+
+    Atomic: the samples go to ``<name>.part``, which replaces ``path`` only when complete and is
+    removed on any failure. ConfigError for a folder, another suffix or a path that cannot be
+    written.
+    """
     import soundfile as sf
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt, subtype = check_output_path(path)
     tmp = path.with_name(path.name + ".part")
     wave = np.clip(np.asarray(wave, dtype=np.float32), -1.0, 1.0)
-    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower(), "WAV")
-    subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS"}[fmt]
-    sf.write(str(tmp), wave, int(sample_rate_hz), format=fmt, subtype=subtype)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(tmp), wave, int(sample_rate_hz), format=fmt, subtype=subtype)
+        tmp.replace(path)
+    except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
+        _remove(tmp)
+        raise ConfigError(f"cannot write audio ({exc})", path=path,
+                          fix="check that the folder can be written to and has free space"
+                          ) from exc
+    except BaseException:  # Ctrl-C included: leave no half-written .part behind
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def check_sample_rate(actual_hz: int, expected_hz: int, path: str | Path | None = None) -> None:

@@ -5,7 +5,9 @@
     .venv/bin/python benchmarks/adapt.py --merge                     # table of all targets
 
 For each target voice (none of them in the base corpus): the first 20 clips by id adapt, the
-next 40 sentences test. Every adapter kind is adapted with its defaults, with transcripts
+next 40 sentences test (``--test-data DIR``: 40 sentences of another corpus instead, for
+choosing settings without looking at the test sentences). Every adapter kind is adapted with
+its defaults (``--set FIELD=VALUE`` overrides AdapterConfig fields), with transcripts
 (AdaSpeech) and without (AdaSpeech 2), and scored on the test sentences against the target's
 real audio: MCD, log-F0 RMSE, V/UV error (Griffin-Lim audio), speaker similarity (ECAPA cosine on
 the acoustic model's mels vs the real clips), PocketSphinx WER ratio (synthesized / real) on the
@@ -51,6 +53,12 @@ def run_target(args, speaker: str) -> dict:
     manifest = Manifest.load(args.data)
     _, test = target_rows(manifest, speaker, args.clips, args.test_sentences)
     refs = {u.id: (manifest.audio_path(u), u.text) for u in test}
+    if args.test_data is not None:  # a development set: none of the target's sentences above
+        seen = {u.text for u in manifest if u.speaker == speaker}
+        other = Manifest.load(args.test_data)
+        rows = sorted((u for u in other if u.speaker == speaker and u.text not in seen),
+                      key=lambda u: u.id)[:args.test_sentences]
+        refs = {u.id: (other.audio_path(u), u.text) for u in rows}
     wer_refs = dict(list(refs.items())[:args.wer_sentences])
     target = target_embedding(base, [p for p, _ in refs.values()])
     recognizer = None
@@ -83,10 +91,10 @@ def run_target(args, speaker: str) -> dict:
         plan = [(k, m) for k, m in plan if f"{k}-{m}" in args.only_runs]
     for kind, mode in plan:
         untranscribed = mode == "untranscribed"
-        overrides = {}
+        overrides = dict(args.set)
         if mode.startswith("transcribed-init-"):
             overrides["init"] = mode.split("-init-")[1]
-        cfg = AdapterConfig.for_kind(kind, steps=args.steps, **overrides)
+        cfg = AdapterConfig.for_kind(kind, **{"steps": args.steps, **overrides})
         started = time.perf_counter()
         voice = adavoice.adapt(base, args.data, config=cfg, untranscribed=untranscribed,
                                speaker=speaker, max_utterances=args.clips, progress=False)
@@ -149,6 +157,17 @@ def merge() -> None:
     print(markdown(results))
 
 
+def setting(text: str) -> tuple[str, object]:
+    """``field=value`` -> (field, value); the value is read as JSON, else kept as a string."""
+    field, sep, value = text.partition("=")
+    if not sep or not field:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    try:
+        return field, json.loads(value)
+    except json.JSONDecodeError:
+        return field, value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="demo")
@@ -157,11 +176,16 @@ def main() -> int:
     parser.add_argument("--kinds", nargs="+", default=list(KINDS))
     parser.add_argument("--modes", nargs="+", default=["transcribed", "untranscribed"])
     parser.add_argument("--extra-inits", nargs="*", default=["nearest"])
+    parser.add_argument("--test-data", type=Path, default=None,
+                        help="score on this corpus's sentences of the target instead (a "
+                             "development set: sentences in --data are left out)")
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--test-sentences", type=int, default=40)
     parser.add_argument("--wer-sentences", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=None, help="override (smoke tests only)")
+    parser.add_argument("--set", nargs="*", default=[], type=setting, metavar="FIELD=VALUE",
+                        help="AdapterConfig overrides for every run, e.g. validation=synthesis")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--merge", action="store_true")
     parser.add_argument("--only-runs", nargs="*", default=None,

@@ -13,7 +13,9 @@ and MAS (:func:`forward_sum_loss_skippable`); ``--separators drop`` aligns witho
 separator (space) tokens, which then get zero frames (espeak's timings have no pause between
 words); ``--tokens split`` keeps stress marks as tokens of their own (the first base model's
 table); ``--raw-mel`` feeds the aligner unstandardised log-mels; ``--blank`` sets the forward-
-sum blank log-probability; ``--overfit N`` repeats the first batch N times (a loss-only check).
+sum blank log-probability; ``--token-scale`` gives each token its own learned spread
+(``AlignmentEncoder.add_token_scale``); ``--overfit N`` repeats the first batch N times (a
+loss-only check).
 Prints one JSON line per evaluation and writes them all to ``--out``.
 """
 
@@ -69,6 +71,8 @@ def main(argv=None) -> int:
     parser.add_argument("--overfit", type=int, default=0)
     parser.add_argument("--every", type=int, default=200)
     parser.add_argument("--max-frames", type=int, default=6000)
+    parser.add_argument("--token-scale", action="store_true",
+                        help="each token gets its own spread (AlignmentEncoder.add_token_scale)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -99,6 +103,8 @@ def main(argv=None) -> int:
         center, scale = (0.0, 1.0) if args.raw_mel else corpus_statistics(train)["mel"]
         embedding = nn.Embedding(len(processor.symbols), 128, padding_idx=0)
         aligner = AlignmentEncoder(80, 128, 80, args.temperature, center, scale)
+    if args.token_scale:
+        aligner.add_token_scale(embedding.embedding_dim)
     params = list(embedding.parameters()) + list(aligner.parameters())
     optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=1e-6)
     lengths = train.frame_lengths(256, 22050)

@@ -15,7 +15,11 @@ from adavoice.errors import MissingFileError, ModelFormatError
 from adavoice.models.acoustic import AcousticModel
 from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.models.base_model import BaseModelConfig, load_base_model, save_base_model
-from adavoice.nn.alignment import forward_sum_loss_skippable, monotonic_alignment_search
+from adavoice.nn.alignment import (
+    AlignmentEncoder,
+    forward_sum_loss_skippable,
+    monotonic_alignment_search,
+)
 from adavoice.nn.cln import ConditionalLayerNorm
 from adavoice.nn.variance import regulate_length, token_average
 from adavoice.train.acoustic_data import AcousticItem, collate_acoustic
@@ -161,6 +165,25 @@ def test_skippable_alignment_edge_cases():
                                             skip)) == 0.0
     hard = monotonic_alignment_search(few, torch.tensor([3]), torch.tensor([1]), skip)[0]
     assert hard.sum().item() == 1.0
+
+
+def test_token_scale_starts_as_the_plain_attention_and_then_moves_it():
+    torch.manual_seed(0)
+    aligner = AlignmentEncoder(n_mels=8, text_dim=6, attention_dim=4, temperature=0.05)
+    mel, text = torch.randn(1, 8, 12), torch.randn(1, 5, 6)
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    plain = aligner(mel, text, mask)
+    aligner.add_token_scale(6)
+    assert torch.allclose(aligner(mel, text, mask), plain)
+    torch.nn.init.constant_(aligner.log_scale.bias, 0.5)  # every token twice as broad (var x e)
+    broad = aligner(mel, text, mask)
+    assert not torch.allclose(broad, plain)
+    # the same shift for every token cancels in the softmax; only the distance term is scaled
+    keys = aligner.key(text.transpose(1, 2))
+    queries = aligner.query(mel)
+    distance = (queries.unsqueeze(-1) - keys.unsqueeze(2)).pow(2).sum(1)
+    expected = torch.log_softmax(-0.05 * distance * torch.exp(torch.tensor(-1.0)), -1)
+    assert torch.allclose(broad, expected, atol=1e-5)
 
 
 def test_inference_never_renders_fewer_than_two_frames():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -274,3 +275,96 @@ def test_untranscribed_keeps_the_text_side_speaker_vector(tiny_base, kind):
     voice = adavoice.adapt(base, tiny_base["raw"], config=cfg, progress=False)
     assert torch.equal(voice.tensors["speaker_vector"], start)
     assert "norms.0.scale" in voice.tensors  # the CLN side did adapt, and is stored
+
+
+@pytest.mark.parametrize("field,value", [("validation", "free"), ("cln_parameters", "raw"),
+                                         ("predicted_condition_share", 1.5)])
+def test_unknown_adaptation_options_are_config_errors(field, value):
+    with pytest.raises(ConfigError):
+        AdapterConfig.for_kind("cln", **{field: value})
+
+
+@pytest.mark.parametrize("untranscribed", [False, True])
+def test_direct_cln_starts_where_the_projections_are_and_trains_only_the_stored_vectors(
+        tiny_base, untranscribed):
+    from adavoice.adapt.adapter import VoiceAdapter
+
+    base = BaseModel.load(tiny_base["base"]).model
+    vector, utterance = base.speaker_embedding.weight[1], base.speaker_utterance_vectors[1]
+    direct = VoiceAdapter(base, _config("cln", cln_parameters="direct"), vector, utterance,
+                          tie_text_vector=not untranscribed)
+    projected = VoiceAdapter(base, _config("cln"), vector, utterance,
+                             tie_text_vector=not untranscribed)
+    for (s1, b1), (s2, b2) in zip(direct.norm_params(), projected.norm_params(), strict=True):
+        assert torch.equal(s1.detach(), s2.detach()) and torch.equal(b1.detach(), b2.detach())
+    trained = {n for n, p in direct.named_parameters() if p.requires_grad}
+    n_norms = len(base.conditional_norms())
+    assert len(trained) == 2 * n_norms + (0 if untranscribed else 1)
+    assert sorted(direct.export()) == sorted(projected.export())
+
+
+def test_synthesis_validation_decodes_what_synthesis_decodes(tiny_base):
+    # the held-out pass with predicted variance equals inference on the same durations
+    base = BaseModel.load(tiny_base["base"], precision="float32")
+    model = base.model
+    ids = torch.tensor([base.processor.process("a dog ran home").ids])
+    voice = model.speaker_voice(0)
+    synthesised = model.infer(ids, voice)
+    frames = int(synthesised.durations.sum())
+    mask = torch.ones(1, ids.shape[1], dtype=torch.bool)
+    frame_mask = torch.ones(1, frames, dtype=torch.bool)
+    with torch.no_grad():
+        out = model(ids, mask, torch.tensor([0]), torch.randn(1, 80, frames), frame_mask,
+                    torch.full((1, frames), 5.0), torch.zeros(1, frames), voice=voice,
+                    durations=synthesised.durations, predicted_variance=True)
+    assert torch.allclose(out.mel, synthesised.mel, atol=1e-5)
+
+
+def test_untranscribed_runs_stop_at_their_own_cap_unless_steps_is_given(tiny_base):
+    cfg = AdapterConfig.for_kind("cln", steps=None, untranscribed_steps=4, batch_size=3,
+                                 validation_clips=0)
+    voice = adavoice.adapt(tiny_base["base"], tiny_base["raw"], config=cfg, progress=False)
+    assert voice.config["provenance"]["steps"] == 4
+    assert voice.config["adapter"]["untranscribed_steps"] == 4
+    transcribed = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=dataclasses.replace(
+        cfg, steps=5), progress=False)
+    assert transcribed.config["provenance"]["steps"] == 5
+    with pytest.raises(ConfigError):
+        AdapterConfig.for_kind("cln", untranscribed_steps=0)
+
+
+def test_adapt_cli_refuses_to_replace_a_voice_unless_asked(tiny_base, tmp_path):
+    from adavoice.cli.main import main
+
+    out = tmp_path / "voice"
+    args = ["adapt", str(tiny_base["clips"]), "--model", str(tiny_base["base"]), "--out",
+            str(out), "--steps", "2", "--kind", "embedding"]
+    main(args)
+    before = (out / WEIGHTS_NAME).read_bytes()
+    with pytest.raises(SystemExit) as stop:
+        main(args[:-2] + ["--kind", "cln"])
+    assert stop.value.code != 0
+    assert (out / WEIGHTS_NAME).read_bytes() == before  # the first voice is untouched
+    main(args[:-2] + ["--kind", "cln", "--overwrite"])
+    assert json.loads((out / CONFIG_NAME).read_text())["kind"] == "cln"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["voice"]  # no stage or old folder
+
+
+def test_a_too_short_clip_and_half_transcribed_data_are_refused(tiny_base, tmp_path):
+    import shutil
+
+    from adavoice.errors import EmptyAudioError, EmptyTranscriptError
+
+    data = tmp_path / "clips"
+    shutil.copytree(tiny_base["clips"], data)
+    lines = (data / "metadata.csv").read_text().splitlines()
+    (data / "metadata.csv").write_text("\n".join(lines[:-2]) + "\n")  # two clips lose text
+    with pytest.raises(EmptyTranscriptError, match="2 of 8 clips have no transcript"):
+        adavoice.adapt(tiny_base["base"], data, config=_config("cln"), progress=False)
+    voice = adavoice.adapt(tiny_base["base"], data, config=_config("cln", steps=2),
+                           untranscribed=True, progress=False)
+    assert voice.config["provenance"]["transcribed"] is False
+    _tone(data / "clip99.wav", 150, seconds=0.05)
+    with pytest.raises(EmptyAudioError, match="too short"):
+        adavoice.adapt(tiny_base["base"], data, config=_config("cln"), untranscribed=True,
+                       progress=False)

@@ -58,7 +58,7 @@ def test_synth_cli_batch_and_list(tiny_model_dir, tmp_path, capsys):
     main(["synth", "--model", str(tiny_model_dir), "--text-file", str(lines),
           "--out-dir", str(tmp_path / "out"), "--speaker", "espeak:en-us"])
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == ["00.wav", "01.wav", "02.wav"]
+    assert written == ["00.wav", "02.wav", "03.wav"]  # by line position; line 2 is blank
     assert sf.info(str(tmp_path / "out" / "00.wav")).samplerate == 22050
     main(["synth", "--model", str(tiny_model_dir), "--list-speakers"])
     assert "flite:kal16" in capsys.readouterr().out

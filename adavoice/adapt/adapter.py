@@ -5,6 +5,8 @@ modified; the adapter holds its own trainable tensors and injects them at run ti
   when adapted without transcripts, the CLN vectors its separately trained CLN vector gives).
 - ``cln``: speaker vector + trainable copies of the decoder's CLN projections (AdaSpeech).
   Stores each CLN's final (scale, bias) and the speaker/utterance vectors: ~2K numbers.
+  With ``cln_parameters="direct"`` the stored (scale, bias) vectors are trained themselves,
+  starting from what the projections give the start vector.
 - ``lora``: peft LoRA on the FFN convolutions (conv1, conv2) of a private copy of the
   decoder, plus CLN as above. Stores LoRA matrices + CLN vectors.
 - ``decoder``: full fine-tuning of a private decoder copy (the baseline). Stores that decoder
@@ -64,16 +66,24 @@ class VoiceAdapter(nn.Module):
         # duration/pitch/energy predictors. Untranscribed adaptation (tie_text_vector=False)
         # only sees the CLN path, so there the text side keeps the starting vector and a
         # separate ``norm_vector`` is trained for the CLN alone.
+        direct = cfg.kind == "cln" and cfg.cln_parameters == "direct"
         if tie_text_vector:
             self.speaker_vector = nn.Parameter(start)
             self.norm_vector = None
         else:
             self.register_buffer("speaker_vector", start)
-            self.norm_vector = nn.Parameter(start.clone())
+            self.norm_vector = None if direct else nn.Parameter(start.clone())
         self.register_buffer("utterance_vector", utterance_vector.detach().clone().float())
         self.norms: nn.ModuleList | None = None
+        self.scales: nn.ParameterList | None = None
+        self.biases: nn.ParameterList | None = None
         self.decoder: nn.Module | None = None
-        if cfg.kind == "cln":
+        if direct:  # the stored (scale, bias) vectors themselves, from the start vector's
+            with torch.no_grad():
+                pairs = [n.scale_bias(start.view(1, -1)) for n in base.conditional_norms()]
+            self.scales = nn.ParameterList(nn.Parameter(s.view(-1).clone()) for s, _ in pairs)
+            self.biases = nn.ParameterList(nn.Parameter(b.view(-1).clone()) for _, b in pairs)
+        elif cfg.kind == "cln":
             self.norms = nn.ModuleList(copy.deepcopy(n) for n in base.conditional_norms())
         elif cfg.kind in ("lora", "decoder"):
             self.decoder = copy.deepcopy(base.decoder)
@@ -86,6 +96,8 @@ class VoiceAdapter(nn.Module):
         self._base_norms = base.conditional_norms()  # used by ``embedding``; not registered
 
     def norm_params(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if self.scales is not None:
+            return list(zip(self.scales, self.biases, strict=True))
         vector = self.norm_vector if self.norm_vector is not None else self.speaker_vector
         condition = vector.view(1, -1)
         if self.norms is not None:

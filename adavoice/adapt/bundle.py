@@ -14,13 +14,15 @@ AdapterMismatchError. Nothing is unpickled.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
 from adavoice.config import read_json
-from adavoice.errors import AdapterMismatchError, MissingFileError, ModelFormatError
+from adavoice.errors import AdapterMismatchError, ConfigError, MissingFileError, ModelFormatError
 from adavoice.models.release import write_weights
 
 FORMAT_VERSION = 1
@@ -30,15 +32,31 @@ WEIGHTS_NAME = "adapter.safetensors"
 
 
 def write_bundle(folder: str | Path, tensors: dict[str, torch.Tensor], config: dict) -> Path:
-    """Write weights then config, each through a temporary file and a rename."""
+    """Write the bundle into a sibling temporary folder, then swap it in, so that weights and
+    config always come from the same run. A bundle already at ``folder`` is replaced (the CLI
+    refuses that unless asked); a kill during the swap leaves the old one beside it, renamed
+    ``.<name>.old-<pid>``, never a mixed pair."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_weights(folder / WEIGHTS_NAME, tensors,
-                  metadata={"format_version": str(FORMAT_VERSION)})
-    full = {"format_version": FORMAT_VERSION, "type": KIND, **config}
-    tmp = folder / (CONFIG_NAME + ".part")
-    tmp.write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(folder / CONFIG_NAME)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError("the voice folder path is a file", path=folder,
+                          fix="choose a folder path for the voice")
+    stage = folder.parent / f".{folder.name}.part-{os.getpid()}"
+    old = folder.parent / f".{folder.name}.old-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        stage.mkdir()
+        write_weights(stage / WEIGHTS_NAME, tensors,
+                      metadata={"format_version": str(FORMAT_VERSION)})
+        full = {"format_version": FORMAT_VERSION, "type": KIND, **config}
+        (stage / CONFIG_NAME).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n",
+                                         encoding="utf-8")
+        if folder.exists():
+            folder.rename(old)
+        stage.rename(folder)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
     return folder
 
 

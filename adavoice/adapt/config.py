@@ -4,6 +4,13 @@
 0.003
 >>> AdapterConfig.for_kind("lora", lora_rank=8).lora_rank
 8
+>>> cfg = AdapterConfig.for_kind("cln")
+>>> cfg.step_limit(transcribed=True), cfg.step_limit(transcribed=False)
+(200, 100)
+>>> AdapterConfig.for_kind("cln", steps=50).step_limit(transcribed=False)  # --steps caps both
+50
+>>> AdapterConfig.for_kind("embedding").step_limit(transcribed=False)
+200
 """
 
 from __future__ import annotations
@@ -15,10 +22,18 @@ from adavoice.errors import ConfigError
 
 KINDS = ("cln", "lora", "decoder", "embedding")
 INITS = ("weighted", "nearest", "mean")
+VALIDATIONS = ("teacher-forced", "synthesis")
+CLN_PARAMETERS = ("projection", "direct")
 
 # Per-kind learning rates: the fewer and the more "global" the trained numbers, the larger the
 # step they tolerate (a speaker vector alone moves fast; a full decoder must move slowly).
 KIND_LEARNING_RATES = {"embedding": 1e-2, "cln": 3e-3, "lora": 1e-3, "decoder": 3e-4}
+# Step caps without transcripts (None: ``steps``). That path's held-out score is reconstruction
+# through the mel encoder, which keeps improving after synthesis from text has stopped. On a
+# development set (slt, 40 sentences none of the benchmark uses; BENCHMARKS.md) 100 steps
+# against 200 gave MCD 5.64 / 5.80 dB (cln), 5.50 / 5.71 (decoder), 5.69 / 5.68 (lora), but
+# 7.68 / 7.45 for embedding, whose one vector moves slowly.
+KIND_UNTRANSCRIBED_STEPS = {"embedding": None, "cln": 100, "lora": 100, "decoder": 100}
 
 
 @dataclass(frozen=True)
@@ -29,10 +44,22 @@ class AdapterConfig(JsonConfig):
     pass every ``validate_every`` steps, stop after ``patience`` passes without improvement,
     keep the best state. ``init``: where the new speaker vector starts (``weighted``: seen
     speakers' vectors weighted by speaker-encoder similarity; ``nearest``: the most similar
-    seen speaker; ``mean``: the mean seen speaker)."""
+    seen speaker; ``mean``: the mean seen speaker).
+
+    ``cln_parameters`` (kind ``cln``): ``projection`` trains copies of the CLN projections
+    from the speaker vector (AdaSpeech); ``direct`` trains the per-norm (scale, bias) vectors
+    that the bundle stores, starting from the projections' output for the start vector.
+
+    With transcripts, ``validation`` says how a held-out clip is scored: ``teacher-forced``
+    decodes from the real pitch, energy and phoneme-level condition; ``synthesis`` decodes
+    from the predicted ones, as synthesis will (both on the aligner's durations).
+    ``predicted_condition_share``: the share of training clips decoded from the phoneme-level
+    predictor's condition instead of the real one (the base trains with 0.5). Untranscribed
+    adaptation reads no text, so neither applies there."""
 
     kind: str = "cln"
     steps: int = 200
+    untranscribed_steps: int | None = 100  # None: ``steps`` caps both modes
     learning_rate: float = 3e-3
     # Untranscribed (AdaSpeech 2) adaptation fits the decoder to the mel encoder's output, which
     # is not the text side it will see at synthesis time; a smaller step transfers better.
@@ -49,6 +76,9 @@ class AdapterConfig(JsonConfig):
     # MultiheadAttention reads out_proj.weight directly and never calls the wrapped module, so a
     # LoRA there would be stored but never used.
     lora_targets: tuple = ("conv1", "conv2")
+    cln_parameters: str = "projection"
+    validation: str = "teacher-forced"
+    predicted_condition_share: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -58,10 +88,20 @@ class AdapterConfig(JsonConfig):
             raise ConfigError(f"unknown init {self.init!r}", fix=" | ".join(INITS))
         if self.steps < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ConfigError("steps and batch_size must be >= 1, learning_rate > 0")
+        if self.untranscribed_steps is not None and self.untranscribed_steps < 1:
+            raise ConfigError("untranscribed_steps must be >= 1 (or None: use steps)")
         if not 0 < self.untranscribed_lr_scale <= 1:
             raise ConfigError("untranscribed_lr_scale must be in (0, 1]")
         if self.validate_every < 1 or self.patience < 1 or self.validation_clips < 0:
             raise ConfigError("validate_every and patience must be >= 1, validation_clips >= 0")
+        if self.cln_parameters not in CLN_PARAMETERS:
+            raise ConfigError(f"unknown cln_parameters {self.cln_parameters!r}",
+                              fix=" | ".join(CLN_PARAMETERS))
+        if self.validation not in VALIDATIONS:
+            raise ConfigError(f"unknown validation {self.validation!r}",
+                              fix=" | ".join(VALIDATIONS))
+        if not 0 <= self.predicted_condition_share <= 1:
+            raise ConfigError("predicted_condition_share must be in [0, 1]")
         if self.lora_alpha <= 0:
             raise ConfigError("lora_alpha must be > 0")
         if self.lora_rank < 1:
@@ -72,6 +112,17 @@ class AdapterConfig(JsonConfig):
         """Defaults for ``kind`` (its learning rate), with ``overrides`` applied."""
         if kind not in KINDS:
             raise ConfigError(f"unknown adapter kind {kind!r}", fix=" | ".join(KINDS))
-        values = {"kind": kind, "learning_rate": KIND_LEARNING_RATES[kind]}
+        values = {"kind": kind, "learning_rate": KIND_LEARNING_RATES[kind],
+                  "untranscribed_steps": KIND_UNTRANSCRIBED_STEPS[kind]}
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if "untranscribed_steps" in overrides:  # None here means: ``steps`` caps both
+            values["untranscribed_steps"] = overrides["untranscribed_steps"]
+        elif overrides.get("steps") is not None:
+            values["untranscribed_steps"] = None  # an explicit step count caps both modes
         return cls(**values)
+
+    def step_limit(self, transcribed: bool) -> int:
+        """The step cap of one mode."""
+        if transcribed or self.untranscribed_steps is None:
+            return self.steps
+        return self.untranscribed_steps

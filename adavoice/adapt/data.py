@@ -24,8 +24,11 @@ from adavoice.config import MelConfig
 from adavoice.data.features import compute_features
 from adavoice.data.manifest import Manifest, Utterance
 from adavoice.data.readers import read_folder
-from adavoice.errors import DatasetError
+from adavoice.errors import DatasetError, EmptyAudioError
 from adavoice.train.acoustic_data import ENERGY_FLOOR, interpolated_log_f0
+
+# Shorter clips carry no voice to speak of, and the speaker encoder cannot frame them.
+MIN_CLIP_S = 0.2
 
 
 @dataclass
@@ -65,11 +68,17 @@ def load_clips(data: str | Path, mel_config: MelConfig, max_utterances: int = 20
     clips = []
     for row in rows:
         feats = compute_features(manifest.audio_path(row), mel_config)
+        seconds = feats.num_samples / mel_config.sample_rate_hz
+        if seconds < MIN_CLIP_S:
+            raise EmptyAudioError(f"clip of {seconds * 1000:.0f} ms is too short to adapt from "
+                                  f"(at least {MIN_CLIP_S * 1000:.0f} ms)",
+                                  path=manifest.audio_path(row),
+                                  fix="remove it from the adaptation folder")
         text = None if untranscribed else row.text
         clips.append(AdaptationClip(
             id=row.id, mel=torch.from_numpy(feats.mel),
             log_f0=torch.from_numpy(interpolated_log_f0(feats.f0_hz)),
             log_energy=torch.from_numpy(
                 np.log(np.maximum(feats.energy, ENERGY_FLOOR)).astype(np.float32)),
-            text=text, duration_s=feats.num_samples / mel_config.sample_rate_hz))
+            text=text, duration_s=seconds))
     return clips

@@ -19,7 +19,7 @@ import torch
 from adavoice.adapt.adapter import VoiceAdapter
 from adavoice.adapt.config import AdapterConfig
 from adavoice.adapt.data import AdaptationClip, load_clips
-from adavoice.errors import ConfigError, DatasetError
+from adavoice.errors import ConfigError, DatasetError, EmptyTranscriptError
 from adavoice.models.mel_encoder import voice_frames
 from adavoice.train.acoustic_data import AcousticItem, collate_acoustic
 from adavoice.train.acoustic_losses import LossWeights, acoustic_losses, masked_l1
@@ -56,8 +56,11 @@ def initial_vectors(base, clips: list[AdaptationClip], cfg: AdapterConfig):
 class _Task:
     """Precollated batches and the loss of one mode (transcribed or untranscribed)."""
 
-    def __init__(self, base, clips: list[AdaptationClip], transcribed: bool, batch_size: int):
+    def __init__(self, base, clips: list[AdaptationClip], transcribed: bool, batch_size: int,
+                 predicted_condition_share: float = 0.0, predicted_variance: bool = False):
         self.base, self.transcribed = base, transcribed
+        self.predicted_condition_share = predicted_condition_share
+        self.predicted_variance = predicted_variance
         ordered = sorted(clips, key=lambda c: c.mel.shape[-1])
         groups = [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
         self.batches = [self._collate(group) for group in groups]
@@ -88,7 +91,10 @@ class _Task:
         if self.transcribed:
             out = model(batch.tokens, batch.text_mask, batch.speakers, batch.mel,
                         batch.frame_mask, batch.log_f0, batch.log_energy, batch.log_prior,
-                        voice=voice, durations=self.durations[index])
+                        voice=voice, durations=self.durations[index],
+                        predicted_condition_share=(self.predicted_condition_share
+                                                   if adapter.training else 0.0),
+                        predicted_variance=self.predicted_variance)
             losses = acoustic_losses(out, batch, 0, ADAPTATION_WEIGHTS)
             keep = ("loss", "mel_loss", "duration_loss", "pitch_loss", "energy_loss")
             return {k: losses[k] for k in keep}
@@ -124,7 +130,8 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
     """Adapt ``base`` (a BaseModel, ``"demo"`` or a folder) to the voice in ``data`` -> Voice.
 
     ``data``: a manifest folder or a plain audio folder (optional ``metadata.csv``). Clips
-    without text, or ``untranscribed=True``, select AdaSpeech 2 (no text read). ``config``
+    with no transcripts at all, or ``untranscribed=True``, select AdaSpeech 2 (no text read);
+    some clips with transcripts and some without is an EmptyTranscriptError. ``config``
     (an AdapterConfig) replaces ``kind`` and ``steps`` when given."""
     from adavoice.api import BaseModel, Voice
 
@@ -136,7 +143,13 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
                           fix="pass one of them")
     cfg = config or AdapterConfig.for_kind(kind, steps=steps)
     clips = load_clips(data, base.cfg.mel, max_utterances, untranscribed, speaker)
-    transcribed = not untranscribed and all(c.text for c in clips)
+    missing = [c.id for c in clips if not c.text]
+    if not untranscribed and missing and len(missing) < len(clips):
+        raise EmptyTranscriptError(
+            f"{len(missing)} of {len(clips)} clips have no transcript "
+            f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})", path=data,
+            fix="add their transcripts, or pass --untranscribed to adapt from audio alone")
+    transcribed = not untranscribed and not missing
     train_clips, valid_clips = split_clips(clips, cfg)
     with torch.random.fork_rng():  # seeded here without touching the caller's RNG
         torch.manual_seed(cfg.seed)
@@ -187,8 +200,9 @@ def _optimise_float32(base, adapter, cfg, train_clips, valid_clips, transcribed,
     model = base.model
     frozen, was_training = [p.requires_grad for p in model.parameters()], model.training
     model.eval().requires_grad_(False)
-    task = _Task(base, train_clips, transcribed, cfg.batch_size)
-    valid = _Task(base, valid_clips, transcribed, cfg.batch_size) if valid_clips else None
+    task = _Task(base, train_clips, transcribed, cfg.batch_size, cfg.predicted_condition_share)
+    valid = (_Task(base, valid_clips, transcribed, cfg.batch_size,
+                   predicted_variance=cfg.validation == "synthesis") if valid_clips else None)
     learning_rate = cfg.learning_rate * (1.0 if transcribed else cfg.untranscribed_lr_scale)
     optimizer = torch.optim.Adam([p for p in adapter.parameters() if p.requires_grad],
                                  lr=learning_rate)
@@ -198,9 +212,10 @@ def _optimise_float32(base, adapter, cfg, train_clips, valid_clips, transcribed,
             copy.deepcopy(adapter.state_dict()))
     waited, step = 0, 0
     adapter.train()
-    bar = tqdm(total=cfg.steps, disable=not progress, desc="adapt", dynamic_ncols=True)
+    limit = cfg.step_limit(transcribed)
+    bar = tqdm(total=limit, disable=not progress, desc="adapt", dynamic_ncols=True)
     try:
-        while step < cfg.steps:
+        while step < limit:
             order = list(range(len(task.batches)))
             rng.shuffle(order)
             for index in order:
@@ -217,7 +232,7 @@ def _optimise_float32(base, adapter, cfg, train_clips, valid_clips, transcribed,
                         best, waited = (score, step, copy.deepcopy(adapter.state_dict())), 0
                     else:
                         waited += 1
-                if step >= cfg.steps or waited >= cfg.patience:
+                if step >= limit or waited >= cfg.patience:
                     break
             if waited >= cfg.patience:
                 break

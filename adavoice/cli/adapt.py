@@ -15,15 +15,23 @@ def adapt_command(
     kind: str = typer.Option("cln", help="cln | lora | decoder | embedding"),
     untranscribed: bool = typer.Option(False, "--untranscribed",
                                        help="Ignore transcripts (AdaSpeech 2; no text is read)"),
-    steps: int = typer.Option(None, help="Maximum steps (default: the kind's default)"),
+    steps: int = typer.Option(None, help="Maximum steps (default: 200; without transcripts "
+                                         "100, except embedding: 200)"),
     max_utterances: int = typer.Option(20, help="Use at most this many clips"),
     speaker: str = typer.Option(None, help="Only this speaker's rows of a manifest"),
     lora_rank: int = typer.Option(None, help="LoRA rank (kind lora)"),
     learning_rate: float = typer.Option(None, help="Override the kind's learning rate"),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace a voice (or anything) already in OUT"),
 ) -> None:
     """Adapt the base model to a new voice from ~20 clips; writes a bundle to OUT."""
     from adavoice.adapt.config import AdapterConfig
     from adavoice.adapt.run import adapt
+    from adavoice.errors import ConfigError
+
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError("the output folder is not empty", path=out,
+                          fix="choose a new --out, or pass --overwrite to replace it")
 
     cfg = AdapterConfig.for_kind(kind, steps=steps, lora_rank=lora_rank,
                                  learning_rate=learning_rate)

@@ -39,27 +39,43 @@ def _register() -> None:
 _register()
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; an AdavoiceError prints `error: <message>` and exits 1, no traceback."""
+def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(usage error, abort) classes of the click typer runs on and of plain click: typer 0.29
+    and later vendor their own copy of click, older typer uses click itself."""
+    usage = [cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException"]
+    aborts = [typer.Abort]
     try:
-        app(args=argv, standalone_mode=False)
+        import click
+    except ImportError:
+        pass
+    else:
+        usage.append(click.exceptions.ClickException)
+        aborts.append(click.exceptions.Abort)
+    return tuple(usage), tuple(aborts)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; an AdavoiceError prints `error: <message>` and exits 1, no traceback; a
+    usage error prints click's usage message and exits 2; Ctrl-C prints `interrupted` and
+    exits 130."""
+    usage_errors, aborts = _click_errors()
+    try:
+        # not standalone: typer returns an Exit's code (130 for Ctrl-C) instead of exiting
+        code = app(args=argv, standalone_mode=False)
     except AdavoiceError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as err:  # click's usage errors come here in non-standalone mode
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+        code = 130
+    except usage_errors as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except aborts:  # older click turns Ctrl-C (and EOF at a prompt) into Abort
+        code = 130
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        if code == 130:
+            print("interrupted", file=sys.stderr)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,16 @@ from adavoice.errors import EmptyTextError, MissingFileError, TranscriptError
 
 
 def read_lines(path: Path) -> list[str]:
+    """The file's lines, stripped, blank ones kept so that a line's index is its position;
+    trailing blank lines are dropped. EmptyTextError when no line has text."""
     if not path.is_file():
         raise MissingFileError("text file not found", path=path)
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except UnicodeDecodeError as exc:
         raise TranscriptError("text file is not UTF-8", path=path) from exc
-    lines = [line for line in lines if line]
+    while lines and not lines[-1]:
+        lines.pop()
     if not lines:
         raise EmptyTextError("text file has no lines", path=path)
     return lines
@@ -26,6 +29,25 @@ def output_names(count: int) -> list[str]:
     """00.wav, 01.wav, ... zero-padded to the width the count needs, at least 2."""
     width = max(2, len(str(count - 1)))
     return [f"{index:0{width}d}.wav" for index in range(count)]
+
+
+def check_lines(lines: list[str], processor, path: Path) -> None:
+    """Tokenise every non-blank line before any audio is written; an error names the line
+    (1-based). Dropped-character warnings are left to synthesis, which gives them again."""
+    import warnings
+
+    from adavoice.errors import AdavoiceError
+    from adavoice.text.normalize import TextWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TextWarning)
+        for number, line in enumerate(lines, start=1):
+            if not line:
+                continue
+            try:
+                processor.process(line)
+            except AdavoiceError as exc:
+                raise type(exc)(f"line {number}: {exc.message}", path=path, fix=exc.fix) from exc
 
 
 def synth_command(
@@ -47,13 +69,27 @@ def synth_command(
     list_speakers: bool = typer.Option(False, "--list-speakers", help="Print speakers, exit"),
 ) -> None:
     """Synthesize speech with a base model (or, with --voice, an adapted voice)."""
-    from adavoice.api import BaseModel, Voice
+    from adavoice.api import BaseModel, Voice, check_knobs
+    from adavoice.audio import check_output_path
 
+    # argument checks first: loading a model takes seconds
+    if voice is not None and (speaker is not None or list_speakers):
+        raise typer.BadParameter("--voice replaces --speaker / --list-speakers")
+    if not list_speakers:
+        if text_file is not None:
+            if out_dir is None:
+                raise typer.BadParameter("--text-file needs --out-dir")
+        elif text is None or out is None:
+            raise typer.BadParameter("give TEXT and --out, or --text-file and --out-dir")
+        else:
+            check_output_path(out)
+    scales = {"length_scale": length_scale, "pitch_shift": pitch_shift,
+              "energy_scale": energy_scale}
+    check_knobs(**{k: v for k, v in scales.items() if v is not None})
     if voice is not None:
-        if speaker is not None or list_speakers:
-            raise typer.BadParameter("--voice replaces --speaker / --list-speakers")
         speaker_model = Voice.load(voice, base=model)
         speaker_model.base.set_precision(precision)
+        processor = speaker_model.base.processor
         knobs = {}
     else:
         speaker_model = BaseModel.load(model or "demo", precision=precision)
@@ -61,19 +97,23 @@ def synth_command(
             for name in speaker_model.speakers:
                 typer.echo(name)
             return
+        processor = speaker_model.processor
         knobs = {"speaker": speaker}
-    scales = {"length_scale": length_scale, "pitch_shift": pitch_shift,
-              "energy_scale": energy_scale}
     knobs.update({k: v for k, v in scales.items() if v is not None}, vocoder=vocoder)
     if text_file is not None:
-        if out_dir is None:
-            raise typer.BadParameter("--text-file needs --out-dir")
         lines = read_lines(text_file)
-        for line, name in zip(lines, output_names(len(lines)), strict=True):
+        check_lines(lines, processor, text_file)
+        written, blank = 0, []
+        for number, (line, name) in enumerate(zip(lines, output_names(len(lines)), strict=True),
+                                              start=1):
+            if not line:
+                blank.append(number)
+                continue
             speaker_model.synthesize(line, **knobs).save(out_dir / name)
-        typer.echo(f"wrote {len(lines)} files to {out_dir}")
+            written += 1
+        plural = "s" if len(blank) > 1 else ""
+        skipped = f" (no file{plural} for blank line{plural} {', '.join(map(str, blank))})"
+        typer.echo(f"wrote {written} files to {out_dir}{skipped if blank else ''}")
         return
-    if text is None or out is None:
-        raise typer.BadParameter("give TEXT and --out, or --text-file and --out-dir")
     speaker_model.synthesize(text, **knobs).save(out)
     typer.echo(f"wrote {out}")

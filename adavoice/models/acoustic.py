@@ -210,7 +210,7 @@ class AcousticModel(nn.Module):
 
     def forward(self, tokens, text_mask, speakers, mel, frame_mask, pitch, energy, log_prior=None,
                 voice: VoiceCondition | None = None, durations=None,
-                predicted_condition_share: float = 0.0):
+                predicted_condition_share: float = 0.0, predicted_variance: bool = False):
         """Teacher-forced pass. tokens (B, N); speakers (B,); mel (B, n_mels, T) target;
         pitch (B, T) frame log-F0 in ln Hz, interpolated through unvoiced frames;
         energy (B, T) frame ln-energy; masks bool. Pitch and energy are averaged per token with
@@ -223,13 +223,22 @@ class AcousticModel(nn.Module):
 
         ``predicted_condition_share``: the share of utterances (drawn per row) whose decoder
         gets the phoneme-level predictor's output instead of the encoder's, as at inference,
-        so the decoder learns to work from what it will be given (1.0: every row)."""
+        so the decoder learns to work from what it will be given (1.0: every row).
+
+        ``predicted_variance``: the decoder gets what synthesis would give it (the voice's
+        utterance vector when ``voice`` is given, the phoneme predictor's condition, the
+        predicted pitch and energy) on the given (or aligned) durations, so the mel can still
+        be compared frame by frame with the real one. Losses are unchanged. Adaptation can
+        score its held-out clips this way (``AdapterConfig.validation="synthesis"``)."""
         if voice is None:
             speaker_vector = self.speaker_embedding(speakers)
         else:
             speaker_vector = voice.speaker_vector.view(1, -1).expand(tokens.shape[0], -1)
-        utterance_vector = (self.utterance_encoder(mel, frame_mask)
-                            if self.utterance_encoder is not None else None)
+        if predicted_variance and voice is not None:  # synthesis reads the voice's own
+            utterance_vector = voice.utterance_vector.view(1, -1).expand(tokens.shape[0], -1)
+        else:
+            utterance_vector = (self.utterance_encoder(mel, frame_mask)
+                                if self.utterance_encoder is not None else None)
         hidden, embedded = self.encode_text(tokens, text_mask, speaker_vector, utterance_vector)
         log_attention = hard = None
         if durations is None:
@@ -240,8 +249,8 @@ class AcousticModel(nn.Module):
         phoneme_target = self.phoneme_encoder(token_average(mel.transpose(1, 2), durations),
                                               text_mask)
         phoneme_pred = self.phoneme_predictor(hidden.detach(), text_mask)
-        condition = phoneme_target
-        if predicted_condition_share > 0:
+        condition = phoneme_pred if predicted_variance else phoneme_target
+        if predicted_condition_share > 0 and not predicted_variance:
             use = torch.rand(tokens.shape[0], 1, 1, device=tokens.device)
             condition = torch.where(use < predicted_condition_share, phoneme_pred, condition)
         hidden = hidden + self.phoneme_to_hidden(condition)
@@ -254,7 +263,11 @@ class AcousticModel(nn.Module):
         energy_norm = (energy - self.energy_stats[0]) / self.energy_stats[1] * spoken
         pitch_pred = self.pitch_predictor(hidden, text_mask)
         energy_pred = self.energy_predictor(hidden, text_mask)
-        hidden = hidden + self.pitch_embedding(pitch_norm) + self.energy_embedding(energy_norm)
+        if predicted_variance:
+            hidden = hidden + self.pitch_embedding(pitch_pred) + self.energy_embedding(energy_pred)
+        else:
+            hidden = (hidden + self.pitch_embedding(pitch_norm)
+                      + self.energy_embedding(energy_norm))
 
         frames = regulate_length(hidden, durations, max_frames=mel.shape[-1])
         if voice is None:

@@ -31,7 +31,8 @@ class AlignmentEncoder(nn.Module):
     """
 
     def __init__(self, n_mels: int, text_dim: int, attention_dim: int = 80,
-                 temperature: float = 0.0005, mel_center: float = 0.0, mel_scale: float = 1.0):
+                 temperature: float = 0.0005, mel_center: float = 0.0, mel_scale: float = 1.0,
+                 token_scale: bool = False):
         super().__init__()
         self.temperature = temperature
         self.mel_center = mel_center
@@ -45,12 +46,26 @@ class AlignmentEncoder(nn.Module):
             nn.Conv1d(2 * n_mels, n_mels, 1), nn.ReLU(),
             nn.Conv1d(n_mels, attention_dim, 1),
         )
+        self.log_scale = None
+        if token_scale:
+            self.add_token_scale(text_dim)
+
+    def add_token_scale(self, text_dim: int) -> None:
+        """Give each token its own spread: the logits become a Gaussian log-likelihood with
+        variance ``exp(2 l) / (2 temperature)`` per token, ``l`` read from the token context.
+        Starts at ``l = 0``: the attention is unchanged until it trains."""
+        self.log_scale = nn.Conv1d(text_dim, 1, 3, padding=1)
+        nn.init.zeros_(self.log_scale.weight)
+        nn.init.zeros_(self.log_scale.bias)
 
     def forward(self, mel, text, text_mask, log_prior=None):
         keys = self.key(text.transpose(1, 2))  # (B, A, N)
         queries = self.query((mel - self.mel_center) / self.mel_scale)  # (B, A, T)
         distance = (queries.unsqueeze(-1) - keys.unsqueeze(2)).pow(2).sum(1)  # (B, T, N)
         logits = -self.temperature * distance
+        if self.log_scale is not None:
+            log_scale = self.log_scale(text.transpose(1, 2))  # (B, 1, N)
+            logits = logits * torch.exp(-2 * log_scale) - keys.shape[1] * log_scale
         logits = logits.masked_fill(~text_mask.unsqueeze(1), -1e4)
         log_attention = torch.log_softmax(logits, dim=-1)
         if log_prior is not None:

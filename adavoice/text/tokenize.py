@@ -115,6 +115,11 @@ class TextProcessor:
         for text in texts:
             result = self.normalizer(text)
             if not has_letters(result.text, self.pack):
+                if any(not c.isspace() and c not in self.pack.punctuation for c in text):
+                    raise EmptyTextError(
+                        f"nothing to speak in {_preview(text)}: its characters are not in the "
+                        f"{self.pack.name} ({self.pack.code}) language pack's alphabet",
+                        fix=f"write the text in {self.pack.name}, or use a model for its language")
                 raise EmptyTextError(f"nothing to speak in {_preview(text)} after normalisation")
             normalized.append(result)
         if self.tokenizer == "phonemes":

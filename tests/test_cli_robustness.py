@@ -1,0 +1,221 @@
+"""Bad input to the CLI and the API: typed one-line errors, no clobbered or half-written files.
+
+The model is a randomly initialised tiny base (built in a second, not trained): these tests
+check argument handling and files, not the sound.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import typer
+
+from adavoice.api import BaseModel, check_knobs
+from adavoice.audio import save_audio
+from adavoice.cli.main import main
+from adavoice.errors import ConfigError, EmptyTextError
+
+SR = 22050
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    from adavoice.config import MelConfig
+    from adavoice.models.acoustic import AcousticModel
+    from adavoice.models.acoustic_config import AcousticConfig
+    from adavoice.models.base_model import BaseModelConfig, save_base_model
+    from adavoice.text import TextProcessor
+
+    torch.manual_seed(0)
+    symbols = TextProcessor.from_language("en").symbols
+    acoustic = AcousticConfig.preset("tiny", n_symbols=len(symbols), n_speakers=2)
+    cfg = BaseModelConfig(acoustic=acoustic, mel=MelConfig(), language="en",
+                          symbols=symbols.to_dict(), speakers=["one", "two"])
+    folder = tmp_path_factory.mktemp("tiny") / "model"
+    folder.mkdir()
+    return save_base_model(folder, AcousticModel(acoustic), cfg)
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Fail the test if the command loads a model: the check must come before that."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(BaseModel, "load", refuse)
+
+
+def run_cli(args, capsys) -> tuple[int, str]:
+    """(exit code, stderr) of ``adavoice ARGS`` run in-process."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    return lines[0]
+
+
+def sine(seconds: float = 0.3) -> np.ndarray:
+    t = np.arange(int(SR * seconds)) / SR
+    return (0.3 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32)
+
+
+# ---- 1: vocode never writes into its input folder ------------------------------------------
+def test_vocode_refuses_its_input_folder_as_output(tmp_path, capsys, no_model_load):
+    source = tmp_path / "clips"
+    source.mkdir()
+    sf.write(str(source / "a.wav"), sine(), SR)
+    before = (source / "a.wav").read_bytes()
+    for out in (source, tmp_path / "clips" / ".." / "clips"):
+        code, err = run_cli(["vocode", source, out, "--model", "demo"], capsys)
+        assert code == 1 and "input folder" in one_line_error(err)
+    assert (source / "a.wav").read_bytes() == before
+    assert sorted(p.name for p in source.iterdir()) == ["a.wav"]
+
+
+# ---- 2: Ctrl-C exits 130 with a note ----------------------------------------------------------
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, typer.Abort])
+def test_ctrl_c_exits_130_and_says_so(interrupt, tmp_path, capsys, monkeypatch):
+    def stop(*args, **kwargs):
+        raise interrupt()
+
+    monkeypatch.setattr(BaseModel, "load", stop)
+    code, err = run_cli(["synth", "Hi.", "--out", tmp_path / "a.wav"], capsys)
+    assert code == 130 and err.strip() == "interrupted"
+
+
+# ---- 3: usage errors print usage, not a traceback ---------------------------------------------
+@pytest.mark.parametrize("args", [
+    ["synth"],                                          # neither TEXT nor --text-file
+    ["synth", "--bogus"],                               # unknown option
+    ["synth", "Hi.", "--out", "a.wav", "--length-scale", "abc"],  # not a number
+    ["eval", "--ref", "refs"],                          # a required option missing
+    ["vocode", "in"],                                   # a required argument missing
+])
+def test_usage_errors_show_usage_without_traceback(args, capsys, no_model_load):
+    code, err = run_cli(args, capsys)
+    assert code == 2
+    assert "Usage:" in err and "Error" in err and "Traceback" not in err
+
+
+# ---- 4: a bad input fails the batch before any output is written -------------------------------
+def test_vocode_reads_every_input_before_writing(tiny_model_dir, tmp_path, capsys):
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    out.mkdir()
+    sf.write(str(source / "a.wav"), sine(), SR)
+    (source / "b.wav").write_text("not audio", encoding="utf-8")
+    (out / "a.wav").write_bytes(b"earlier output")
+    code, err = run_cli(["vocode", source, out, "--model", tiny_model_dir], capsys)
+    assert code == 1 and "b.wav" in one_line_error(err)
+    assert (out / "a.wav").read_bytes() == b"earlier output"
+    assert sorted(p.name for p in out.iterdir()) == ["a.wav"]
+
+
+def test_synth_text_file_checks_every_line_first(tiny_model_dir, tmp_path, capsys):
+    lines, out = tmp_path / "lines.txt", tmp_path / "out"
+    lines.write_text("Hello there.\n\n你好世界\nBye.\n", encoding="utf-8")
+    out.mkdir()
+    (out / "00.wav").write_bytes(b"earlier output")
+    code, err = run_cli(["synth", "--model", tiny_model_dir, "--text-file", lines,
+                         "--out-dir", out], capsys)
+    message = one_line_error(err)
+    assert code == 1 and "line 3" in message and str(lines) in message
+    assert (out / "00.wav").read_bytes() == b"earlier output"
+    assert sorted(p.name for p in out.iterdir()) == ["00.wav"]
+
+
+# ---- 5: outputs are numbered by line position; blank lines get no file -------------------------
+def test_text_file_outputs_follow_line_positions(tiny_model_dir, tmp_path, capsys):
+    lines, out = tmp_path / "lines.txt", tmp_path / "out"
+    lines.write_text("One line.\n\nThree.\n\n", encoding="utf-8")
+    main(["synth", "--model", str(tiny_model_dir), "--text-file", str(lines),
+          "--out-dir", str(out), "--vocoder", "griffin-lim"])
+    assert sorted(p.name for p in out.iterdir()) == ["00.wav", "02.wav"]
+    summary = capsys.readouterr().out
+    assert "wrote 2 files" in summary and "blank line 2" in summary
+
+
+# ---- 6: only the formats save_audio can write -------------------------------------------------
+def test_only_wav_flac_and_ogg_are_written(tmp_path, capsys, no_model_load):
+    for suffix in (".mp3", ".txt", ""):
+        target = tmp_path / f"speech{suffix}"
+        with pytest.raises(ConfigError, match=".wav, .flac or .ogg"):
+            save_audio(target, sine(), SR)
+        code, err = run_cli(["synth", "Hello.", "--out", target], capsys)
+        assert code == 1 and ".wav, .flac or .ogg" in one_line_error(err)
+    assert list(tmp_path.iterdir()) == []
+    for suffix, fmt in ((".flac", "FLAC"), (".ogg", "OGG"), (".WAV", "WAV")):
+        save_audio(tmp_path / f"a{suffix}", sine(), SR)
+        assert sf.info(str(tmp_path / f"a{suffix}")).format == fmt
+
+
+# ---- 7: unwritable targets are typed errors and leave no .part ---------------------------------
+def test_a_folder_or_unwritable_path_is_a_typed_error(tmp_path, capsys, no_model_load):
+    folder = tmp_path / "existing"
+    folder.mkdir()
+    code, err = run_cli(["synth", "Hello.", "--out", folder], capsys)
+    assert code == 1 and "folder" in one_line_error(err)
+    with pytest.raises(ConfigError, match="folder"):
+        save_audio(folder, sine(), SR)
+    (tmp_path / "a_file").write_text("x", encoding="utf-8")
+    with pytest.raises(ConfigError, match="cannot write audio") as err_info:
+        save_audio(tmp_path / "a_file" / "x.wav", sine(), SR)  # parent is a file
+    assert err_info.value.path == str(tmp_path / "a_file" / "x.wav")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "existing"]
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("Error opening: System error"),
+                                     OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failed_write_removes_the_part_file(failure, tmp_path, monkeypatch):
+    target = tmp_path / "a.wav"
+    target.write_bytes(b"the earlier file")
+
+    def half_write(file, *args, **kwargs):
+        with open(file, "wb") as handle:
+            handle.write(b"RIFF")
+        raise failure
+
+    monkeypatch.setattr(sf, "write", half_write)
+    expected = KeyboardInterrupt if isinstance(failure, KeyboardInterrupt) else ConfigError
+    with pytest.raises(expected):
+        save_audio(target, sine(), SR)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+    assert target.read_bytes() == b"the earlier file"
+
+
+# ---- 8: knobs out of range, and text in another alphabet ---------------------------------------
+@pytest.mark.parametrize("knobs", [
+    {"length_scale": 0.0}, {"length_scale": -1.0}, {"length_scale": 1000.0},
+    {"length_scale": float("inf")}, {"pitch_shift": float("nan")}, {"pitch_shift": 1000.0},
+    {"pitch_shift": -25.0}, {"energy_scale": -5.0}, {"energy_scale": 0.0},
+])
+def test_knobs_out_of_range_are_refused(knobs, tiny_model_dir):
+    model = BaseModel.load(tiny_model_dir)
+    with pytest.raises(ConfigError, match=next(iter(knobs))):
+        model.mel("Hello.", model.model.speaker_voice(0), **knobs)
+
+
+def test_knobs_at_the_limits_are_accepted_and_the_cli_checks_early(tmp_path, capsys,
+                                                                    no_model_load):
+    check_knobs(length_scale=10.0, pitch_shift=-24.0, energy_scale=0.01)
+    check_knobs(length_scale=0.1, pitch_shift=24.0, energy_scale=5.0)
+    code, err = run_cli(["synth", "Hello.", "--out", tmp_path / "a.wav", "--pitch-shift",
+                         "nan"], capsys)
+    assert code == 1 and "pitch_shift" in one_line_error(err)
+
+
+def test_text_outside_the_alphabet_names_the_language():
+    from adavoice.text import TextProcessor
+
+    processor = TextProcessor.from_language("en")
+    with pytest.raises(EmptyTextError, match="English.*alphabet"):
+        processor.process("你好世界")
+    with pytest.raises(EmptyTextError, match="after normalisation"):
+        processor.process("...")
