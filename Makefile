@@ -9,7 +9,7 @@ APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox
   festvox-us-slt-hts festvox-czech-dita festvox-italp16k festvox-itapc16k sox libsox-fmt-all \
   fortunes fortunes-cs fortunes-it wordnet-base
 
-.PHONY: install install-system test test-slow lint demo corpus-en corpus-adapt clean
+.PHONY: install install-system test test-slow lint demo corpus-en corpus-adapt corpus-adapt-dev clean
 
 install: $(STAMP)
 
@@ -44,6 +44,12 @@ corpus-en: install install-system
 # Held-out target voices for benchmarks/adapt.py (none of them is in the base corpus).
 corpus-adapt: install install-system
 	$(BIN)/adavoice corpus build data/adapt-targets --language en --utterances 60 --seed 5 \
+	  --voices flite:slt espeak:en-us+f3 espeak:en-us+m3
+
+# a development set for choosing adaptation settings (40 sentences per target the benchmark's
+# test sentences do not include): benchmarks/adapt.py --test-data data/adapt-dev
+corpus-adapt-dev: install install-system
+	$(BIN)/adavoice corpus build data/adapt-dev --language en --utterances 60 --seed 11 \
 	  --voices flite:slt espeak:en-us+f3 espeak:en-us+m3
 
 demo: install install-system
