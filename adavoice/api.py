@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import torch
@@ -21,6 +22,37 @@ from adavoice.models.base_model import content_hash, load_base_model
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
 MAX_LENGTH_SCALE = 10.0
 MAX_PITCH_SHIFT = 24.0  # semitones: two octaves either way
+# Longer text is spoken in pieces: the decoder's self-attention grows with the square of the
+# frames (60,000 characters in one pass asked for 13.8 GB). 300 characters is ~20 s of speech.
+MAX_CHARS_PER_PASS = 300
+_CUTS = (r"(?<=[.!?;:])\s+", r"(?<=,)\s+", r"\s+")  # after sentence ends, commas, any space
+
+
+def text_chunks(text: str, max_chars: int = MAX_CHARS_PER_PASS) -> list[str]:
+    """``text`` in pieces of at most ``max_chars`` characters, cut after sentence ends, else
+    after commas, else at spaces (a single longer word stays whole). Short text is one piece.
+
+    >>> text_chunks("One. Two, three four.", max_chars=8)
+    ['One.', 'Two,', 'three', 'four.']
+    >>> text_chunks("Hello there.")
+    ['Hello there.']
+    """
+    return _cut(" ".join(str(text).split()), max_chars, 0)
+
+
+def _cut(text: str, max_chars: int, level: int) -> list[str]:
+    if len(text) <= max_chars or level == len(_CUTS):
+        return [text]
+    chunks, current = [], ""
+    for part in re.split(_CUTS[level], text):
+        joined = f"{current} {part}" if current else part
+        if len(joined) <= max_chars or not current:
+            current = joined
+        else:
+            chunks.append(current)
+            current = part
+    chunks.append(current)
+    return [piece for chunk in chunks for piece in _cut(chunk, max_chars, level + 1)]
 
 
 def check_knobs(length_scale: float = 1.0, pitch_shift: float = 0.0,
@@ -53,13 +85,17 @@ def check_knobs(length_scale: float = 1.0, pitch_shift: float = 0.0,
 
 
 def resolve_model_dir(name_or_path: str | Path) -> Path:
-    """``"demo"`` (or any name under the repo's ``models/``) or a folder path."""
+    """A model folder path, or ``"demo"`` (any name under the repo's ``models/``). A folder
+    that holds a ``config.json`` wins; an unrelated folder named ``demo`` does not hide the
+    shipped model."""
     path = Path(name_or_path)
-    if path.is_dir():
+    if (path / "config.json").is_file():
         return path
     shipped = SHIPPED_MODELS / str(name_or_path)
-    if shipped.is_dir():
+    if shipped.is_dir():  # a shipped name wins over a folder of that name that is no model
         return shipped
+    if path.is_dir():  # loading it names what is missing
+        return path
     raise MissingFileError("no such model folder", path=name_or_path,
                            fix="pass 'demo' or a folder written by `adavoice train base`")
 
@@ -92,7 +128,7 @@ class BaseModel:
         model, cfg = load_base_model(folder)
         model.set_inference_precision(precision)
         base = cls(model, cfg, folder)
-        if not Path(name_or_path).is_dir():
+        if folder != Path(name_or_path):
             base.name = str(name_or_path)  # a shipped name stays portable
         return base
 
@@ -214,7 +250,9 @@ class BaseModel:
         return self.cfg.speakers.index(speaker)
 
     def tokens(self, text: str) -> torch.Tensor:
-        if text is None or not text.strip():
+        if not isinstance(text, str):
+            raise EmptyTextError(f"the text must be a string, not {type(text).__name__}")
+        if not text.strip():
             raise EmptyTextError("the text is empty")
         return torch.tensor([self.processor.process(text).ids], dtype=torch.long)
 
@@ -248,11 +286,25 @@ class BaseModel:
     def mel(self, text: str, voice, length_scale: float = 1.0, pitch_shift: float = 0.0,
             energy_scale: float = 1.0) -> torch.Tensor:
         """(n_mels, T) log-mel for ``text`` in ``voice`` (a VoiceCondition); ConfigError for
-        knobs out of range (see :func:`check_knobs`)."""
+        knobs out of range (see :func:`check_knobs`). Text over ``MAX_CHARS_PER_PASS``
+        characters is spoken piece by piece (:func:`text_chunks`) and the mels joined."""
         check_knobs(length_scale, pitch_shift, energy_scale)
-        out = self.model.infer(self.tokens(text), voice, length_scale=length_scale,
-                               pitch_shift_semitones=pitch_shift, energy_scale=energy_scale)
-        return out.mel[0]
+        if not isinstance(text, str):
+            raise EmptyTextError(f"the text must be a string, not {type(text).__name__}")
+        chunks = text_chunks(text) if len(text) > MAX_CHARS_PER_PASS else [text]
+        mels, first_error = [], None
+        for chunk in chunks:
+            try:
+                tokens = self.tokens(chunk)
+            except EmptyTextError as exc:  # a piece of only punctuation says nothing
+                first_error = first_error or exc
+                continue
+            out = self.model.infer(tokens, voice, length_scale=length_scale,
+                                   pitch_shift_semitones=pitch_shift, energy_scale=energy_scale)
+            mels.append(out.mel[0])
+        if not mels:
+            raise first_error
+        return mels[0] if len(mels) == 1 else torch.cat(mels, dim=-1)
 
     @torch.no_grad()
     def synthesize(self, text: str, speaker: str | None = None, length_scale: float = 1.0,
@@ -266,6 +318,35 @@ class BaseModel:
 
 
 _SHARED: dict[str, BaseModel] = {}
+
+
+def _check_voice_config(config: dict, folder) -> None:
+    """ModelFormatError unless the bundle config has the fields loading and synthesis read,
+    of the right types (read_bundle has checked its type and format version)."""
+    from adavoice.errors import ModelFormatError
+
+    def bad(what: str):
+        return ModelFormatError(f"adapter_config.json: {what}", path=folder)
+
+    base, adapter = config.get("base"), config.get("adapter")
+    if not isinstance(base, dict) or not isinstance(adapter, dict):
+        raise bad("'base' and 'adapter' must be objects")
+    if not all(isinstance(base.get(k, ""), str) for k in ("name", "content_hash")):
+        raise bad("'base' name and content_hash must be strings")
+    if config.get("kind", adapter.get("kind")) != adapter.get("kind", "cln"):
+        raise bad(f"'kind' {config.get('kind')!r} disagrees with the adapter's "
+                  f"{adapter.get('kind', 'cln')!r}")
+    defaults = config.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise bad("'defaults' must be an object")
+    knobs = {"length_scale": 1.0, "pitch_shift": 0.0, "energy_scale": 1.0}
+    values = {k: defaults.get(k, v) for k, v in knobs.items()}
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()):
+        raise bad("'defaults' values must be numbers")
+    try:
+        check_knobs(**values)
+    except ConfigError as exc:
+        raise bad(f"'defaults' out of range ({exc.message})") from exc
 
 
 class Voice:
@@ -296,8 +377,7 @@ class Voice:
         from adavoice.errors import ModelFormatError
 
         tensors, config = read_bundle(folder)
-        if "adapter" not in config or "base" not in config:
-            raise ModelFormatError("adapter_config.json lacks 'adapter' or 'base'", path=folder)
+        _check_voice_config(config, folder)
         if base is None:
             named = config["base"].get("name", "demo")
             try:
@@ -314,7 +394,7 @@ class Voice:
             return cls(base, tensors, config)
         except ModelFormatError as exc:
             raise ModelFormatError(exc.message, path=folder) from exc
-        except (ConfigError, AttributeError, TypeError) as exc:
+        except (ConfigError, AttributeError, TypeError, ValueError) as exc:
             raise ModelFormatError(f"adapter_config.json 'adapter' is not a valid adapter "
                                    f"config ({exc})", path=folder) from exc
 

@@ -29,7 +29,8 @@ def load_audio(path: str | Path, sample_rate_hz: int | None = 22050) -> np.ndarr
     """Read any format soundfile knows; return mono float32 samples in [-1, 1].
 
     ``sample_rate_hz=None`` keeps the file's own rate (see :func:`audio_info`).
-    Raises MissingFileError, AudioReadError (unreadable) or EmptyAudioError (no samples).
+    Raises MissingFileError, AudioReadError (unreadable, or NaN / infinite samples) or
+    EmptyAudioError (no samples). Float files beyond full scale are clipped.
     """
     import soundfile as sf
 
@@ -43,6 +44,11 @@ def load_audio(path: str | Path, sample_rate_hz: int | None = 22050) -> np.ndarr
     if data.shape[0] == 0:
         raise EmptyAudioError("audio file has zero samples", path=path)
     wave = data.mean(axis=1).astype(np.float32)
+    if not np.isfinite(wave).all():
+        raise AudioReadError("audio holds NaN or infinite samples", path=path,
+                             fix="re-export the file from its source")
+    if np.abs(wave).max() > 1.0:  # float files may exceed full scale; we promise [-1, 1]
+        wave = np.clip(wave, -1.0, 1.0)
     if sample_rate_hz is not None and file_rate != sample_rate_hz:
         wave = resample(wave, file_rate, sample_rate_hz)
     return wave
@@ -103,7 +109,11 @@ def save_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int) -> None:
     path = Path(path)
     fmt, subtype = check_output_path(path)
     tmp = path.with_name(path.name + ".part")
-    wave = np.clip(np.asarray(wave, dtype=np.float32), -1.0, 1.0)
+    wave = np.asarray(wave, dtype=np.float32)
+    if not np.isfinite(wave).all():
+        raise ConfigError("the samples hold NaN or infinite values; nothing was written",
+                          path=path)
+    wave = np.clip(wave, -1.0, 1.0)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(str(tmp), wave, int(sample_rate_hz), format=fmt, subtype=subtype)

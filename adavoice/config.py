@@ -15,6 +15,25 @@ from typing import Any, TypeVar
 from adavoice.errors import ConfigError, MissingFileError
 
 T = TypeVar("T", bound="JsonConfig")
+_SIMPLE_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _simple_type_ok(ftype, value) -> bool:
+    """Whether ``value`` (read from JSON) fits a field annotated ``int``, ``float``, ``str``,
+    ``bool`` or a union of them with ``None``; other annotations are not checked here.
+
+    >>> _simple_type_ok("int", 3), _simple_type_ok("int", "3"), _simple_type_ok("int", True)
+    (True, False, False)
+    >>> _simple_type_ok("float", 2), _simple_type_ok("int | None", None)
+    (True, True)
+    """
+    options = [o.strip() for o in str(getattr(ftype, "__name__", ftype)).split("|")]
+    if any(o not in _SIMPLE_TYPES and o != "None" for o in options):
+        return True
+    if value is None:
+        return "None" in options
+    return any(isinstance(value, _SIMPLE_TYPES[o]) and (o == "bool") == isinstance(value, bool)
+               for o in options if o != "None")
 
 
 class JsonConfig:
@@ -32,6 +51,8 @@ class JsonConfig:
         kwargs = {}
         for name, value in data.items():
             ftype = fields[name].type
+            if not _simple_type_ok(ftype, value):
+                raise ConfigError(f"{cls.__name__}.{name} must be {ftype}, got {value!r}")
             sub = _nested_config_type(cls, ftype)
             if sub is not None and isinstance(value, dict):
                 value = sub.from_dict(value)

@@ -100,7 +100,8 @@ class AdapterMismatchError(AdavoiceError):
 
 
 class CheckpointError(AdavoiceError):
-    default_fix = "delete the damaged checkpoint and resume from the previous one"
+    default_fix = ("only the last checkpoint is kept: move it aside and train into a new --out "
+                   "folder, warm-started from a release with --init")
 
 
 class DatasetError(AdavoiceError):

@@ -14,8 +14,9 @@ separator (space) tokens, which then get zero frames (espeak's timings have no p
 words); ``--tokens split`` keeps stress marks as tokens of their own (the first base model's
 table); ``--raw-mel`` feeds the aligner unstandardised log-mels; ``--blank`` sets the forward-
 sum blank log-probability; ``--token-scale`` gives each token its own learned spread
-(``AlignmentEncoder.add_token_scale``); ``--overfit N`` repeats the first batch N times (a
-loss-only check).
+(``AlignmentEncoder.add_token_scale``); ``--win-length`` sets the analysis window of the
+aligner's mel (from scratch; the hop stays 256); ``--mel-floor`` clamps the aligner's log-mel
+from below; ``--overfit N`` repeats the first batch N times (a loss-only check).
 Prints one JSON line per evaluation and writes them all to ``--out``.
 """
 
@@ -73,6 +74,11 @@ def main(argv=None) -> int:
     parser.add_argument("--max-frames", type=int, default=6000)
     parser.add_argument("--token-scale", action="store_true",
                         help="each token gets its own spread (AlignmentEncoder.add_token_scale)")
+    parser.add_argument("--win-length", type=int, default=None,
+                        help="analysis window of the aligner's mel (from scratch only; the "
+                             "hop stays 256)")
+    parser.add_argument("--mel-floor", type=float, default=None,
+                        help="clamp the aligner's log-mel from below (natural log)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -96,6 +102,8 @@ def main(argv=None) -> int:
                                              + pack.phonemes, "en", "phonemes")
         processor = TextProcessor(pack, symbols=table, emit_warnings=False)
         mel_config = MelConfig()
+        if args.win_length is not None:
+            mel_config = dataclasses.replace(mel_config, win_length=args.win_length)
     cache = FeatureCache(args.data / ".feature-cache", mel_config)
     speakers = sorted({u.speaker for u in manifest})
     train = AcousticDataset(manifest.split("train"), processor, cache, speakers)
@@ -118,6 +126,9 @@ def main(argv=None) -> int:
             return item
         return dataclasses.replace(item, ids=item.ids[item.ids != separator])
 
+    def floored(mel):
+        return mel if args.mel_floor is None else mel.clamp(min=args.mel_floor)
+
     def durations(batch):
         ids = batch.tokens[0][batch.text_mask[0]]
         keep = ids != separator if separator is not None else torch.ones_like(ids, dtype=bool)
@@ -125,7 +136,8 @@ def main(argv=None) -> int:
         text_mask = torch.ones_like(tokens, dtype=torch.bool)
         frames = batch.frame_mask.sum(1)
         prior = torch.log(beta_binomial_prior(int(frames[0]), tokens.shape[1]).clamp(min=1e-8))
-        log_attention = aligner(batch.mel, embedding(tokens), text_mask, prior.unsqueeze(0))
+        log_attention = aligner(floored(batch.mel), embedding(tokens), text_mask,
+                                prior.unsqueeze(0))
         hard = monotonic_alignment_search(log_attention, text_mask.sum(1), frames,
                                           tokens == space if skipping else None)
         out = torch.zeros(ids.shape[0], dtype=torch.long)
@@ -165,7 +177,7 @@ def main(argv=None) -> int:
             batch = collate_acoustic([aligned(train[i]) for i in indices])
             for group in optimizer.param_groups:
                 group["lr"] = args.lr * min(1.0, (step + 1) / 200)
-            log_attention = aligner(batch.mel, embedding(batch.tokens), batch.text_mask,
+            log_attention = aligner(floored(batch.mel), embedding(batch.tokens), batch.text_mask,
                                     batch.log_prior)
             text_lengths, frame_lengths = batch.text_mask.sum(1), batch.frame_mask.sum(1)
             skippable = (batch.tokens == space) if skipping else None

@@ -368,3 +368,75 @@ def test_a_too_short_clip_and_half_transcribed_data_are_refused(tiny_base, tmp_p
     with pytest.raises(EmptyAudioError, match="too short"):
         adavoice.adapt(tiny_base["base"], data, config=_config("cln"), untranscribed=True,
                        progress=False)
+
+
+# ---- bad adaptation data: typed errors that name what is wrong (ninth session) ----------------
+
+def _write_clips(folder, texts, speaker_of=None, silent=()):
+    folder.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(0.6 * 22050)) / 22050
+    rows = []
+    for i, text in enumerate(texts):
+        wave = np.zeros_like(t) if i in silent else 0.3 * np.sin(2 * np.pi * (120 + 10 * i) * t)
+        sf.write(folder / f"c{i:02d}.wav", wave.astype(np.float32), 22050)
+        rows.append({"id": f"c{i:02d}", "audio": f"c{i:02d}.wav", "text": text,
+                     "speaker": speaker_of(i) if speaker_of else "new", "language": "en",
+                     "duration_s": 0.6})
+    (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_load_clips_refuses_several_speakers_silence_and_bad_counts(tmp_path):
+    from adavoice.adapt.data import load_clips
+    from adavoice.config import MelConfig
+    from adavoice.errors import ConfigError, DatasetError, EmptyAudioError
+
+    mixed = _write_clips(tmp_path / "mixed", ["Hello."] * 4, speaker_of=lambda i: f"s{i % 2}")
+    with pytest.raises(DatasetError, match="2 speakers"):
+        load_clips(mixed, MelConfig())
+    assert len(load_clips(mixed, MelConfig(), speaker="s1")) == 2
+    silent = _write_clips(tmp_path / "silent", ["Hello."] * 3, silent=(1,))
+    with pytest.raises(EmptyAudioError, match="silent") as caught:
+        load_clips(silent, MelConfig())
+    assert "c01.wav" in str(caught.value)
+    for bad in (0, -1, "3", True):
+        with pytest.raises(ConfigError, match="max_utterances"):
+            load_clips(mixed, MelConfig(), max_utterances=bad, speaker="s1")
+
+
+def test_a_transcript_with_nothing_to_say_names_its_clip(tmp_path):
+    from adavoice.api import adapt
+    from adavoice.errors import EmptyTextError
+
+    data = _write_clips(tmp_path / "voice", ["Hello there.", "...!?", "Good day."])
+    with pytest.raises(EmptyTextError, match="clip c01"):
+        adapt("demo", data, steps=1, progress=False)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("null", "line 2: manifest row is not an object"),
+    ('{"id": "b", "audio": "b.wav", "speaker": "s", "language": "en", "duration_s": "long"}',
+     "line 2: .*duration_s is not a number"),
+    ('{"id": "b", "audio": "b.wav", "speaker": "s", "language": "en", "duration_s": 1,'
+     ' "text": 5}', "line 2: .*text is not a string"),
+])
+def test_manifest_rows_of_the_wrong_shape_name_their_line(tmp_path, line, message):
+    from adavoice.data.manifest import Manifest
+    from adavoice.errors import DatasetError
+
+    good = '{"id": "a", "audio": "a.wav", "speaker": "s", "language": "en", "duration_s": 1}'
+    (tmp_path / "manifest.jsonl").write_text(good + "\n" + line + "\n")
+    with pytest.raises(DatasetError, match=message):
+        Manifest.load(tmp_path)
+
+
+def test_manifest_tolerates_a_bom_and_refuses_latin1(tmp_path):
+    from adavoice.data.manifest import Manifest
+    from adavoice.errors import DatasetError
+
+    good = '{"id": "a", "audio": "a.wav", "speaker": "s", "language": "en", "duration_s": 1}'
+    (tmp_path / "manifest.jsonl").write_bytes(b"\xef\xbb\xbf" + good.encode() + b"\n")
+    assert len(Manifest.load(tmp_path)) == 1
+    (tmp_path / "manifest.jsonl").write_bytes(good.replace("s", "\xe9").encode("latin-1"))
+    with pytest.raises(DatasetError, match="UTF-8"):
+        Manifest.load(tmp_path)

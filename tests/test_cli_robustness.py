@@ -219,3 +219,153 @@ def test_text_outside_the_alphabet_names_the_language():
         processor.process("你好世界")
     with pytest.raises(EmptyTextError, match="after normalisation"):
         processor.process("...")
+
+
+# ---- the Python API: found by an audit of bad input (ninth session) ---------------------------
+
+def _tiny_voice(folder):
+    from adavoice.adapt.adapter import VoiceAdapter
+    from adavoice.adapt.config import AdapterConfig
+    from adavoice.api import Voice
+
+    base = BaseModel.load(folder)
+    cfg = AdapterConfig.for_kind("cln")
+    adapter = VoiceAdapter(base.model, cfg, base.model.speaker_embedding.weight[0],
+                           base.model.speaker_utterance_vectors[0])
+    config = {"kind": "cln", "name": "tiny",
+              "base": {"name": base.name, "content_hash": base.content_hash},
+              "adapter": cfg.to_dict()}
+    return base, adapter.export(), config, Voice(base, adapter.export(), config)
+
+
+def test_voice_save_never_removes_a_folder_of_other_files(tiny_model_dir, tmp_path):
+    _, _, _, voice = _tiny_voice(tiny_model_dir)
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    (recordings / "take1.flac").write_bytes(b"precious")
+    with pytest.raises(ConfigError, match="not a voice"):
+        voice.save(recordings)
+    assert (recordings / "take1.flac").read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recordings"]  # no stage left
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    saved = voice.save(empty)
+    assert (saved / "adapter.safetensors").is_file()
+    voice.save(saved)  # an existing voice may be replaced
+
+
+def test_adapter_tensors_with_nan_are_refused(tiny_model_dir):
+    from adavoice.api import Voice
+    from adavoice.errors import ModelFormatError
+
+    base, tensors, config, _ = _tiny_voice(tiny_model_dir)
+    tensors["norms.0.scale"][3] = float("nan")
+    with pytest.raises(ModelFormatError, match=r"NaN.*norms\.0\.scale"):
+        Voice(base, tensors, config)
+
+
+def test_audio_with_nan_is_refused_and_over_range_float_is_clipped(tmp_path):
+    from adavoice.audio import load_audio
+    from adavoice.errors import AudioReadError
+
+    wave = np.zeros(SR // 2, dtype=np.float32)
+    wave[100] = np.nan
+    sf.write(tmp_path / "nan.wav", wave, SR, subtype="FLOAT")
+    with pytest.raises(AudioReadError, match="NaN"):
+        load_audio(tmp_path / "nan.wav")
+    wave[100] = 30.0
+    sf.write(tmp_path / "loud.wav", wave, SR, subtype="FLOAT")
+    assert load_audio(tmp_path / "loud.wav").max() == 1.0
+
+
+def test_save_audio_refuses_nan_and_writes_nothing(tmp_path):
+    with pytest.raises(ConfigError, match="NaN"):
+        save_audio(tmp_path / "out.wav", np.full(100, np.nan), SR)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_local_folder_named_demo_does_not_hide_the_shipped_model(tmp_path, monkeypatch):
+    from adavoice.api import SHIPPED_MODELS, resolve_model_dir
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()
+    assert resolve_model_dir("demo") == SHIPPED_MODELS / "demo"
+    model = tmp_path / "mine"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    assert resolve_model_dir("mine") == model.relative_to(tmp_path)
+
+
+def test_long_text_is_spoken_piece_by_piece(tiny_model_dir):
+    from adavoice.api import MAX_CHARS_PER_PASS, text_chunks
+
+    base = BaseModel.load(tiny_model_dir, precision="float32")
+    voice = base.model.speaker_voice(0)
+    text = " ".join(f"Sentence number {i}, said clearly and slowly." for i in range(20))
+    chunks = text_chunks(text)
+    assert len(chunks) > 1 and all(len(c) <= MAX_CHARS_PER_PASS for c in chunks)
+    assert " ".join(chunks) == text
+    # a piece with nothing to say (here one "word" of 301 "!") is skipped
+    whole = base.mel(text + " " + "!" * (MAX_CHARS_PER_PASS + 1), voice)
+    pieces = torch.cat([base.mel(c, voice) for c in chunks], dim=-1)
+    assert torch.equal(whole, pieces)
+    assert text_chunks("a " * 10 + "x" * 50, max_chars=20)[-1] == "x" * 50  # a word stays whole
+
+
+def test_text_that_is_not_a_string_is_a_typed_error(tiny_model_dir):
+    base = BaseModel.load(tiny_model_dir)
+    with pytest.raises(EmptyTextError, match="string"):
+        base.synthesize(5)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["acoustic"].update(hidden="128"), "hidden must be int"),
+    (lambda c: c.update(mel=None), "not a valid base config"),
+    (lambda c: c.update(speakers="ab"), "list of names"),
+    (lambda c: c.update(speakers=["one", "two", "three"]), "3 speaker names for 2"),
+    (lambda c: c.update(format_version=True), "format_version"),
+])
+def test_a_damaged_base_config_names_config_json(tiny_model_dir, tmp_path, edit, message):
+    import json
+    import shutil
+
+    from adavoice.errors import ModelFormatError
+
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    edit(config)
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match=message) as caught:
+        BaseModel.load(folder)
+    assert "config.json" in str(caught.value)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.update(base="demo"), "must be objects"),
+    (lambda c: c["base"].update(name=5), "must be strings"),
+    (lambda c: c.update(defaults={"length_scale": "fast"}), "must be numbers"),
+    (lambda c: c.update(defaults={"pitch_shift": 99}), "out of range"),
+    (lambda c: c.update(kind="decoder"), "disagrees"),
+])
+def test_a_damaged_voice_config_is_a_typed_error(tiny_model_dir, tmp_path, edit, message):
+    import json
+
+    from adavoice.api import Voice
+    from adavoice.errors import ModelFormatError
+
+    folder = _tiny_voice(tiny_model_dir)[3].save(tmp_path / "voice")
+    config = json.loads((folder / "adapter_config.json").read_text())
+    edit(config)
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match=message):
+        Voice.load(folder, base=tiny_model_dir)
+
+
+def test_tensors_of_another_kind_are_refused(tiny_model_dir):
+    from adavoice.api import Voice
+    from adavoice.errors import ModelFormatError
+
+    base, tensors, config, _ = _tiny_voice(tiny_model_dir)
+    tensors["voice_decoder.layers.0.conv1.weight"] = torch.zeros(2)
+    with pytest.raises(ModelFormatError, match="another kind"):
+        Voice(base, tensors, config)

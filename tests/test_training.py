@@ -153,3 +153,19 @@ def test_a_curve_file_widens_when_a_row_brings_a_new_column(tmp_path):
     trainer._append_curve({"step": 2, "loss": 1.5, "new_loss": 9.0})
     trainer.plot_curves()  # the widened file's empty cells plot as gaps
     assert (tmp_path / "curves.png").is_file()
+
+
+@pytest.mark.parametrize("state", [
+    [1, 2, 3],  # not a dict
+    {"step": 3},  # keys missing
+    {"model": {"nope": torch.zeros(1)}, "optimizer": {}, "scheduler": {}, "scaler": {}},
+])
+def test_resuming_a_checkpoint_of_another_run_is_a_typed_error(tmp_path, state):
+    from adavoice.errors import CheckpointError
+
+    trainer = make_trainer(tmp_path)
+    save_checkpoint(trainer.ckpt_path, state)
+    before = trainer.ckpt_path.read_bytes()
+    with pytest.raises(CheckpointError, match="does not fit this run"):
+        trainer.fit(resume=True, progress=False)
+    assert trainer.ckpt_path.read_bytes() == before  # nothing overwritten

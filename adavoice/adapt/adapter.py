@@ -73,7 +73,11 @@ class VoiceAdapter(nn.Module):
         else:
             self.register_buffer("speaker_vector", start)
             self.norm_vector = None if direct else nn.Parameter(start.clone())
-        self.register_buffer("utterance_vector", utterance_vector.detach().clone().float())
+        utterance = utterance_vector.detach().clone().float()
+        if cfg.train_utterance_vector and cfg.kind != "embedding":
+            self.utterance_vector = nn.Parameter(utterance)
+        else:
+            self.register_buffer("utterance_vector", utterance)
         self.norms: nn.ModuleList | None = None
         self.scales: nn.ParameterList | None = None
         self.biases: nn.ParameterList | None = None
@@ -91,7 +95,8 @@ class VoiceAdapter(nn.Module):
                 self.decoder = _inject_lora(self.decoder, cfg)
         for name, parameter in self.named_parameters():
             parameter.requires_grad_(cfg.kind != "lora"
-                                     or name in ("speaker_vector", "norm_vector")
+                                     or name in ("speaker_vector", "norm_vector",
+                                                 "utterance_vector")
                                      or "lora_" in name or _is_cln_projection(name))
         self._base_norms = base.conditional_norms()  # used by ``embedding``; not registered
 
@@ -135,7 +140,8 @@ class VoiceAdapter(nn.Module):
 
 def voice_from_tensors(base: AcousticModel, cfg: AdapterConfig,
                        tensors: dict[str, torch.Tensor]) -> VoiceCondition:
-    """Rebuild a VoiceCondition from stored tensors; ModelFormatError if they do not fit."""
+    """Rebuild a VoiceCondition from stored tensors; ModelFormatError if they do not fit or
+    hold NaN / infinite values."""
     hidden, n_norms = base.cfg.hidden, len(base.conditional_norms())
     try:
         speaker_vector = tensors["speaker_vector"].float()
@@ -152,11 +158,26 @@ def voice_from_tensors(base: AcousticModel, cfg: AdapterConfig,
                          for s, b in (norm_params or [])))
     if not shapes_ok:
         raise ModelFormatError("adapter tensor shapes do not fit this base model")
+    own_prefix = {"lora": "lora.", "decoder": "voice_decoder."}.get(cfg.kind)
+    foreign = sorted(k for k in tensors if k not in ("speaker_vector", "utterance_vector")
+                     and not k.startswith("norms.")
+                     and not (own_prefix and k.startswith(own_prefix)))
+    if foreign:
+        raise ModelFormatError(f"tensors that a {cfg.kind!r} adapter does not have "
+                               f"({', '.join(foreign[:3])}): the config names another kind")
+    damaged = sorted(k for k, v in tensors.items()
+                     if v.is_floating_point() and not torch.isfinite(v).all())
+    if damaged:
+        raise ModelFormatError("adapter tensors hold NaN or infinite values "
+                               f"({', '.join(damaged[:3])})")
     decoder = None
     if cfg.kind == "lora":
         from peft import set_peft_model_state_dict
 
-        decoder = _inject_lora(copy.deepcopy(base.decoder), cfg)
+        try:
+            decoder = _inject_lora(copy.deepcopy(base.decoder), cfg)
+        except ValueError as exc:  # peft: target modules this decoder does not have
+            raise ModelFormatError(f"LoRA targets do not fit this base ({exc})") from exc
         lora = {k[len("lora."):]: v.float() for k, v in tensors.items() if k.startswith("lora.")}
         try:
             result = set_peft_model_state_dict(decoder, lora)

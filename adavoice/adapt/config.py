@@ -55,7 +55,12 @@ class AdapterConfig(JsonConfig):
     from the predicted ones, as synthesis will (both on the aligner's durations).
     ``predicted_condition_share``: the share of training clips decoded from the phoneme-level
     predictor's condition instead of the real one (the base trains with 0.5). Untranscribed
-    adaptation reads no text, so neither applies there."""
+    adaptation reads no text, so neither applies there.
+
+    ``train_utterance_vector``: train the voice's utterance-level vector (AdaSpeech's
+    utterance condition, added to the text side; stored either way) instead of keeping the
+    utterance encoder's mean over the clips. Not for ``embedding``, whose floor is the speaker
+    vector alone."""
 
     kind: str = "cln"
     steps: int = 200
@@ -79,6 +84,7 @@ class AdapterConfig(JsonConfig):
     cln_parameters: str = "projection"
     validation: str = "teacher-forced"
     predicted_condition_share: float = 0.0
+    train_utterance_vector: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:

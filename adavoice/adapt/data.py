@@ -24,7 +24,7 @@ from adavoice.config import MelConfig
 from adavoice.data.features import compute_features
 from adavoice.data.manifest import Manifest, Utterance
 from adavoice.data.readers import read_folder
-from adavoice.errors import DatasetError, EmptyAudioError
+from adavoice.errors import ConfigError, DatasetError, EmptyAudioError
 from adavoice.train.acoustic_data import ENERGY_FLOOR, interpolated_log_f0
 
 # Shorter clips carry no voice to speak of, and the speaker encoder cannot frame them.
@@ -57,10 +57,20 @@ def list_utterances(data: str | Path, transcripts: bool = True
 
 def load_clips(data: str | Path, mel_config: MelConfig, max_utterances: int = 20,
                untranscribed: bool = False, speaker: str | None = None) -> list[AdaptationClip]:
-    """The first ``max_utterances`` clips (by id; of ``speaker`` if given) with features."""
+    """The first ``max_utterances`` clips (by id; of ``speaker`` if given) with features.
+    DatasetError for data of several speakers without ``speaker``; EmptyAudioError for a clip
+    that is too short or silent."""
+    if isinstance(max_utterances, bool) or not isinstance(max_utterances, int) \
+            or max_utterances < 1:
+        raise ConfigError(f"max_utterances must be a whole number >= 1, got {max_utterances!r}")
     rows, manifest = list_utterances(data, transcripts=not untranscribed)
     if speaker is not None:
         rows = [u for u in rows if u.speaker == speaker]
+    voices = sorted({u.speaker for u in rows})
+    if len(voices) > 1:
+        raise DatasetError(f"the data holds {len(voices)} speakers ({', '.join(voices[:4])}"
+                           f"{', ...' if len(voices) > 4 else ''}); a voice is one speaker",
+                           path=data, fix="pass speaker= (CLI: --speaker) to pick one")
     rows = sorted(rows, key=lambda u: u.id)[:max_utterances]
     if not rows:
         raise DatasetError("no audio to adapt from", path=data,
@@ -73,6 +83,9 @@ def load_clips(data: str | Path, mel_config: MelConfig, max_utterances: int = 20
             raise EmptyAudioError(f"clip of {seconds * 1000:.0f} ms is too short to adapt from "
                                   f"(at least {MIN_CLIP_S * 1000:.0f} ms)",
                                   path=manifest.audio_path(row),
+                                  fix="remove it from the adaptation folder")
+        if float(feats.energy.max()) <= 1e-8:
+            raise EmptyAudioError("clip is silent", path=manifest.audio_path(row),
                                   fix="remove it from the adaptation folder")
         text = None if untranscribed else row.text
         clips.append(AdaptationClip(

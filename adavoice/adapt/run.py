@@ -19,7 +19,13 @@ import torch
 from adavoice.adapt.adapter import VoiceAdapter
 from adavoice.adapt.config import AdapterConfig
 from adavoice.adapt.data import AdaptationClip, load_clips
-from adavoice.errors import ConfigError, DatasetError, EmptyTranscriptError
+from adavoice.errors import (
+    ConfigError,
+    DatasetError,
+    EmptyTextError,
+    EmptyTranscriptError,
+    UnknownSymbolError,
+)
 from adavoice.models.mel_encoder import voice_frames
 from adavoice.train.acoustic_data import AcousticItem, collate_acoustic
 from adavoice.train.acoustic_losses import LossWeights, acoustic_losses, masked_l1
@@ -57,8 +63,10 @@ class _Task:
     """Precollated batches and the loss of one mode (transcribed or untranscribed)."""
 
     def __init__(self, base, clips: list[AdaptationClip], transcribed: bool, batch_size: int,
-                 predicted_condition_share: float = 0.0, predicted_variance: bool = False):
+                 predicted_condition_share: float = 0.0, predicted_variance: bool = False,
+                 voice_utterance: bool = False):
         self.base, self.transcribed = base, transcribed
+        self.voice_utterance = voice_utterance
         self.predicted_condition_share = predicted_condition_share
         self.predicted_variance = predicted_variance
         ordered = sorted(clips, key=lambda c: c.mel.shape[-1])
@@ -94,7 +102,8 @@ class _Task:
                         voice=voice, durations=self.durations[index],
                         predicted_condition_share=(self.predicted_condition_share
                                                    if adapter.training else 0.0),
-                        predicted_variance=self.predicted_variance)
+                        predicted_variance=self.predicted_variance,
+                        voice_utterance=self.voice_utterance)
             losses = acoustic_losses(out, batch, 0, ADAPTATION_WEIGHTS)
             keep = ("loss", "mel_loss", "duration_loss", "pitch_loss", "energy_loss")
             return {k: losses[k] for k in keep}
@@ -141,6 +150,8 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
     if config is not None and kind not in ("cln", config.kind):
         raise ConfigError(f"kind {kind!r} disagrees with config.kind {config.kind!r}",
                           fix="pass one of them")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
+        raise ConfigError(f"steps must be a whole number, got {steps!r}")
     cfg = config or AdapterConfig.for_kind(kind, steps=steps)
     clips = load_clips(data, base.cfg.mel, max_utterances, untranscribed, speaker)
     missing = [c.id for c in clips if not c.text]
@@ -150,6 +161,8 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
             f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})", path=data,
             fix="add their transcripts, or pass --untranscribed to adapt from audio alone")
     transcribed = not untranscribed and not missing
+    if transcribed:
+        _check_transcripts(base, clips, data)
     train_clips, valid_clips = split_clips(clips, cfg)
     with torch.random.fork_rng():  # seeded here without touching the caller's RNG
         torch.manual_seed(cfg.seed)
@@ -179,6 +192,21 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
     return Voice(base, tensors, config_out)
 
 
+def _check_transcripts(base, clips, data) -> None:
+    """A transcript with nothing to say fails before training, naming its clip."""
+    try:
+        base.processor.process_many([c.text for c in clips])
+        return
+    except (EmptyTextError, UnknownSymbolError):
+        pass
+    for clip in clips:
+        try:
+            base.processor.process(clip.text)
+        except (EmptyTextError, UnknownSymbolError) as exc:
+            raise type(exc)(f"clip {clip.id}: {exc.message}", path=data,
+                            fix=exc.fix or "correct its transcript") from exc
+
+
 def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress) -> dict:
     """Adapt in float32 throughout: the held-out loss that picks the kept step must not depend
     on whether this CPU runs the decoder in bfloat16 at inference."""
@@ -200,9 +228,12 @@ def _optimise_float32(base, adapter, cfg, train_clips, valid_clips, transcribed,
     model = base.model
     frozen, was_training = [p.requires_grad for p in model.parameters()], model.training
     model.eval().requires_grad_(False)
-    task = _Task(base, train_clips, transcribed, cfg.batch_size, cfg.predicted_condition_share)
+    trained_utterance = cfg.train_utterance_vector and cfg.kind != "embedding"
+    task = _Task(base, train_clips, transcribed, cfg.batch_size, cfg.predicted_condition_share,
+                 voice_utterance=trained_utterance)
     valid = (_Task(base, valid_clips, transcribed, cfg.batch_size,
-                   predicted_variance=cfg.validation == "synthesis") if valid_clips else None)
+                   predicted_variance=cfg.validation == "synthesis",
+                   voice_utterance=trained_utterance) if valid_clips else None)
     learning_rate = cfg.learning_rate * (1.0 if transcribed else cfg.untranscribed_lr_scale)
     optimizer = torch.optim.Adam([p for p in adapter.parameters() if p.requires_grad],
                                  lr=learning_rate)

@@ -47,13 +47,22 @@ class Utterance:
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> "Utterance":
         known = {"id", "audio", "text", "speaker", "language", "duration_s", "alignment"}
+        if not isinstance(row, dict):
+            raise DatasetError(f"manifest row is not an object: {row!r}")
         missing = {"id", "audio", "speaker", "language", "duration_s"} - set(row)
         if missing:
             raise DatasetError(f"manifest row lacks {sorted(missing)}: {row}")
+        if row.get("text") is not None and not isinstance(row["text"], str):
+            raise DatasetError(f"manifest row's text is not a string: {row['text']!r}")
+        try:
+            duration_s = float(row["duration_s"])
+        except (TypeError, ValueError) as exc:
+            raise DatasetError(f"manifest row's duration_s is not a number: "
+                               f"{row['duration_s']!r}") from exc
         return cls(
             id=str(row["id"]), audio=str(row["audio"]), text=row.get("text"),
             speaker=str(row["speaker"]), language=str(row["language"]),
-            duration_s=float(row["duration_s"]), alignment=row.get("alignment"),
+            duration_s=duration_s, alignment=row.get("alignment"),
             extra={k: v for k, v in row.items() if k not in known},
         )
 
@@ -106,14 +115,20 @@ class Manifest:
                 fix="import the corpus first with `adavoice corpus import` or `corpus build`",
             )
         rows = []
-        with path.open(encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(Utterance.from_dict(json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"line {line_no} is not JSON ({exc})", path=path) from exc
+        try:
+            lines = path.read_text(encoding="utf-8-sig").split("\n")  # a BOM is tolerated
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"not UTF-8 text ({exc})", path=path,
+                               fix="save the manifest as UTF-8") from exc
+        for line_no, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(Utterance.from_dict(json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"line {line_no} is not JSON ({exc})", path=path) from exc
+            except DatasetError as exc:
+                raise DatasetError(f"line {line_no}: {exc.message}", path=path) from exc
         return cls(rows, path.parent)
 
     def save(self, folder: str | Path | None = None) -> Path:

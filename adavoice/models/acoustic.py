@@ -210,7 +210,8 @@ class AcousticModel(nn.Module):
 
     def forward(self, tokens, text_mask, speakers, mel, frame_mask, pitch, energy, log_prior=None,
                 voice: VoiceCondition | None = None, durations=None,
-                predicted_condition_share: float = 0.0, predicted_variance: bool = False):
+                predicted_condition_share: float = 0.0, predicted_variance: bool = False,
+                voice_utterance: bool = False):
         """Teacher-forced pass. tokens (B, N); speakers (B,); mel (B, n_mels, T) target;
         pitch (B, T) frame log-F0 in ln Hz, interpolated through unvoiced frames;
         energy (B, T) frame ln-energy; masks bool. Pitch and energy are averaged per token with
@@ -229,12 +230,14 @@ class AcousticModel(nn.Module):
         utterance vector when ``voice`` is given, the phoneme predictor's condition, the
         predicted pitch and energy) on the given (or aligned) durations, so the mel can still
         be compared frame by frame with the real one. Losses are unchanged. Adaptation can
-        score its held-out clips this way (``AdapterConfig.validation="synthesis"``)."""
+        score its held-out clips this way (``AdapterConfig.validation="synthesis"``).
+        ``voice_utterance``: only the utterance vector is the voice's, not the reference mel's
+        (adaptation that trains it, ``AdapterConfig.train_utterance_vector``)."""
         if voice is None:
             speaker_vector = self.speaker_embedding(speakers)
         else:
             speaker_vector = voice.speaker_vector.view(1, -1).expand(tokens.shape[0], -1)
-        if predicted_variance and voice is not None:  # synthesis reads the voice's own
+        if (predicted_variance or voice_utterance) and voice is not None:  # the voice's own
             utterance_vector = voice.utterance_vector.view(1, -1).expand(tokens.shape[0], -1)
         else:
             utterance_vector = (self.utterance_encoder(mel, frame_mask)

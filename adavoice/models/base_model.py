@@ -43,17 +43,34 @@ class BaseModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict, path: Path | None = None) -> "BaseModelConfig":
+        """ModelFormatError (naming ``path``) for anything that is not a base config."""
+        if not isinstance(data, dict):
+            raise ModelFormatError("config.json is not a JSON object", path=path)
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        if type(version) is not int or version != FORMAT_VERSION:
             raise ModelFormatError(f"format_version {version!r}, this adavoice reads "
                                    f"{FORMAT_VERSION}", path=path)
         try:
-            return cls(acoustic=AcousticConfig.from_dict(data["acoustic"]),
-                       mel=MelConfig.from_dict(data["mel"]), language=data["language"],
-                       symbols=data["symbols"], speakers=list(data["speakers"]),
-                       training=data.get("training", {}), format_version=version)
+            speakers = data["speakers"]
+            if not (isinstance(speakers, list) and all(isinstance(s, str) for s in speakers)):
+                raise ModelFormatError("'speakers' must be a list of names", path=path)
+            if not isinstance(data["symbols"], dict):
+                raise ModelFormatError("'symbols' must be an object", path=path)
+            cfg = cls(acoustic=AcousticConfig.from_dict(data["acoustic"]),
+                      mel=MelConfig.from_dict(data["mel"]), language=data["language"],
+                      symbols=data["symbols"], speakers=list(speakers),
+                      training=data.get("training", {}), format_version=version)
         except KeyError as exc:
             raise ModelFormatError(f"config.json lacks {exc}", path=path) from exc
+        except ModelFormatError:
+            raise
+        except Exception as exc:  # wrong types or unknown fields in the nested configs
+            raise ModelFormatError(f"config.json is not a valid base config ({exc})",
+                                   path=path) from exc
+        if len(cfg.speakers) != cfg.acoustic.n_speakers:
+            raise ModelFormatError(f"{len(cfg.speakers)} speaker names for "
+                                   f"{cfg.acoustic.n_speakers} speakers", path=path)
+        return cfg
 
 
 def save_base_model(folder: str | Path, model: AcousticModel, cfg: BaseModelConfig,
@@ -77,11 +94,10 @@ def load_base_model(folder: str | Path) -> tuple[AcousticModel, BaseModelConfig]
     try:
         cfg = BaseModelConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")),
                                         config_path)
-        state = load_file(str(weights_path))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFormatError(f"config.json is not valid JSON ({exc})", path=config_path) from exc
-    except ModelFormatError:
-        raise
+    try:
+        state = load_file(str(weights_path))
     except Exception as exc:  # safetensors raises its own error types on damaged files
         raise ModelFormatError(f"weights are unreadable ({exc})", path=weights_path) from exc
     model = AcousticModel(cfg.acoustic)

@@ -212,22 +212,33 @@ class Trainer:
             save_checkpoint(self.ckpt_path, self.state())
 
     def resume(self) -> None:
-        state = load_checkpoint(self.ckpt_path)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
-        torch.set_rng_state(state["rng"])
-        if self.critic is not None:
-            if "critic" not in state:  # its schedule and warm-up would start mid-run, wrongly
-                from adavoice.errors import CheckpointError
+        """Restore the run from ``checkpoints/last.pt``. CheckpointError (nothing changed on
+        disk) when it is unreadable or belongs to another model, optimizer or run kind."""
+        from adavoice.errors import CheckpointError
 
-                raise CheckpointError(
-                    "this checkpoint is from a run without a critic (discriminators)",
-                    path=self.ckpt_path,
-                    fix="start the adversarial phase as a new run from the release (--init)")
-            self.critic.load_state_dict(state["critic"])
+        state = load_checkpoint(self.ckpt_path)
+        if self.critic is not None and isinstance(state, dict) and "critic" not in state:
+            # its schedule and warm-up would start mid-run, wrongly
+            raise CheckpointError(
+                "this checkpoint is from a run without a critic (discriminators)",
+                path=self.ckpt_path,
+                fix="start the adversarial phase as a new run from the release (--init)")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            self.step, self.epoch, self.position = (state["step"], state["epoch"],
+                                                    state["position"])
+            torch.set_rng_state(state["rng"])
+            if self.critic is not None:
+                self.critic.load_state_dict(state["critic"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"checkpoint does not fit this run ({type(exc).__name__}: {str(exc)[:200]})",
+                path=self.ckpt_path,
+                fix="resume with the same command and preset that wrote it, or train into a "
+                    "new --out folder") from exc
         self._truncate_curves()
 
     def fit(self, resume: bool = False, progress: bool = True) -> list[dict]:
