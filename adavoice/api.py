@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -100,6 +101,21 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
                            fix="pass 'demo' or a folder written by `adavoice train base`")
 
 
+@contextmanager
+def _damaged_part(folder: Path, what: str):
+    """Turn what a damaged part folder (its config.json or safetensors) raises into a
+    ModelFormatError naming the folder; adavoice's own typed errors pass through."""
+    from adavoice.errors import AdavoiceError, ModelFormatError
+
+    try:
+        yield
+    except AdavoiceError:
+        raise
+    except Exception as exc:  # KeyError, TypeError, safetensors' own errors, shape mismatches
+        raise ModelFormatError(f"the {what} is damaged ({type(exc).__name__}: "
+                               f"{str(exc)[:200]})", path=folder) from exc
+
+
 class BaseModel:
     """A trained multi-speaker acoustic model with its text front end and vocoder.
 
@@ -164,13 +180,15 @@ class BaseModel:
             from adavoice.config import read_json
             from adavoice.errors import AdapterMismatchError
 
-            made_for = read_json(folder / "config.json").get("training", {}).get(
-                "base_weights_sha256")
+            with _damaged_part(folder, "mel encoder"):
+                made_for = read_json(folder / "config.json").get("training", {}).get(
+                    "base_weights_sha256")
             if made_for is not None and made_for != self.content_hash:
                 raise AdapterMismatchError("the mel encoder was trained on another base",
                                            path=folder,
                                            fix="retrain it: adavoice train mel-encoder --install")
-            encoder = MelEncoder.from_dir(folder).requires_grad_(False)
+            with _damaged_part(folder, "mel encoder"):
+                encoder = MelEncoder.from_dir(folder).requires_grad_(False)
             if (encoder.cfg.hidden, encoder.cfg.n_mels) != (self.cfg.acoustic.hidden,
                                                              self.cfg.acoustic.n_mels):
                 raise AdapterMismatchError("the mel encoder's sizes do not fit this base",
@@ -186,7 +204,8 @@ class BaseModel:
             folder = self.folder / "speaker_encoder"
             encoder = None
             if folder.is_dir():
-                encoder, mel = SpeakerEncoder.from_dir(folder)
+                with _damaged_part(folder, "speaker encoder"):
+                    encoder, mel = SpeakerEncoder.from_dir(folder)
                 if mel != self.cfg.mel:
                     from adavoice.errors import ModelFormatError
 
@@ -204,11 +223,14 @@ class BaseModel:
             path = self.folder / "speaker_encoder" / "centroids.safetensors"
             table = None
             if path.is_file() and self.speaker_encoder() is not None:
-                stored = load_file(str(path))
-                names = (self.speaker_encoder_speakers() or [])
-                if sorted(names) == sorted(self.speakers):
-                    order = [names.index(s) for s in self.speakers]
-                    table = stored["centroids"].float()[order]
+                with _damaged_part(path.parent, "speaker encoder's centroid table"):
+                    stored = load_file(str(path))
+                    names = (self.speaker_encoder_speakers() or [])
+                    if sorted(names) == sorted(self.speakers):
+                        order = [names.index(s) for s in self.speakers]
+                        table = stored["centroids"].float()[order]
+                        if table.ndim != 2 or table.shape[0] != len(self.speakers):
+                            raise ValueError(f"centroids of shape {tuple(table.shape)}")
             self._parts["centroids"] = table
         return self._parts["centroids"]
 
@@ -219,13 +241,21 @@ class BaseModel:
         centroids = self.speaker_centroids()
         if centroids is None:
             return None
-        return centroids @ self.speaker_encoder().embed_many(mels)
+        embedding = self.speaker_encoder().embed_many(mels)
+        with _damaged_part(self.folder / "speaker_encoder", "speaker encoder's centroid table"):
+            return centroids @ embedding
 
     def speaker_encoder_speakers(self) -> list[str] | None:
         from adavoice.config import read_json
 
         path = self.folder / "speaker_encoder" / "config.json"
-        return read_json(path).get("training", {}).get("speakers") if path.is_file() else None
+        if not path.is_file():
+            return None
+        with _damaged_part(path.parent, "speaker encoder"):
+            speakers = read_json(path).get("training", {}).get("speakers")
+            if speakers is not None and not isinstance(speakers, list):
+                raise TypeError("training.speakers is not a list")
+            return speakers
 
     @property
     def speakers(self) -> list[str]:
@@ -270,7 +300,8 @@ class BaseModel:
             if name == "neural":
                 from adavoice.models.vocoder import NeuralVocoder, Vocoder
 
-                vocoder, mel = Vocoder.from_dir(self.folder / "vocoder")
+                with _damaged_part(self.folder / "vocoder", "vocoder"):
+                    vocoder, mel = Vocoder.from_dir(self.folder / "vocoder")
                 if mel != self.cfg.mel:
                     from adavoice.errors import ModelFormatError
 

@@ -440,3 +440,24 @@ def test_manifest_tolerates_a_bom_and_refuses_latin1(tmp_path):
     (tmp_path / "manifest.jsonl").write_bytes(good.replace("s", "\xe9").encode("latin-1"))
     with pytest.raises(DatasetError, match="UTF-8"):
         Manifest.load(tmp_path)
+
+
+@pytest.mark.parametrize("part, damage, call", [
+    ("mel_encoder/config.json", lambda p: p.write_text('{"format_version": 1}'),
+     lambda b: b.mel_encoder()),
+    ("mel_encoder/config.json", lambda p: p.write_text("[1, 2]"), lambda b: b.mel_encoder()),
+    ("speaker_encoder/centroids.safetensors", lambda p: p.write_bytes(b"\x00" * 64),
+     lambda b: b.speaker_centroids()),
+    ("speaker_encoder/config.json", lambda p: p.write_text('{"x": 1}'),
+     lambda b: b.speaker_encoder()),
+])
+def test_a_damaged_part_of_the_base_is_a_model_format_error(tmp_path, part, damage, call):
+    import shutil
+
+    from adavoice.api import SHIPPED_MODELS
+
+    folder = shutil.copytree(SHIPPED_MODELS / "demo", tmp_path / "demo")
+    damage(folder / part)
+    with pytest.raises(ModelFormatError) as caught:
+        call(BaseModel.load(folder))
+    assert (folder / part).parent.name in str(caught.value)
