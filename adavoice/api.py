@@ -25,7 +25,10 @@ MAX_LENGTH_SCALE = 10.0
 MAX_PITCH_SHIFT = 24.0  # semitones: two octaves either way
 # Longer text is spoken in pieces: the decoder's self-attention grows with the square of the
 # frames (60,000 characters in one pass asked for 13.8 GB). 300 characters is ~20 s of speech.
+# Normalisation can multiply a piece's tokens (digits become words), so a pass is also capped
+# in tokens; a piece that is still longer (one 600-token "word") is a TextTooLongError.
 MAX_CHARS_PER_PASS = 300
+MAX_TOKENS_PER_PASS = 600
 _CUTS = (r"(?<=[.!?;:])\s+", r"(?<=,)\s+", r"\s+")  # after sentence ends, commas, any space
 
 
@@ -320,22 +323,40 @@ class BaseModel:
         knobs out of range (see :func:`check_knobs`). Text over ``MAX_CHARS_PER_PASS``
         characters is spoken piece by piece (:func:`text_chunks`) and the mels joined."""
         check_knobs(length_scale, pitch_shift, energy_scale)
+        mels = [self.model.infer(tokens, voice, length_scale=length_scale,
+                                 pitch_shift_semitones=pitch_shift,
+                                 energy_scale=energy_scale).mel[0]
+                for tokens in self.token_pieces(text)]
+        return mels[0] if len(mels) == 1 else torch.cat(mels, dim=-1)
+
+    def token_pieces(self, text: str) -> list[torch.Tensor]:
+        """``text`` as one (1, N) token tensor, or, when it is over ``MAX_CHARS_PER_PASS``
+        characters or ``MAX_TOKENS_PER_PASS`` tokens, as several: its normalised form cut by
+        :func:`text_chunks`, pieces with nothing to say skipped. EmptyTextError when nothing
+        is left; TextTooLongError for a piece that cannot be cut small enough."""
+        from adavoice.errors import TextTooLongError
+
         if not isinstance(text, str):
             raise EmptyTextError(f"the text must be a string, not {type(text).__name__}")
-        chunks = text_chunks(text) if len(text) > MAX_CHARS_PER_PASS else [text]
-        mels, first_error = [], None
-        for chunk in chunks:
+        if len(text) <= MAX_CHARS_PER_PASS:
+            tokens = self.tokens(text)
+            if tokens.shape[1] <= MAX_TOKENS_PER_PASS:
+                return [tokens]
+        pieces, first_error = [], None
+        for chunk in text_chunks(self.processor.normalizer(text).text):
             try:
                 tokens = self.tokens(chunk)
             except EmptyTextError as exc:  # a piece of only punctuation says nothing
                 first_error = first_error or exc
                 continue
-            out = self.model.infer(tokens, voice, length_scale=length_scale,
-                                   pitch_shift_semitones=pitch_shift, energy_scale=energy_scale)
-            mels.append(out.mel[0])
-        if not mels:
+            if tokens.shape[1] > MAX_TOKENS_PER_PASS:
+                raise TextTooLongError(f"a piece of the text gives {tokens.shape[1]} tokens "
+                                       f"with no space or punctuation to cut at (at most "
+                                       f"{MAX_TOKENS_PER_PASS}): {chunk[:40]!r}...")
+            pieces.append(tokens)
+        if not pieces:
             raise first_error
-        return mels[0] if len(mels) == 1 else torch.cat(mels, dim=-1)
+        return pieces
 
     @torch.no_grad()
     def synthesize(self, text: str, speaker: str | None = None, length_scale: float = 1.0,
@@ -361,7 +382,7 @@ def _check_voice_config(config: dict, folder) -> None:
 
     base, adapter = config.get("base"), config.get("adapter")
     if not isinstance(base, dict) or not isinstance(adapter, dict):
-        raise bad("'base' and 'adapter' must be objects")
+        raise bad("'base' and 'adapter' must both be present, as objects")
     if not all(isinstance(base.get(k, ""), str) for k in ("name", "content_hash")):
         raise bad("'base' name and content_hash must be strings")
     if config.get("kind", adapter.get("kind")) != adapter.get("kind", "cln"):

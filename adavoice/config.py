@@ -51,6 +51,9 @@ class JsonConfig:
         kwargs = {}
         for name, value in data.items():
             ftype = fields[name].type
+            if (str(getattr(ftype, "__name__", ftype)).startswith("int")
+                    and isinstance(value, float) and value.is_integer()):
+                value = int(value)  # 200.0 from another JSON writer is 200
             if not _simple_type_ok(ftype, value):
                 raise ConfigError(f"{cls.__name__}.{name} must be {ftype}, got {value!r}")
             sub = _nested_config_type(cls, ftype)
@@ -60,6 +63,16 @@ class JsonConfig:
                 value = tuple(value)
             kwargs[name] = value
         return cls(**kwargs)
+
+    def check_field_types(self) -> None:
+        """ConfigError for a field whose value does not fit its simple annotation (int,
+        float, str, bool, or one of them or None); for ``__post_init__``, so that a config
+        built in Python fails where it is built, as one read from JSON does."""
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if not _simple_type_ok(f.type, value):
+                raise ConfigError(f"{type(self).__name__}.{f.name} must be {f.type}, "
+                                  f"got {value!r}")
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

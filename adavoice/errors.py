@@ -79,6 +79,10 @@ class EmptyTextError(AdavoiceError):
     default_fix = "pass some text to speak"
 
 
+class TextTooLongError(AdavoiceError):
+    default_fix = "break the text with spaces or punctuation"
+
+
 class UnknownSymbolError(AdavoiceError):
     default_fix = "normalise the text or add the symbol to the language pack"
 
@@ -101,7 +105,7 @@ class AdapterMismatchError(AdavoiceError):
 
 class CheckpointError(AdavoiceError):
     default_fix = ("only the last checkpoint is kept: move it aside and train into a new --out "
-                   "folder, warm-started from a release with --init")
+                   "folder (warm-started from a release with --init where the command has it)")
 
 
 class DatasetError(AdavoiceError):

@@ -305,11 +305,35 @@ def test_long_text_is_spoken_piece_by_piece(tiny_model_dir):
     chunks = text_chunks(text)
     assert len(chunks) > 1 and all(len(c) <= MAX_CHARS_PER_PASS for c in chunks)
     assert " ".join(chunks) == text
-    # a piece with nothing to say (here one "word" of 301 "!") is skipped
-    whole = base.mel(text + " " + "!" * (MAX_CHARS_PER_PASS + 1), voice)
-    pieces = torch.cat([base.mel(c, voice) for c in chunks], dim=-1)
-    assert torch.equal(whole, pieces)
+    whole = base.mel(text, voice)  # the normalised text ("number seven, ...") is what is cut
+    normalized = text_chunks(base.processor.normalizer(text).text)
+    assert len(normalized) > 1
+    assert torch.equal(whole, torch.cat([base.mel(c, voice) for c in normalized], dim=-1))
     assert text_chunks("a " * 10 + "x" * 50, max_chars=20)[-1] == "x" * 50  # a word stays whole
+
+
+def test_text_is_also_capped_in_tokens(tiny_model_dir):
+    from adavoice.api import MAX_TOKENS_PER_PASS
+    from adavoice.errors import TextTooLongError
+
+    base = BaseModel.load(tiny_model_dir)
+    digits = "1234567890" * 25  # 250 characters, thousands of tokens once spoken as words
+    assert len(base.tokens(digits)[0]) > MAX_TOKENS_PER_PASS
+    pieces = base.token_pieces(digits)
+    assert len(pieces) > 1 and all(p.shape[1] <= MAX_TOKENS_PER_PASS for p in pieces)
+    assert base.token_pieces("Hello there.")[0].tolist() == base.tokens("Hello there.").tolist()
+    with pytest.raises(TextTooLongError, match="no space or punctuation"):
+        base.token_pieces("a" * 5000)
+
+
+def test_adapt_overwrite_never_replaces_a_folder_of_other_files(tmp_path, capsys,
+                                                                 no_model_load):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code, err = run_cli(["adapt", "examples/demo-voice", "--out", out, "--overwrite"], capsys)
+    assert code == 1 and "not a voice" in one_line_error(err)
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_text_that_is_not_a_string_is_a_typed_error(tiny_model_dir):
@@ -341,7 +365,8 @@ def test_a_damaged_base_config_names_config_json(tiny_model_dir, tmp_path, edit,
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda c: c.update(base="demo"), "must be objects"),
+    (lambda c: c.update(base="demo"), "as objects"),
+    (lambda c: c.pop("adapter"), "both be present"),
     (lambda c: c["base"].update(name=5), "must be strings"),
     (lambda c: c.update(defaults={"length_scale": "fast"}), "must be numbers"),
     (lambda c: c.update(defaults={"pitch_shift": 99}), "out of range"),

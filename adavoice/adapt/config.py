@@ -88,6 +88,7 @@ class AdapterConfig(JsonConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
+        self.check_field_types()
         if self.kind not in KINDS:
             raise ConfigError(f"unknown adapter kind {self.kind!r}", fix=" | ".join(KINDS))
         if self.init not in INITS:
@@ -112,6 +113,9 @@ class AdapterConfig(JsonConfig):
             raise ConfigError("lora_alpha must be > 0")
         if self.lora_rank < 1:
             raise ConfigError("lora_rank must be >= 1")
+        if self.train_utterance_vector and self.kind == "embedding":
+            raise ConfigError("train_utterance_vector does not apply to the embedding kind, "
+                              "whose floor is the speaker vector alone")
 
     @classmethod
     def for_kind(cls, kind: str = "cln", **overrides) -> "AdapterConfig":

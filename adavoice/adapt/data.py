@@ -14,6 +14,7 @@ In untranscribed mode no text is read at all: texts are dropped as soon as the f
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +61,10 @@ def load_clips(data: str | Path, mel_config: MelConfig, max_utterances: int = 20
     """The first ``max_utterances`` clips (by id; of ``speaker`` if given) with features.
     DatasetError for data of several speakers without ``speaker``; EmptyAudioError for a clip
     that is too short or silent."""
-    if isinstance(max_utterances, bool) or not isinstance(max_utterances, int) \
+    if isinstance(max_utterances, bool) or not isinstance(max_utterances, numbers.Integral) \
             or max_utterances < 1:
         raise ConfigError(f"max_utterances must be a whole number >= 1, got {max_utterances!r}")
+    max_utterances = int(max_utterances)
     rows, manifest = list_utterances(data, transcripts=not untranscribed)
     if speaker is not None:
         rows = [u for u in rows if u.speaker == speaker]
@@ -84,7 +86,7 @@ def load_clips(data: str | Path, mel_config: MelConfig, max_utterances: int = 20
                                   f"(at least {MIN_CLIP_S * 1000:.0f} ms)",
                                   path=manifest.audio_path(row),
                                   fix="remove it from the adaptation folder")
-        if float(feats.energy.max()) <= 1e-8:
+        if float(feats.energy.max()) <= 1e-3:  # a full-band peak of ~4e-6 (-108 dBFS)
             raise EmptyAudioError("clip is silent", path=manifest.audio_path(row),
                                   fix="remove it from the adaptation folder")
         text = None if untranscribed else row.text

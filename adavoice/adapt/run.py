@@ -9,6 +9,7 @@ adapter's CLN) reconstructs the clip, and no text is ever read.
 from __future__ import annotations
 
 import copy
+import numbers
 import random
 import time
 from pathlib import Path
@@ -150,8 +151,10 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
     if config is not None and kind not in ("cln", config.kind):
         raise ConfigError(f"kind {kind!r} disagrees with config.kind {config.kind!r}",
                           fix="pass one of them")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
-        raise ConfigError(f"steps must be a whole number, got {steps!r}")
+    if steps is not None:
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+            raise ConfigError(f"steps must be a whole number, got {steps!r}")
+        steps = int(steps)
     cfg = config or AdapterConfig.for_kind(kind, steps=steps)
     clips = load_clips(data, base.cfg.mel, max_utterances, untranscribed, speaker)
     missing = [c.id for c in clips if not c.text]
@@ -204,7 +207,8 @@ def _check_transcripts(base, clips, data) -> None:
             base.processor.process(clip.text)
         except (EmptyTextError, UnknownSymbolError) as exc:
             raise type(exc)(f"clip {clip.id}: {exc.message}", path=data,
-                            fix=exc.fix or "correct its transcript") from exc
+                            fix="correct its transcript, or adapt with --untranscribed"
+                            ) from exc
 
 
 def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress) -> dict:

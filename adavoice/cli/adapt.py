@@ -22,16 +22,22 @@ def adapt_command(
     lora_rank: int = typer.Option(None, help="LoRA rank (kind lora)"),
     learning_rate: float = typer.Option(None, help="Override the kind's learning rate"),
     overwrite: bool = typer.Option(False, "--overwrite",
-                                   help="Replace a voice (or anything) already in OUT"),
+                                   help="Replace a voice already in OUT (never a folder of "
+                                        "other files)"),
 ) -> None:
     """Adapt the base model to a new voice from ~20 clips; writes a bundle to OUT."""
+    from adavoice.adapt.bundle import CONFIG_NAME
     from adavoice.adapt.config import AdapterConfig
     from adavoice.adapt.run import adapt
     from adavoice.errors import ConfigError
 
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError("the output folder is not empty", path=out,
-                          fix="choose a new --out, or pass --overwrite to replace it")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise ConfigError("the output folder is not empty", path=out,
+                              fix="choose a new --out, or pass --overwrite to replace it")
+        if not (out / CONFIG_NAME).is_file():  # checked now, not after training
+            raise ConfigError("the output folder holds files and is not a voice; --overwrite "
+                              "only replaces a voice", path=out, fix="choose a new --out")
 
     cfg = AdapterConfig.for_kind(kind, steps=steps, lora_rank=lora_rank,
                                  learning_rate=learning_rate)
