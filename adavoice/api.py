@@ -320,8 +320,8 @@ class BaseModel:
     def mel(self, text: str, voice, length_scale: float = 1.0, pitch_shift: float = 0.0,
             energy_scale: float = 1.0) -> torch.Tensor:
         """(n_mels, T) log-mel for ``text`` in ``voice`` (a VoiceCondition); ConfigError for
-        knobs out of range (see :func:`check_knobs`). Text over ``MAX_CHARS_PER_PASS``
-        characters is spoken piece by piece (:func:`text_chunks`) and the mels joined."""
+        knobs out of range (see :func:`check_knobs`). Long text is spoken piece by piece
+        (:meth:`token_pieces`) and the mels joined."""
         check_knobs(length_scale, pitch_shift, energy_scale)
         mels = [self.model.infer(tokens, voice, length_scale=length_scale,
                                  pitch_shift_semitones=pitch_shift,

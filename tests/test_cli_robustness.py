@@ -394,3 +394,13 @@ def test_tensors_of_another_kind_are_refused(tiny_model_dir):
     tensors["voice_decoder.layers.0.conv1.weight"] = torch.zeros(2)
     with pytest.raises(ModelFormatError, match="another kind"):
         Voice(base, tensors, config)
+
+
+def test_text_file_with_an_uncuttable_line_writes_nothing(tiny_model_dir, tmp_path, capsys):
+    lines = tmp_path / "lines.txt"
+    lines.write_text("Hello there.\n" + "a" * 5000 + "\n")
+    out = tmp_path / "out"
+    code, err = run_cli(["synth", "--model", tiny_model_dir, "--text-file", lines,
+                         "--out-dir", out], capsys)
+    assert code == 1 and "line 2" in one_line_error(err)
+    assert not out.exists() or list(out.iterdir()) == []

@@ -31,9 +31,10 @@ def output_names(count: int) -> list[str]:
     return [f"{index:0{width}d}.wav" for index in range(count)]
 
 
-def check_lines(lines: list[str], processor, path: Path) -> None:
-    """Tokenise every non-blank line before any audio is written; an error names the line
-    (1-based). Dropped-character warnings are left to synthesis, which gives them again."""
+def check_lines(lines: list[str], base, path: Path) -> None:
+    """Tokenise every non-blank line as ``base`` will (long lines in pieces) before any audio
+    is written; an error names the line (1-based). Dropped-character warnings are left to
+    synthesis, which gives them again."""
     import warnings
 
     from adavoice.errors import AdavoiceError
@@ -45,7 +46,7 @@ def check_lines(lines: list[str], processor, path: Path) -> None:
             if not line:
                 continue
             try:
-                processor.process(line)
+                base.token_pieces(line)
             except AdavoiceError as exc:
                 raise type(exc)(f"line {number}: {exc.message}", path=path, fix=exc.fix) from exc
 
@@ -89,7 +90,7 @@ def synth_command(
     if voice is not None:
         speaker_model = Voice.load(voice, base=model)
         speaker_model.base.set_precision(precision)
-        processor = speaker_model.base.processor
+        base = speaker_model.base
         knobs = {}
     else:
         speaker_model = BaseModel.load(model or "demo", precision=precision)
@@ -97,12 +98,12 @@ def synth_command(
             for name in speaker_model.speakers:
                 typer.echo(name)
             return
-        processor = speaker_model.processor
+        base = speaker_model
         knobs = {"speaker": speaker}
     knobs.update({k: v for k, v in scales.items() if v is not None}, vocoder=vocoder)
     if text_file is not None:
         lines = read_lines(text_file)
-        check_lines(lines, processor, text_file)
+        check_lines(lines, base, text_file)
         written, blank = 0, []
         for number, (line, name) in enumerate(zip(lines, output_names(len(lines)), strict=True),
                                               start=1):
