@@ -101,14 +101,12 @@ def main() -> int:
         for name, render in renders.items():
             pesq_rows.setdefault(name, []).append(pesq_wb(wave, render.clamp(-1, 1).numpy(), sr))
         phases = {"neural phase head": phase,
-                  "griffin-lim-32 on the mel": torch.angle(torch.stft(
-                      renders["griffin-lim-32 on the mel"], n_fft, hop, window=window,
-                      return_complex=True))}
+                  "griffin-lim-32 on the mel": torch.angle(frontend.spectrum(
+                      renders["griffin-lim-32 on the mel"]))}
         for name, estimate in phases.items():
             phase_rows.setdefault(name, []).append(phase_errors(estimate, real))
         pseudo_inverse = griffin_lim.magnitude(mel)
-        spectra = {"neural output": torch.stft(neural, n_fft, hop, window=window,
-                                               return_complex=True).abs(),
+        spectra = {"neural output": frontend.magnitude(neural),
                    "neural magnitude head": magnitude, "mel pseudo-inverse": pseudo_inverse}
         for name, spectrum in spectra.items():
             band_rows.setdefault(name, []).append(band_errors(spectrum, truth, sr))

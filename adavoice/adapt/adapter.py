@@ -74,7 +74,7 @@ class VoiceAdapter(nn.Module):
             self.register_buffer("speaker_vector", start)
             self.norm_vector = None if direct else nn.Parameter(start.clone())
         utterance = utterance_vector.detach().clone().float()
-        if cfg.train_utterance_vector and cfg.kind != "embedding":
+        if cfg.train_utterance_vector:  # AdapterConfig refuses it for ``embedding``
             self.utterance_vector = nn.Parameter(utterance)
         else:
             self.register_buffer("utterance_vector", utterance)

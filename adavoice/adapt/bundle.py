@@ -31,14 +31,10 @@ CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter.safetensors"
 
 
-def write_bundle(folder: str | Path, tensors: dict[str, torch.Tensor], config: dict) -> Path:
-    """Write the bundle into a sibling temporary folder, then swap it in, so that weights and
-    config always come from the same run. A bundle already at ``folder`` is replaced (the CLI
-    refuses that unless asked); a non-empty folder that is not a bundle is refused
-    (ConfigError), since the swap would remove its files. A kill during the swap leaves the
-    old one beside it, renamed ``.<name>.old-<pid>``, never a mixed pair."""
-    folder = Path(folder).resolve()
-    folder.parent.mkdir(parents=True, exist_ok=True)
+def check_voice_folder(folder: str | Path) -> None:
+    """ConfigError unless :func:`write_bundle` may write ``folder``: new, empty, or a voice
+    (which it replaces). Cheap: callers check before they train."""
+    folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ConfigError("the voice folder path is a file", path=folder,
                           fix="choose a folder path for the voice")
@@ -46,6 +42,17 @@ def write_bundle(folder: str | Path, tensors: dict[str, torch.Tensor], config: d
         raise ConfigError("the folder holds other files and is not a voice; writing the voice "
                           "there would remove them", path=folder,
                           fix="choose an empty or new folder for the voice")
+
+
+def write_bundle(folder: str | Path, tensors: dict[str, torch.Tensor], config: dict) -> Path:
+    """Write the bundle into a sibling temporary folder, then swap it in, so that weights and
+    config always come from the same run. A bundle already at ``folder`` is replaced (the CLI
+    refuses that unless asked); a non-empty folder that is not a bundle is refused
+    (ConfigError), since the swap would remove its files. A kill during the swap leaves the
+    old one beside it, renamed ``.<name>.old-<pid>``, never a mixed pair."""
+    folder = Path(folder).resolve()
+    check_voice_folder(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
     stage = folder.parent / f".{folder.name}.part-{os.getpid()}"
     old = folder.parent / f".{folder.name}.old-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)

@@ -60,6 +60,22 @@ def initial_vectors(base, clips: list[AdaptationClip], cfg: AdapterConfig):
     return weights @ table, utterance_vector, info
 
 
+def _token_ids(processor, clips: list[AdaptationClip]):
+    """The clips' transcripts processed in one call; a transcript with nothing to say fails
+    (before the first step) naming its clip."""
+    try:
+        return processor.process_many([c.text for c in clips])
+    except (EmptyTextError, UnknownSymbolError):
+        for clip in clips:
+            try:
+                processor.process(clip.text)
+            except (EmptyTextError, UnknownSymbolError) as exc:
+                raise type(exc)(f"clip {clip.id}: {exc.message}",
+                                fix="correct its transcript, or adapt with --untranscribed"
+                                ) from exc
+        raise
+
+
 class _Task:
     """Precollated batches and the loss of one mode (transcribed or untranscribed)."""
 
@@ -85,8 +101,7 @@ class _Task:
                 self.frames = [encoder(b.mel, b.frame_mask) for b in self.batches]
 
     def _collate(self, clips):
-        ids = (self.base.processor.process_many([c.text for c in clips]) if self.transcribed
-               else None)
+        ids = _token_ids(self.base.processor, clips) if self.transcribed else None
         items = [AcousticItem(ids=(np.asarray(ids[i].ids, dtype=np.int64) if ids
                                    else np.zeros(1, dtype=np.int64)),
                               speaker=0, mel=c.mel.numpy(), log_f0=c.log_f0.numpy(),
@@ -151,10 +166,8 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
     if config is not None and kind not in ("cln", config.kind):
         raise ConfigError(f"kind {kind!r} disagrees with config.kind {config.kind!r}",
                           fix="pass one of them")
-    if steps is not None:
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
-            raise ConfigError(f"steps must be a whole number, got {steps!r}")
-        steps = int(steps)
+    if isinstance(steps, numbers.Integral) and not isinstance(steps, bool):
+        steps = int(steps)  # numpy ints too; AdapterConfig refuses anything else
     cfg = config or AdapterConfig.for_kind(kind, steps=steps)
     clips = load_clips(data, base.cfg.mel, max_utterances, untranscribed, speaker)
     missing = [c.id for c in clips if not c.text]
@@ -164,8 +177,6 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
             f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})", path=data,
             fix="add their transcripts, or pass --untranscribed to adapt from audio alone")
     transcribed = not untranscribed and not missing
-    if transcribed:
-        _check_transcripts(base, clips, data)
     train_clips, valid_clips = split_clips(clips, cfg)
     with torch.random.fork_rng():  # seeded here without touching the caller's RNG
         torch.manual_seed(cfg.seed)
@@ -195,22 +206,6 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
     return Voice(base, tensors, config_out)
 
 
-def _check_transcripts(base, clips, data) -> None:
-    """A transcript with nothing to say fails before training, naming its clip."""
-    try:
-        base.processor.process_many([c.text for c in clips])
-        return
-    except (EmptyTextError, UnknownSymbolError):
-        pass
-    for clip in clips:
-        try:
-            base.processor.process(clip.text)
-        except (EmptyTextError, UnknownSymbolError) as exc:
-            raise type(exc)(f"clip {clip.id}: {exc.message}", path=data,
-                            fix="correct its transcript, or adapt with --untranscribed"
-                            ) from exc
-
-
 def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress) -> dict:
     """Adapt in float32 throughout: the held-out loss that picks the kept step must not depend
     on whether this CPU runs the decoder in bfloat16 at inference."""
@@ -232,24 +227,24 @@ def _optimise_float32(base, adapter, cfg, train_clips, valid_clips, transcribed,
     model = base.model
     frozen, was_training = [p.requires_grad for p in model.parameters()], model.training
     model.eval().requires_grad_(False)
-    trained_utterance = cfg.train_utterance_vector and cfg.kind != "embedding"
-    task = _Task(base, train_clips, transcribed, cfg.batch_size, cfg.predicted_condition_share,
-                 voice_utterance=trained_utterance)
-    valid = (_Task(base, valid_clips, transcribed, cfg.batch_size,
-                   predicted_variance=cfg.validation == "synthesis",
-                   voice_utterance=trained_utterance) if valid_clips else None)
-    learning_rate = cfg.learning_rate * (1.0 if transcribed else cfg.untranscribed_lr_scale)
-    optimizer = torch.optim.Adam([p for p in adapter.parameters() if p.requires_grad],
-                                 lr=learning_rate)
-    rng = random.Random(cfg.seed)
-    initial = task.mean_mel_loss(adapter)
-    best = (valid.mean_mel_loss(adapter) if valid else float("inf"), 0,
-            copy.deepcopy(adapter.state_dict()))
-    waited, step = 0, 0
-    adapter.train()
-    limit = cfg.step_limit(transcribed)
-    bar = tqdm(total=limit, disable=not progress, desc="adapt", dynamic_ncols=True)
-    try:
+    bar = None
+    try:  # from here on, the base gets its training flags back whatever happens
+        task = _Task(base, train_clips, transcribed, cfg.batch_size, cfg.predicted_condition_share,
+                     voice_utterance=cfg.train_utterance_vector)
+        valid = (_Task(base, valid_clips, transcribed, cfg.batch_size,
+                       predicted_variance=cfg.validation == "synthesis",
+                       voice_utterance=cfg.train_utterance_vector) if valid_clips else None)
+        learning_rate = cfg.learning_rate * (1.0 if transcribed else cfg.untranscribed_lr_scale)
+        optimizer = torch.optim.Adam([p for p in adapter.parameters() if p.requires_grad],
+                                     lr=learning_rate)
+        rng = random.Random(cfg.seed)
+        initial = task.mean_mel_loss(adapter)
+        best = (valid.mean_mel_loss(adapter) if valid else float("inf"), 0,
+                copy.deepcopy(adapter.state_dict()))
+        waited, step = 0, 0
+        adapter.train()
+        limit = cfg.step_limit(transcribed)
+        bar = tqdm(total=limit, disable=not progress, desc="adapt", dynamic_ncols=True)
         while step < limit:
             order = list(range(len(task.batches)))
             rng.shuffle(order)
@@ -272,7 +267,8 @@ def _optimise_float32(base, adapter, cfg, train_clips, valid_clips, transcribed,
             if waited >= cfg.patience:
                 break
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         for parameter, flag in zip(model.parameters(), frozen, strict=True):
             parameter.requires_grad_(flag)
         model.train(was_training)

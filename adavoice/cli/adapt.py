@@ -26,18 +26,15 @@ def adapt_command(
                                         "other files)"),
 ) -> None:
     """Adapt the base model to a new voice from ~20 clips; writes a bundle to OUT."""
-    from adavoice.adapt.bundle import CONFIG_NAME
+    from adavoice.adapt.bundle import check_voice_folder
     from adavoice.adapt.config import AdapterConfig
     from adavoice.adapt.run import adapt
     from adavoice.errors import ConfigError
 
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not overwrite:
-            raise ConfigError("the output folder is not empty", path=out,
-                              fix="choose a new --out, or pass --overwrite to replace it")
-        if not (out / CONFIG_NAME).is_file():  # checked now, not after training
-            raise ConfigError("the output folder holds files and is not a voice; --overwrite "
-                              "only replaces a voice", path=out, fix="choose a new --out")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise ConfigError("the output folder is not empty", path=out,
+                          fix="choose a new --out, or pass --overwrite to replace it")
+    check_voice_folder(out)  # what saving would refuse, refused before training
 
     cfg = AdapterConfig.for_kind(kind, steps=steps, lora_rank=lora_rank,
                                  learning_rate=learning_rate)
