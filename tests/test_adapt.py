@@ -221,6 +221,27 @@ def test_mel_encoder_of_another_base_is_refused(tiny_base, tmp_path):
         adavoice.adapt(other, tiny_base["raw"], config=_config("cln"), progress=False)
 
 
+def test_adapt_cli_lora_options(tiny_base, tmp_path, capsys):
+    from adavoice.cli.main import main
+
+    out = tmp_path / "small-lora"
+    main(["adapt", str(tiny_base["clips"]), "--model", str(tiny_base["base"]), "--out", str(out),
+          "--steps", "2", "--kind", "lora", "--lora-rank", "1", "--lora-alpha", "2",
+          "--lora-target", "conv2"])
+    tensors, config = read_bundle(out)
+    lora = [k for k in tensors if k.startswith("lora.")]
+    assert lora and all(".conv2." in k for k in lora)
+    assert all(min(tensors[k].shape[:2]) == 1 for k in lora)  # rank 1
+    assert (config["adapter"]["lora_rank"], config["adapter"]["lora_alpha"]) == (1, 2)
+    assert Voice.load(out).mel("a cat").shape[0] == MelConfig().n_mels
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:  # a LoRA option given to another kind is refused
+        main(["adapt", str(tiny_base["clips"]), "--model", str(tiny_base["base"]), "--out",
+              str(tmp_path / "cln"), "--steps", "2", "--lora-rank", "2"])
+    assert stop.value.code != 0 and "LoRA options" in capsys.readouterr().err
+    assert not (tmp_path / "cln").exists()
+
+
 def test_every_lora_matrix_is_trained(tiny_base):
     # a LoRA target that the forward pass bypasses would keep B == 0 and be stored for nothing
     cfg = AdapterConfig.for_kind("lora", steps=4, batch_size=6, validation_clips=0,
@@ -278,7 +299,9 @@ def test_untranscribed_keeps_the_text_side_speaker_vector(tiny_base, kind):
 
 
 @pytest.mark.parametrize("field,value", [("validation", "free"), ("cln_parameters", "raw"),
-                                         ("predicted_condition_share", 1.5)])
+                                         ("predicted_condition_share", 1.5),
+                                         ("lora_targets", ("attention",)), ("lora_targets", ()),
+                                         ("lora_targets", ("conv2", "conv2"))])
 def test_unknown_adaptation_options_are_config_errors(field, value):
     with pytest.raises(ConfigError):
         AdapterConfig.for_kind("cln", **{field: value})

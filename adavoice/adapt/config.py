@@ -24,6 +24,7 @@ KINDS = ("cln", "lora", "decoder", "embedding")
 INITS = ("weighted", "nearest", "mean")
 VALIDATIONS = ("teacher-forced", "synthesis")
 CLN_PARAMETERS = ("projection", "direct")
+LORA_TARGETS = ("conv1", "conv2")  # the FFN convolutions of each decoder block
 
 # Per-kind learning rates: the fewer and the more "global" the trained numbers, the larger the
 # step they tolerate (a speaker vector alone moves fast; a full decoder must move slowly).
@@ -113,6 +114,10 @@ class AdapterConfig(JsonConfig):
             raise ConfigError("lora_alpha must be > 0")
         if self.lora_rank < 1:
             raise ConfigError("lora_rank must be >= 1")
+        if (not self.lora_targets or len(set(self.lora_targets)) != len(self.lora_targets)
+                or any(t not in LORA_TARGETS for t in self.lora_targets)):
+            raise ConfigError(f"lora_targets must name distinct decoder layers among "
+                              f"{', '.join(LORA_TARGETS)}, got {list(self.lora_targets)}")
         if self.train_utterance_vector and self.kind == "embedding":
             raise ConfigError("train_utterance_vector does not apply to the embedding kind, "
                               "whose floor is the speaker vector alone")

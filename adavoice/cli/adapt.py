@@ -19,7 +19,12 @@ def adapt_command(
                                          "100, except embedding: 200)"),
     max_utterances: int = typer.Option(20, help="Use at most this many clips"),
     speaker: str = typer.Option(None, help="Only this speaker's rows of a manifest"),
-    lora_rank: int = typer.Option(None, help="LoRA rank (kind lora)"),
+    lora_rank: int = typer.Option(None, help="LoRA rank (kind lora; default 4)"),
+    lora_alpha: int = typer.Option(None, help="LoRA alpha (kind lora; default 8): the update "
+                                              "is scaled by alpha / rank"),
+    lora_target: list[str] = typer.Option(None, "--lora-target",
+                                          help="A decoder layer LoRA wraps: conv1, conv2 "
+                                               "(repeatable; default both)"),
     learning_rate: float = typer.Option(None, help="Override the kind's learning rate"),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace a voice already in OUT (never a folder of "
@@ -35,8 +40,12 @@ def adapt_command(
         raise ConfigError("the output folder is not empty", path=out,
                           fix="choose a new --out, or pass --overwrite to replace it")
     check_voice_folder(out)  # what saving would refuse, refused before training
+    if kind != "lora" and (lora_rank is not None or lora_alpha is not None or lora_target):
+        raise ConfigError(f"LoRA options do not apply to the {kind!r} kind",
+                          fix="pass --kind lora, or drop the --lora-* options")
 
-    cfg = AdapterConfig.for_kind(kind, steps=steps, lora_rank=lora_rank,
+    cfg = AdapterConfig.for_kind(kind, steps=steps, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                                 lora_targets=tuple(lora_target) if lora_target else None,
                                  learning_rate=learning_rate)
     voice = adapt(model, data, untranscribed=untranscribed, max_utterances=max_utterances,
                   config=cfg, speaker=speaker, name=out.name)

@@ -33,7 +33,9 @@ from adavoice.config import MelConfig
 from adavoice.data.manifest import Manifest
 from adavoice.errors import ConfigError, MissingFileError
 
-FORMAT_VERSION = 1
+# 2: load_audio clips float files beyond full scale (entries of version 1 may hold features of
+# the unclipped samples)
+FORMAT_VERSION = 2
 PITCH_METHODS = ("yin", "pyin")
 # Spawning a worker imports torch and librosa (seconds); one short utterance takes ~50 ms with
 # yin, so below this many missing entries a pool costs more than it saves.
