@@ -242,6 +242,16 @@ def test_adapt_cli_lora_options(tiny_base, tmp_path, capsys):
     assert not (tmp_path / "cln").exists()
 
 
+def test_a_bundle_naming_layers_lora_cannot_wrap_is_a_model_format_error(tiny_base, tmp_path):
+    voice = adavoice.adapt(tiny_base["base"], tiny_base["clips"], config=_config("lora", steps=1),
+                           progress=False).save(tmp_path / "voice")
+    config = json.loads((voice / CONFIG_NAME).read_text())
+    config["adapter"]["lora_targets"] = ["attention"]
+    (voice / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match="lora_targets"):
+        Voice.load(voice)
+
+
 def test_every_lora_matrix_is_trained(tiny_base):
     # a LoRA target that the forward pass bypasses would keep B == 0 and be stored for nothing
     cfg = AdapterConfig.for_kind("lora", steps=4, batch_size=6, validation_clips=0,

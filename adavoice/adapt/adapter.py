@@ -174,10 +174,7 @@ def voice_from_tensors(base: AcousticModel, cfg: AdapterConfig,
     if cfg.kind == "lora":
         from peft import set_peft_model_state_dict
 
-        try:
-            decoder = _inject_lora(copy.deepcopy(base.decoder), cfg)
-        except ValueError as exc:  # peft: target modules this decoder does not have
-            raise ModelFormatError(f"LoRA targets do not fit this base ({exc})") from exc
+        decoder = _inject_lora(copy.deepcopy(base.decoder), cfg)  # targets: checked by cfg
         lora = {k[len("lora."):]: v.float() for k, v in tensors.items() if k.startswith("lora.")}
         try:
             result = set_peft_model_state_dict(decoder, lora)
