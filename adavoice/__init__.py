@@ -7,28 +7,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["Audio", "BaseModel", "Voice", "adapt", "AdavoiceError"]
+__all__ = ["AdavoiceError", "Audio", "BaseModel", "SynthesisConfig", "Voice", "adapt"]
+
+_HOMES = {"BaseModel": "adavoice.api", "Voice": "adavoice.api", "adapt": "adavoice.api",
+          "Audio": "adavoice.audio", "SynthesisConfig": "adavoice.config",
+          "AdavoiceError": "adavoice.errors"}
 
 
 def __getattr__(name: str):
-    if name == "BaseModel":
-        from adavoice.api import BaseModel
+    if name in _HOMES:
+        import importlib
 
-        return BaseModel
-    if name == "Voice":
-        from adavoice.api import Voice
-
-        return Voice
-    if name == "adapt":
-        import adavoice.adapt as adapt_package  # a callable package: adavoice.adapt(...)
-
-        return adapt_package
-    if name == "Audio":
-        from adavoice.audio import Audio
-
-        return Audio
-    if name == "AdavoiceError":
-        from adavoice.errors import AdavoiceError
-
-        return AdavoiceError
+        return getattr(importlib.import_module(_HOMES[name]), name)
     raise AttributeError(f"module 'adavoice' has no attribute {name!r}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adavoice.atomic import atomic_path, output_error
 from adavoice.config import MelConfig
 from adavoice.errors import (
     AudioReadError,
@@ -100,15 +101,16 @@ def check_output_path(path: str | Path) -> tuple[str, str]:
 def save_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int) -> None:
     """Write float samples as 16-bit PCM WAV or FLAC, or OGG Vorbis, as the suffix says.
 
-    Atomic: the samples go to ``<name>.part``, which replaces ``path`` only when complete and is
-    removed on any failure. ConfigError for a folder, another suffix or a path that cannot be
-    written.
+    Atomic, also with several writers on one path (:func:`adavoice.atomic.atomic_path`): the
+    file at ``path`` is one writer's complete file or the earlier one, never a truncated one.
+    Creates missing folders; the file gets the usual ``0o666`` less the umask. ConfigError for
+    a folder, another suffix or NaN samples (nothing is written); OutputError (a ConfigError)
+    when the path cannot be written.
     """
     import soundfile as sf
 
     path = Path(path)
     fmt, subtype = check_output_path(path)
-    tmp = path.with_name(path.name + ".part")
     wave = np.asarray(wave, dtype=np.float32)
     if not np.isfinite(wave).all():
         raise ConfigError("the samples hold NaN or infinite values; nothing was written",
@@ -116,23 +118,13 @@ def save_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int) -> None:
     wave = np.clip(wave, -1.0, 1.0)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(str(tmp), wave, int(sample_rate_hz), format=fmt, subtype=subtype)
-        tmp.replace(path)
-    except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
-        _remove(tmp)
-        raise ConfigError(f"cannot write audio ({exc})", path=path,
-                          fix="check that the folder can be written to and has free space"
-                          ) from exc
-    except BaseException:  # Ctrl-C included: leave no half-written .part behind
-        _remove(tmp)
-        raise
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        pass
+    except OSError as exc:
+        raise output_error(path, "audio", exc) from exc
+    with atomic_path(path, "audio") as tmp:
+        try:
+            sf.write(str(tmp), wave, int(sample_rate_hz), format=fmt, subtype=subtype)
+        except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
+            raise output_error(path, "audio", exc) from exc
 
 
 def check_sample_rate(actual_hz: int, expected_hz: int, path: str | Path | None = None) -> None:

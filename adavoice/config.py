@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -85,15 +86,25 @@ class JsonConfig:
         return cls.from_dict(read_json(path))
 
 
+MAX_JSON_BYTES = 16 << 20  # a config is a few KB; a 16 MB one is not a config
+
+
 def read_json(path: str | Path, what: str = "config file") -> Any:
-    """Parse a UTF-8 JSON file; MissingFileError or ConfigError (naming the file) otherwise."""
+    """Parse a UTF-8 JSON file; MissingFileError, or ConfigError naming the file for invalid,
+    oversized or absurdly nested JSON (Python's parser recurses: 100,000 brackets deep is a
+    RecursionError, not a config)."""
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"{what} not found", path=path)
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise ConfigError(f"{what} is {path.stat().st_size} bytes, too large for a config",
+                          path=path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{what} is not valid UTF-8 JSON ({exc})", path=path) from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{what} is nested too deeply to be a config", path=path) from exc
 
 
 def _nested_config_type(owner: type, annotation: Any) -> type | None:
@@ -141,3 +152,73 @@ class MelConfig(JsonConfig):
     @property
     def frames_per_second(self) -> float:
         return self.sample_rate_hz / self.hop_length
+
+
+VOCODERS = ("auto", "neural", "griffin-lim")
+MAX_LENGTH_SCALE = 10.0
+MAX_PITCH_SHIFT = 24.0  # semitones: two octaves either way
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthesisConfig(JsonConfig):
+    """How to speak: ``length_scale`` (>1 slower), ``pitch_shift`` (semitones),
+    ``energy_scale`` and ``vocoder`` (auto | neural | griffin-lim). ``None`` means "the
+    voice's default" (see :meth:`over`); a value outside the range the model can speak is a
+    ConfigError where the config is made.
+
+    >>> SynthesisConfig(length_scale=1.2).over(SynthesisConfig.neutral())
+    SynthesisConfig(length_scale=1.2, pitch_shift=0.0, energy_scale=1.0, vocoder='auto')
+    >>> try:
+    ...     SynthesisConfig(energy_scale=-5)
+    ... except ConfigError as err:
+    ...     print(err.message)
+    energy_scale is -5, must be above 0
+    """
+
+    length_scale: float | None = None
+    pitch_shift: float | None = None
+    energy_scale: float | None = None
+    vocoder: str | None = None
+
+    def __post_init__(self) -> None:
+        self.check_field_types()
+        for name in ("length_scale", "pitch_shift", "energy_scale"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(float(value)):
+                raise ConfigError(f"{name} is {value}, must be a finite number",
+                                  fix=f"pass a number for {name}")
+        if self.length_scale is not None and not 0 < self.length_scale <= MAX_LENGTH_SCALE:
+            raise ConfigError(f"length_scale is {self.length_scale:g}, must be above 0 and at "
+                              f"most {MAX_LENGTH_SCALE:g}",
+                              fix="use 1 for normal speed, 1.2 for slower")
+        if self.pitch_shift is not None and abs(self.pitch_shift) > MAX_PITCH_SHIFT:
+            raise ConfigError(f"pitch_shift is {self.pitch_shift:g} semitones, must be between "
+                              f"-{MAX_PITCH_SHIFT:g} and {MAX_PITCH_SHIFT:g}",
+                              fix="shift by a few semitones, e.g. -3 or 2")
+        if self.energy_scale is not None and not self.energy_scale > 0:
+            raise ConfigError(f"energy_scale is {self.energy_scale:g}, must be above 0",
+                              fix="use 1 for normal loudness")
+        if self.vocoder is not None and self.vocoder not in VOCODERS:
+            raise ConfigError(f"unknown vocoder {self.vocoder!r}", fix=" | ".join(VOCODERS))
+
+    @classmethod
+    def neutral(cls) -> "SynthesisConfig":
+        """The model as trained: normal speed, pitch and loudness, the best vocoder."""
+        return cls(length_scale=1.0, pitch_shift=0.0, energy_scale=1.0, vocoder="auto")
+
+    @classmethod
+    def make(cls, config: "SynthesisConfig | None" = None, **knobs) -> "SynthesisConfig":
+        """``config`` with the keyword knobs that are not None put over it; an unknown knob
+        is a ConfigError."""
+        unknown = sorted(set(knobs) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown synthesis setting(s) {unknown}",
+                              fix="length_scale | pitch_shift | energy_scale | vocoder")
+        given = {k: v for k, v in knobs.items() if v is not None}
+        return dataclasses.replace(config or cls(), **given)
+
+    def over(self, defaults: "SynthesisConfig") -> "SynthesisConfig":
+        """This config with its ``None`` fields taken from ``defaults``."""
+        return SynthesisConfig(**{f.name: getattr(defaults, f.name) if getattr(self, f.name)
+                                  is None else getattr(self, f.name)
+                                  for f in dataclasses.fields(self)})

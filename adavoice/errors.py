@@ -110,3 +110,10 @@ class CheckpointError(AdavoiceError):
 
 class DatasetError(AdavoiceError):
     default_fix = "check the dataset folder layout"
+
+
+class OutputError(ConfigError):
+    """A file cannot be written where it was asked for (a ConfigError, since the output path is
+    the user's setting: callers that catch ConfigError for a bad ``--out`` keep working)."""
+
+    default_fix = "check that the folder exists, can be written to and has free space"

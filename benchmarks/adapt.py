@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 import adavoice
-from adavoice.adapt.config import KINDS, AdapterConfig
+from adavoice.adaptation.config import KINDS, AdapterConfig
 from adavoice.api import BaseModel
 from adavoice.data.manifest import Manifest
 from adavoice.evaluate.voice_score import score_voice, target_embedding
@@ -82,7 +82,7 @@ def run_target(args, speaker: str) -> dict:
 
     centroids = base.speaker_centroids()
     floor = base.speakers[int((centroids @ target).argmax())] if centroids is not None else None
-    floor_voice = base.model.speaker_voice(base.speaker_id(floor))
+    floor_voice = base.model.speaker_condition(base.speaker_id(floor))
     score("floor", lambda t: base.mel(t, floor_voice), {"kind": "none", "mode": "-",
                                                          "nearest_speaker": floor})
     plan = [(k, m) for k in args.kinds for m in args.modes]

@@ -14,7 +14,7 @@ separator (space) tokens, which then get zero frames (espeak's timings have no p
 words); ``--tokens split`` keeps stress marks as tokens of their own (the first base model's
 table); ``--raw-mel`` feeds the aligner unstandardised log-mels; ``--blank`` sets the forward-
 sum blank log-probability; ``--token-scale`` gives each token its own learned spread
-(``AlignmentEncoder.add_token_scale``); ``--win-length`` sets the analysis window of the
+(``aligner_ops.add_token_scale``); ``--win-length`` sets the analysis window of the
 aligner's mel (from scratch; the hop stays 256); ``--mel-floor`` clamps the aligner's log-mel
 from below; ``--overfit N`` repeats the first batch N times (a loss-only check).
 Prints one JSON line per evaluation and writes them all to ``--out``.
@@ -41,7 +41,6 @@ from adavoice.nn.alignment import (
     beta_binomial_prior,
     binarization_loss,
     forward_sum_loss,
-    forward_sum_loss_skippable,
     monotonic_alignment_search,
 )
 from adavoice.text import SymbolTable, TextProcessor
@@ -50,6 +49,11 @@ from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic, corp
 from adavoice.train.batching import frame_budget_batches
 
 sys.path.insert(0, str(Path(__file__).parent))
+from aligner_ops import (  # noqa: E402
+    add_token_scale,
+    forward_sum_loss_skippable,
+    monotonic_alignment_search_skippable,
+)
 from base import boundary_errors_ms  # noqa: E402
 
 
@@ -73,7 +77,7 @@ def main(argv=None) -> int:
     parser.add_argument("--every", type=int, default=200)
     parser.add_argument("--max-frames", type=int, default=6000)
     parser.add_argument("--token-scale", action="store_true",
-                        help="each token gets its own spread (AlignmentEncoder.add_token_scale)")
+                        help="each token gets its own spread (aligner_ops.add_token_scale)")
     parser.add_argument("--win-length", type=int, default=None,
                         help="analysis window of the aligner's mel (from scratch only; the "
                              "hop stays 256)")
@@ -112,7 +116,7 @@ def main(argv=None) -> int:
         embedding = nn.Embedding(len(processor.symbols), 128, padding_idx=0)
         aligner = AlignmentEncoder(80, 128, 80, args.temperature, center, scale)
     if args.token_scale:
-        aligner.add_token_scale(embedding.embedding_dim)
+        add_token_scale(aligner, embedding.embedding_dim)
     params = list(embedding.parameters()) + list(aligner.parameters())
     optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=1e-6)
     lengths = train.frame_lengths(256, 22050)
@@ -138,8 +142,9 @@ def main(argv=None) -> int:
         prior = torch.log(beta_binomial_prior(int(frames[0]), tokens.shape[1]).clamp(min=1e-8))
         log_attention = aligner(floored(batch.mel), embedding(tokens), text_mask,
                                 prior.unsqueeze(0))
-        hard = monotonic_alignment_search(log_attention, text_mask.sum(1), frames,
-                                          tokens == space if skipping else None)
+        hard = (monotonic_alignment_search_skippable(log_attention, text_mask.sum(1), frames,
+                                                     tokens == space) if skipping
+                else monotonic_alignment_search(log_attention, text_mask.sum(1), frames))
         out = torch.zeros(ids.shape[0], dtype=torch.long)
         out[keep] = hard.sum(1)[0].long()
         separator_frames.extend(out[ids == space].tolist())
@@ -187,8 +192,10 @@ def main(argv=None) -> int:
             else:
                 loss = forward_sum_loss(log_attention, text_lengths, frame_lengths, args.blank)
             if args.binarize_from is not None and step >= args.binarize_from:
-                hard = monotonic_alignment_search(log_attention, text_lengths, frame_lengths,
-                                                  skippable)
+                hard = (monotonic_alignment_search_skippable(log_attention, text_lengths,
+                                                             frame_lengths, skippable)
+                        if skipping else monotonic_alignment_search(log_attention, text_lengths,
+                                                                    frame_lengths))
                 loss = loss + binarization_loss(hard, log_attention)
             optimizer.zero_grad()
             loss.backward()

@@ -176,7 +176,7 @@ def speed(model: BaseModel, manifest: Manifest) -> dict:
     """RTF at 1 and 2 threads in the model's precision and in float32 (best of 3 runs each),
     and how far the two precisions' mels lie apart."""
     texts = [u.text for u in manifest.filter(speaker=QUALITY_SPEAKERS[0]).split("valid")]
-    voice = model.model.speaker_voice(0)
+    voice = model.model.speaker_condition(0)
     hop_s = model.cfg.mel.hop_length / model.cfg.mel.sample_rate_hz
     tokens = [model.tokens(t) for t in texts]
 

@@ -22,7 +22,7 @@ import torch
 
 from adavoice.models.acoustic import AcousticModel
 from adavoice.models.acoustic_config import AcousticConfig
-from adavoice.nn.fft import resolve_inference_dtype
+from adavoice.nn.transformer import resolve_inference_dtype
 
 SECONDS = 5.0
 

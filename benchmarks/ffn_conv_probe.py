@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/ffn_conv_probe.py
 
 Prints milliseconds per call at 100 / 300 / 600 frames (hidden 128 -> 512) and checks that both
-give the same numbers. ``adavoice.nn.fft.FFTBlock`` uses the second form at inference.
+give the same numbers. ``adavoice.nn.transformer.FFTBlock`` uses the second form at inference.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def main() -> int:
     refs = references()
     target = target_embedding(base, [p for p, _ in refs.values()])
     floor = nearest_speaker(base, sorted(CLIPS.glob("*.flac")))
-    floor_voice = base.model.speaker_voice(base.speaker_id(floor))
+    floor_voice = base.model.speaker_condition(base.speaker_id(floor))
     speakers = {f"base speaker {floor} (floor)": lambda t: base.mel(t, floor_voice)}
     speakers.update({f"adapted, {mode}": voice.mel for mode, voice in voices.items()})
     for (name, speak), slug in zip(speakers.items(), ["floor", *voices], strict=True):

@@ -4,7 +4,6 @@ save/load, length scale, resume."""
 from __future__ import annotations
 
 import copy
-import itertools
 
 import numpy as np
 import pytest
@@ -16,8 +15,6 @@ from adavoice.models.acoustic import AcousticModel
 from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.models.base_model import BaseModelConfig, load_base_model, save_base_model
 from adavoice.nn.alignment import (
-    AlignmentEncoder,
-    forward_sum_loss_skippable,
     monotonic_alignment_search,
 )
 from adavoice.nn.cln import ConditionalLayerNorm
@@ -102,90 +99,6 @@ def test_mas_follows_a_clear_diagonal():
     assert hard.sum(0).tolist() == [4, 4, 4, 4, 4]
 
 
-def _paths_by_enumeration(log_attention, skippable):
-    """(-log sum, best score, best durations) over every monotonic path of one (T, N) matrix
-    on which only ``skippable`` tokens (never the first or last, nor two neighbours) may take
-    no frame."""
-    frames, tokens = log_attention.shape
-    scores, best = [], (-float("inf"), None)
-    for durations in itertools.product(range(frames + 1), repeat=tokens):
-        if sum(durations) != frames or durations[0] == 0 or durations[-1] == 0:
-            continue
-        if any(d == 0 and not skippable[j] for j, d in enumerate(durations)):
-            continue
-        if any(a == 0 and b == 0 for a, b in zip(durations, durations[1:], strict=False)):
-            continue
-        score = log_attention[torch.arange(frames),
-                              torch.from_numpy(np.repeat(np.arange(tokens), durations))].sum()
-        scores.append(score)
-        best = max(best, (float(score), durations))
-    return -torch.logsumexp(torch.stack(scores), 0) / frames, best
-
-
-@pytest.mark.parametrize("skippable", [[False, True, False, True, False],
-                                       [False, True, True, False, False],
-                                       [False, False, False, False, False]])
-def test_skippable_forward_sum_and_mas_match_enumeration(skippable):
-    torch.manual_seed(3)
-    frames, tokens = 7, 5
-    log_attention = torch.log_softmax(torch.randn(frames, tokens), -1)
-    log_attention[:, 1] -= 4.0  # the first separator explains no frame well: it is skipped
-    skip = torch.tensor([skippable])
-    expected, (_, best_durations) = _paths_by_enumeration(log_attention, skippable)
-    # padded to a batch of two with a different second item: padding must not leak in
-    padded = torch.full((2, frames + 2, tokens + 1), -1e4)
-    padded[0, :frames, :tokens] = log_attention
-    padded[1] = torch.log_softmax(torch.randn(frames + 2, tokens + 1), -1)
-    other, _ = _paths_by_enumeration(padded[1], skippable + [False])
-    loss = forward_sum_loss_skippable(padded, torch.tensor([tokens, tokens + 1]),
-                                      torch.tensor([frames, frames + 2]),
-                                      torch.tensor([skippable + [False], skippable + [False]]))
-    assert torch.allclose(loss, (expected + other) / 2, atol=1e-5)
-    hard = monotonic_alignment_search(log_attention[None], torch.tensor([tokens]),
-                                      torch.tensor([frames]), skip)[0]
-    assert hard.sum(0).tolist() == list(best_durations)
-    assert torch.equal(hard.sum(1), torch.ones(frames))
-    if not any(skippable):  # nothing to skip: the plain search's path
-        plain = monotonic_alignment_search(log_attention[None], torch.tensor([tokens]),
-                                           torch.tensor([frames]))[0]
-        assert torch.equal(hard, plain)
-    else:
-        assert best_durations[1] == 0
-
-
-def test_skippable_alignment_edge_cases():
-    skip = torch.tensor([[False, True, False]])
-    # one token: nothing to skip, no crash
-    one = torch.zeros(1, 4, 1)
-    assert float(forward_sum_loss_skippable(one, torch.tensor([1]), torch.tensor([4]),
-                                            torch.tensor([[False]]))) == 0.0
-    # too few frames for any path: the item counts zero (no 1e9 loss), MAS still covers frames
-    few = torch.log_softmax(torch.randn(1, 1, 3), -1)
-    assert float(forward_sum_loss_skippable(few, torch.tensor([3]), torch.tensor([1]),
-                                            skip)) == 0.0
-    hard = monotonic_alignment_search(few, torch.tensor([3]), torch.tensor([1]), skip)[0]
-    assert hard.sum().item() == 1.0
-
-
-def test_token_scale_starts_as_the_plain_attention_and_then_moves_it():
-    torch.manual_seed(0)
-    aligner = AlignmentEncoder(n_mels=8, text_dim=6, attention_dim=4, temperature=0.05)
-    mel, text = torch.randn(1, 8, 12), torch.randn(1, 5, 6)
-    mask = torch.ones(1, 5, dtype=torch.bool)
-    plain = aligner(mel, text, mask)
-    aligner.add_token_scale(6)
-    assert torch.allclose(aligner(mel, text, mask), plain)
-    torch.nn.init.constant_(aligner.log_scale.bias, 0.5)  # every token twice as broad (var x e)
-    broad = aligner(mel, text, mask)
-    assert not torch.allclose(broad, plain)
-    # the same shift for every token cancels in the softmax; only the distance term is scaled
-    keys = aligner.key(text.transpose(1, 2))
-    queries = aligner.query(mel)
-    distance = (queries.unsqueeze(-1) - keys.unsqueeze(2)).pow(2).sum(1)
-    expected = torch.log_softmax(-0.05 * distance * torch.exp(torch.tensor(-1.0)), -1)
-    assert torch.allclose(broad, expected, atol=1e-5)
-
-
 def test_inference_never_renders_fewer_than_two_frames():
     model = tiny_model().eval()
     for module in model.duration_predictor.modules():  # predict exp(-20) - 1 -> 0 frames
@@ -194,7 +107,7 @@ def test_inference_never_renders_fewer_than_two_frames():
             torch.nn.init.constant_(module.bias, -20.0)
     tokens = torch.tensor([[3, 4, 5]])
     with torch.no_grad():
-        out = model.infer(tokens, model.speaker_voice(0))
+        out = model.infer(tokens, model.speaker_condition(0))
     assert out.durations.tolist() == [[2, 0, 0]] and out.mel.shape[-1] == 2
 
 
@@ -239,8 +152,8 @@ def test_save_load_round_trip_is_exact(tmp_path):
     for key, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
     tokens = torch.tensor([[1, 2, 3, 4]])
-    assert torch.equal(model.infer(tokens, model.speaker_voice(1)).mel,
-                       loaded.infer(tokens, loaded.speaker_voice(1)).mel)
+    assert torch.equal(model.infer(tokens, model.speaker_condition(1)).mel,
+                       loaded.infer(tokens, loaded.speaker_condition(1)).mel)
 
 
 def test_damaged_or_missing_model_files_raise_typed_errors(tmp_path):
@@ -260,14 +173,14 @@ def test_length_scale_two_gives_about_twice_the_frames():
     with torch.no_grad():  # make durations non-trivial: ~exp(2)-1 frames per token
         model.duration_predictor.out.bias.fill_(2.0)
     tokens = torch.tensor([[1, 2, 3, 4, 5, 6]])
-    voice = model.speaker_voice(0)
+    voice = model.speaker_condition(0)
     one = model.infer(tokens, voice, length_scale=1.0).mel.shape[-1]
     two = model.infer(tokens, voice, length_scale=2.0).mel.shape[-1]
     assert 1.8 <= two / one <= 2.2, (one, two)
 
 
 def test_fft_block_fast_inference_paths_give_the_same_numbers():
-    from adavoice.nn.fft import FFTBlock
+    from adavoice.nn.transformer import FFTBlock
 
     torch.manual_seed(0)
     block = FFTBlock(hidden=16, heads=2, ffn_hidden=32, kernel_size=3, dropout=0.0).eval()
@@ -310,19 +223,12 @@ def test_phoneme_condition_is_bounded_and_the_decoder_can_train_on_the_predictio
     assert torch.allclose(predicted.mel, swapped.mel, atol=1e-6)
 
 
-def test_an_old_config_keeps_its_unbounded_phoneme_condition():
-    old = AcousticConfig.tiny().to_dict()
-    del old["phoneme_condition_tanh"]
-    assert AcousticConfig.from_dict(old).phoneme_condition_tanh is False
-    assert AcousticConfig.tiny().phoneme_condition_tanh is True
-
-
 def test_bfloat16_decoder_keeps_durations_and_stays_close_to_float32():
     model = tiny_model().eval()
     with torch.no_grad():
         model.duration_predictor.out.bias.fill_(1.5)
     tokens = torch.tensor([[1, 2, 3, 4, 5, 6, 7]])
-    voice = model.speaker_voice(1)
+    voice = model.speaker_condition(1)
     assert model.set_inference_precision("float32") == torch.float32
     full = model.infer(tokens, voice)
     assert model.set_inference_precision("bfloat16") == torch.bfloat16
@@ -346,7 +252,7 @@ def test_bfloat16_decoder_keeps_durations_and_stays_close_to_float32():
 
 
 def test_bfloat16_attention_respects_the_key_padding_mask():
-    from adavoice.nn.fft import FFTBlock
+    from adavoice.nn.transformer import FFTBlock
 
     torch.manual_seed(0)
     block = FFTBlock(hidden=16, heads=2, ffn_hidden=32, kernel_size=3, dropout=0.0).eval()

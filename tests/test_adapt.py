@@ -11,15 +11,15 @@ import soundfile as sf
 import torch
 
 import adavoice
-from adavoice.adapt.bundle import CONFIG_NAME, WEIGHTS_NAME, read_bundle
-from adavoice.adapt.config import AdapterConfig
+from adavoice.adaptation.bundle import CONFIG_NAME, WEIGHTS_NAME, read_bundle
+from adavoice.adaptation.config import AdapterConfig
 from adavoice.api import BaseModel, Voice
 from adavoice.config import MelConfig
 from adavoice.errors import AdapterMismatchError, ConfigError, MissingFileError, ModelFormatError
 from adavoice.models.acoustic import AcousticModel
 from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.models.base_model import BaseModelConfig, content_hash, save_base_model
-from adavoice.models.mel_encoder import MelEncoder, MelEncoderConfig
+from adavoice.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
 from adavoice.text import TextProcessor
 
 SENTENCES = ["the cat sat on the mat", "a dog ran home", "we like green tea",
@@ -42,7 +42,7 @@ def tiny_base(tmp_path_factory):
     cfg = BaseModelConfig(acoustic=acoustic, mel=MelConfig(), language="en",
                           symbols=processor.symbols.to_dict(), speakers=["a", "b"])
     base_dir = save_base_model(root / "base", AcousticModel(acoustic).eval(), cfg)
-    encoder = MelEncoder(MelEncoderConfig.for_base(acoustic, speaker_free=True))
+    encoder = SpeechEncoder(SpeechEncoderConfig.for_base(acoustic, speaker_free=True))
     encoder.save(base_dir / "mel_encoder")
     transcribed, untranscribed = root / "clips", root / "clips-untranscribed"
     for folder in (transcribed, untranscribed):
@@ -215,7 +215,7 @@ def test_mel_encoder_of_another_base_is_refused(tiny_base, tmp_path):
 
     other = tmp_path / "other"
     shutil.copytree(tiny_base["base"], other)
-    encoder = MelEncoder.from_dir(other / "mel_encoder")
+    encoder = SpeechEncoder.from_dir(other / "mel_encoder")
     encoder.save(other / "mel_encoder", {"base_weights_sha256": "0" * 64})
     with pytest.raises(AdapterMismatchError, match="another base"):
         adavoice.adapt(other, tiny_base["raw"], config=_config("cln"), progress=False)
@@ -274,10 +274,12 @@ def test_bundle_errors_name_the_folder(tiny_base, tmp_path):
     # LoRA matrices missing from the file: refused, not silently a plain-CLN voice
     del config["adapter"]["prefix_length"]
     (folder / CONFIG_NAME).write_text(json.dumps(config))
-    from safetensors.torch import save_file
+    from adavoice.adaptation.bundle import write_bundle
 
     kept = {k: v for k, v in voice.tensors.items() if not k.startswith("lora.")}
-    save_file(kept, str(folder / WEIGHTS_NAME))
+    write_bundle(folder, kept, {k: v for k, v in config.items()
+                                if k not in ("format_version", "kind", "weights_sha256")})
+    config = json.loads((folder / CONFIG_NAME).read_text())
     with pytest.raises(ModelFormatError, match="LoRA"):
         Voice.load(folder)
     # the base it names is gone: the error says how to point at one
@@ -297,8 +299,8 @@ def test_bad_adapter_settings_are_config_errors(field, value):
 @pytest.mark.parametrize("kind", ["cln", "embedding"])
 def test_untranscribed_keeps_the_text_side_speaker_vector(tiny_base, kind):
     # without text nothing constrains the duration/pitch predictors, so their input stays put
-    from adavoice.adapt.data import load_clips
-    from adavoice.adapt.run import initial_vectors
+    from adavoice.adaptation.clips import load_clips
+    from adavoice.adaptation.loop import initial_vectors
 
     base = BaseModel.load(tiny_base["base"])
     cfg = _config(kind, steps=6, learning_rate=5e-2)
@@ -320,14 +322,14 @@ def test_unknown_adaptation_options_are_config_errors(field, value):
 @pytest.mark.parametrize("untranscribed", [False, True])
 def test_direct_cln_starts_where_the_projections_are_and_trains_only_the_stored_vectors(
         tiny_base, untranscribed):
-    from adavoice.adapt.adapter import VoiceAdapter
+    from adavoice.adaptation.kinds import adapter_for
 
     base = BaseModel.load(tiny_base["base"]).model
     vector, utterance = base.speaker_embedding.weight[1], base.speaker_utterance_vectors[1]
-    direct = VoiceAdapter(base, _config("cln", cln_parameters="direct"), vector, utterance,
-                          tie_text_vector=not untranscribed)
-    projected = VoiceAdapter(base, _config("cln"), vector, utterance,
-                             tie_text_vector=not untranscribed)
+    direct = adapter_for(base, _config("cln", cln_parameters="direct"), vector, utterance,
+                         tie_text_vector=not untranscribed)
+    projected = adapter_for(base, _config("cln"), vector, utterance,
+                            tie_text_vector=not untranscribed)
     for (s1, b1), (s2, b2) in zip(direct.norm_params(), projected.norm_params(), strict=True):
         assert torch.equal(s1.detach(), s2.detach()) and torch.equal(b1.detach(), b2.detach())
     trained = {n for n, p in direct.named_parameters() if p.requires_grad}
@@ -341,7 +343,7 @@ def test_synthesis_validation_decodes_what_synthesis_decodes(tiny_base):
     base = BaseModel.load(tiny_base["base"], precision="float32")
     model = base.model
     ids = torch.tensor([base.processor.process("a dog ran home").ids])
-    voice = model.speaker_voice(0)
+    voice = model.speaker_condition(0)
     synthesised = model.infer(ids, voice)
     frames = int(synthesised.durations.sum())
     mask = torch.ones(1, ids.shape[1], dtype=torch.bool)
@@ -379,7 +381,7 @@ def test_adapt_cli_refuses_to_replace_a_voice_unless_asked(tiny_base, tmp_path):
     assert stop.value.code != 0
     assert (out / WEIGHTS_NAME).read_bytes() == before  # the first voice is untouched
     main(args[:-2] + ["--kind", "cln", "--overwrite"])
-    assert json.loads((out / CONFIG_NAME).read_text())["kind"] == "cln"
+    assert json.loads((out / CONFIG_NAME).read_text())["adapter"]["kind"] == "cln"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["voice"]  # no stage or old folder
 
 
@@ -420,7 +422,7 @@ def _write_clips(folder, texts, speaker_of=None, silent=()):
 
 
 def test_load_clips_refuses_several_speakers_silence_and_bad_counts(tmp_path):
-    from adavoice.adapt.data import load_clips
+    from adavoice.adaptation.clips import load_clips
     from adavoice.config import MelConfig
     from adavoice.errors import ConfigError, DatasetError, EmptyAudioError
 
@@ -477,8 +479,8 @@ def test_manifest_tolerates_a_bom_and_refuses_latin1(tmp_path):
 
 @pytest.mark.parametrize("part, damage, call", [
     ("mel_encoder/config.json", lambda p: p.write_text('{"format_version": 1}'),
-     lambda b: b.mel_encoder()),
-    ("mel_encoder/config.json", lambda p: p.write_text("[1, 2]"), lambda b: b.mel_encoder()),
+     lambda b: b.speech_encoder()),
+    ("mel_encoder/config.json", lambda p: p.write_text("[1, 2]"), lambda b: b.speech_encoder()),
     ("speaker_encoder/centroids.safetensors", lambda p: p.write_bytes(b"\x00" * 64),
      lambda b: b.speaker_centroids()),
     ("speaker_encoder/config.json", lambda p: p.write_text('{"x": 1}'),
@@ -487,7 +489,7 @@ def test_manifest_tolerates_a_bom_and_refuses_latin1(tmp_path):
 def test_a_damaged_part_of_the_base_is_a_model_format_error(tmp_path, part, damage, call):
     import shutil
 
-    from adavoice.api import SHIPPED_MODELS
+    from adavoice.models.base_model import SHIPPED_MODELS
 
     folder = shutil.copytree(SHIPPED_MODELS / "demo", tmp_path / "demo")
     damage(folder / part)

@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 import typer
 
-from adavoice.api import BaseModel, check_knobs
+from adavoice.api import BaseModel, SynthesisConfig
 from adavoice.audio import save_audio
 from adavoice.cli.main import main
 from adavoice.errors import ConfigError, EmptyTextError
@@ -124,6 +124,9 @@ def test_synth_text_file_checks_every_line_first(tiny_model_dir, tmp_path, capsy
     (out / "00.wav").write_bytes(b"earlier output")
     code, err = run_cli(["synth", "--model", tiny_model_dir, "--text-file", lines,
                          "--out-dir", out], capsys)
+    assert code == 1 and "00.wav: the output exists" in one_line_error(err)  # --overwrite
+    code, err = run_cli(["synth", "--model", tiny_model_dir, "--text-file", lines,
+                         "--out-dir", out, "--overwrite"], capsys)
     message = one_line_error(err)
     assert code == 1 and "line 3" in message and str(lines) in message
     assert (out / "00.wav").read_bytes() == b"earlier output"
@@ -199,13 +202,13 @@ def test_a_failed_write_removes_the_part_file(failure, tmp_path, monkeypatch):
 def test_knobs_out_of_range_are_refused(knobs, tiny_model_dir):
     model = BaseModel.load(tiny_model_dir)
     with pytest.raises(ConfigError, match=next(iter(knobs))):
-        model.mel("Hello.", model.model.speaker_voice(0), **knobs)
+        model.mel("Hello.", model.model.speaker_condition(0), SynthesisConfig.make(**knobs))
 
 
 def test_knobs_at_the_limits_are_accepted_and_the_cli_checks_early(tmp_path, capsys,
                                                                     no_model_load):
-    check_knobs(length_scale=10.0, pitch_shift=-24.0, energy_scale=0.01)
-    check_knobs(length_scale=0.1, pitch_shift=24.0, energy_scale=5.0)
+    SynthesisConfig(length_scale=10.0, pitch_shift=-24.0, energy_scale=0.01)
+    SynthesisConfig(length_scale=0.1, pitch_shift=24.0, energy_scale=5.0)
     code, err = run_cli(["synth", "Hello.", "--out", tmp_path / "a.wav", "--pitch-shift",
                          "nan"], capsys)
     assert code == 1 and "pitch_shift" in one_line_error(err)
@@ -224,15 +227,15 @@ def test_text_outside_the_alphabet_names_the_language():
 # ---- the Python API: found by an audit of bad input (ninth session) ---------------------------
 
 def _tiny_voice(folder):
-    from adavoice.adapt.adapter import VoiceAdapter
-    from adavoice.adapt.config import AdapterConfig
+    from adavoice.adaptation.config import AdapterConfig
+    from adavoice.adaptation.kinds import adapter_for
     from adavoice.api import Voice
 
     base = BaseModel.load(folder)
     cfg = AdapterConfig.for_kind("cln")
-    adapter = VoiceAdapter(base.model, cfg, base.model.speaker_embedding.weight[0],
-                           base.model.speaker_utterance_vectors[0])
-    config = {"kind": "cln", "name": "tiny",
+    adapter = adapter_for(base.model, cfg, base.model.speaker_embedding.weight[0],
+                          base.model.speaker_utterance_vectors[0])
+    config = {"name": "tiny",
               "base": {"name": base.name, "content_hash": base.content_hash},
               "adapter": cfg.to_dict()}
     return base, adapter.export(), config, Voice(base, adapter.export(), config)
@@ -285,7 +288,7 @@ def test_save_audio_refuses_nan_and_writes_nothing(tmp_path):
 
 
 def test_a_local_folder_named_demo_does_not_hide_the_shipped_model(tmp_path, monkeypatch):
-    from adavoice.api import SHIPPED_MODELS, resolve_model_dir
+    from adavoice.models.base_model import SHIPPED_MODELS, resolve_model_dir
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "demo").mkdir()
@@ -297,10 +300,10 @@ def test_a_local_folder_named_demo_does_not_hide_the_shipped_model(tmp_path, mon
 
 
 def test_long_text_is_spoken_piece_by_piece(tiny_model_dir):
-    from adavoice.api import MAX_CHARS_PER_PASS, text_chunks
+    from adavoice.text.chunks import MAX_CHARS_PER_PASS, text_chunks
 
     base = BaseModel.load(tiny_model_dir, precision="float32")
-    voice = base.model.speaker_voice(0)
+    voice = base.model.speaker_condition(0)
     text = " ".join(f"Sentence number {i}, said clearly and slowly." for i in range(20))
     chunks = text_chunks(text)
     assert len(chunks) > 1 and all(len(c) <= MAX_CHARS_PER_PASS for c in chunks)
@@ -313,15 +316,16 @@ def test_long_text_is_spoken_piece_by_piece(tiny_model_dir):
 
 
 def test_text_is_also_capped_in_tokens(tiny_model_dir):
-    from adavoice.api import MAX_TOKENS_PER_PASS
     from adavoice.errors import TextTooLongError
+    from adavoice.text.chunks import MAX_TOKENS_PER_PASS
 
     base = BaseModel.load(tiny_model_dir)
     digits = "1234567890" * 25  # 250 characters, thousands of tokens once spoken as words
-    assert len(base.tokens(digits)[0]) > MAX_TOKENS_PER_PASS
+    assert len(base.processor.process(digits).ids) > MAX_TOKENS_PER_PASS
     pieces = base.token_pieces(digits)
     assert len(pieces) > 1 and all(p.shape[1] <= MAX_TOKENS_PER_PASS for p in pieces)
-    assert base.token_pieces("Hello there.")[0].tolist() == base.tokens("Hello there.").tolist()
+    assert base.token_pieces("Hello there.")[0].tolist() == [
+        base.processor.process("Hello there.").ids]
     with pytest.raises(TextTooLongError, match="no space or punctuation"):
         base.token_pieces("a" * 5000)
 
@@ -368,9 +372,10 @@ def test_a_damaged_base_config_names_config_json(tiny_model_dir, tmp_path, edit,
     (lambda c: c.update(base="demo"), "as objects"),
     (lambda c: c.pop("adapter"), "both be present"),
     (lambda c: c["base"].update(name=5), "must be strings"),
-    (lambda c: c.update(defaults={"length_scale": "fast"}), "must be numbers"),
-    (lambda c: c.update(defaults={"pitch_shift": 99}), "out of range"),
-    (lambda c: c.update(kind="decoder"), "disagrees"),
+    (lambda c: c.update(defaults={"length_scale": "fast"}), "length_scale must be float"),
+    (lambda c: c.update(defaults={"pitch_shift": 99}), "pitch_shift is 99 semitones"),
+    (lambda c: c.update(defaults={"speed": 2}), "no field"),
+    (lambda c: c.update(kind="cln"), "not a voice config"),
 ])
 def test_a_damaged_voice_config_is_a_typed_error(tiny_model_dir, tmp_path, edit, message):
     import json

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +19,18 @@ import soundfile as sf
 from adavoice.data.corpus import build as corpus_build
 from adavoice.data.corpus import text_sources, voices
 from adavoice.data.corpus.build import build_corpus, plan_corpus
+from adavoice.data.corpus.sox_effects import ALLOWED_EFFECTS, EFFECT_KEYWORDS
 from adavoice.data.corpus.voices import VoiceSpec, check_voice, render
-from adavoice.data.manifest import Manifest
+from adavoice.data.manifest import Manifest, Utterance
 from adavoice.errors import (
     EngineError,
+    OutputError,
     UnknownEngineError,
     UnknownLanguageError,
     UnknownVoiceError,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 # CI installs the engines (make install-system): there a missing engine must fail, not skip
 needs_engines = pytest.mark.skipif(
@@ -104,6 +112,81 @@ def test_engine_failure_is_engine_error(tmp_path, monkeypatch):
         render("festival:nosuch_diphone", "Hello there, friend.", tmp_path / "x.wav")
     assert "festival:nosuch_diphone" in str(info.value)
     assert not (tmp_path / "x.wav").exists()
+
+
+# ----------------------------------------------------------------------------- sox effects
+def _specs_in_use() -> list[str]:
+    """The voice SPECs of benchmarks/base_voices.txt and of the Makefile's corpus targets."""
+    specs = shlex.split((REPO / "benchmarks" / "base_voices.txt").read_text(encoding="utf-8"))
+    for line in (REPO / "Makefile").read_text(encoding="utf-8").splitlines():
+        if "--voices" in line and "$(" not in line:
+            specs += shlex.split(line.split("--voices", 1)[1])
+    return specs
+
+
+# common sox syntax the rule must let through (each checked against sox below)
+ACCEPTED_EFFECTS = [
+    "gain -n -3", "vol -6dB", "vol 0.5 amplitude", "remix 1v0.5", "fade q 0.01 0 0.01",
+    "flanger 0 2 0 71 0.5 sine 25 linear", "reverb --wet-only 50", "sinc 3k-8k",
+    "compand 0.3,1 6:-70,-60,-20 -5 -90 0.2", "pad 0.05@0", "trim 0 0.05", "equalizer 1k 2q -3",
+    "highpass -2 300 0.7q", "speed 2c", "tempo -s 0.9", "pitch -q 100", "rate -v 16k",
+    "silence 1 0.01 1%", "chorus 0.7 0.9 55 0.4 0.25 2 -t", "bend 0,200,0.05", "hilbert -n 101",
+    "mcompand '0.005,0.1 -47,-40,-34,-34,-17,-33' 100 '0.003,0.05 -47,-40,-34,-34,-17,-33'",
+]
+
+
+def test_specs_in_use_and_common_effects_parse():
+    specs = _specs_in_use()
+    assert len(specs) >= 17 and any("@" in spec for spec in specs)
+    for text in specs + [f"flite:rms@{effects}" for effects in ACCEPTED_EFFECTS]:
+        assert VoiceSpec.parse(str(VoiceSpec.parse(text))) == VoiceSpec.parse(text)
+
+
+@needs_engines
+def test_specs_in_use_and_common_effects_validate():
+    for text in _specs_in_use() + [f"flite:rms@{effects}" for effects in ACCEPTED_EFFECTS]:
+        check_voice(text)
+
+
+@needs_engines
+def test_allowed_effects_are_sox_effects_and_keywords_are_not():
+    out = subprocess.run(["sox", "-h"], capture_output=True, text=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("EFFECTS:"))
+    sox_effects = {word.rstrip("*+#").lower() for word in line.split()[1:]}
+    assert ALLOWED_EFFECTS <= sox_effects
+    assert not EFFECT_KEYWORDS & sox_effects  # a keyword that named an effect would start one
+
+
+@pytest.mark.parametrize("effects, refused", [
+    ("noiseprof {path}", "noiseprof"),
+    ("gain 0 noisered {path} 0.2", "noisered"),
+    ("gain 0 newfile", "newfile"),
+    ("gain 0 restart", "restart"),
+    ("fir {path}", "fir"),
+    ("gain 0 spectrogram -o {path}", "spectrogram"),
+    ("ladspa {path} plugin", "ladspa"),
+    ("synth 1 sine 300", "synth"),  # generates sound of any length instead of the voice
+    ("GAIN 0 NoiseProf {path}", "NoiseProf"),  # sox matches effect names in any case
+    ("gain -n {path}", "{path}"),
+    ("gain 0 : noiseprof {path}", ":"),  # sox's effect-chain separator
+    ("gain '0 noiseprof'", "0 noiseprof"),
+    ("gain 0 stats", "stats"),
+])
+def test_effects_that_could_touch_files_are_refused(tmp_path, effects, refused):
+    written = tmp_path / "written-by-sox"
+    text = f"flite:rms@{effects.format(path=written)}"
+    refused = refused.format(path=written)
+    attempts = [VoiceSpec.parse, check_voice,
+                lambda spec: render(spec, "Hello there.", tmp_path / "a.wav"),
+                lambda spec: VoiceSpec("flite", "rms", tuple(shlex.split(effects.format(
+                    path=written))))]
+    for attempt in attempts:
+        with pytest.raises(UnknownVoiceError) as info:
+            attempt(text)
+        message = str(info.value)
+        assert repr(refused) in message and "speed, stretch, swap, tempo" in message
+        assert "\n" not in message
+    assert list(tmp_path.iterdir()) == []
 
 
 # ----------------------------------------------------------------------------- engines
@@ -339,3 +422,76 @@ def test_ctrl_c_keeps_finished_work(tmp_path, monkeypatch):
     assert len(m) == 8
     done = (tmp_path / corpus_build.STATE_DIR / corpus_build.DONE_NAME).read_text().splitlines()
     assert len({json.loads(line)["id"] for line in done}) == 8
+
+
+@pytest.mark.parametrize("failure, error", [(KeyboardInterrupt(), KeyboardInterrupt),
+                                            (OSError(28, "No space left on device"), OutputError)])
+@pytest.mark.parametrize("earlier", [False, True])
+def test_manifest_is_whole_or_absent_when_its_write_fails(tmp_path, monkeypatch, failure, error,
+                                                          earlier):
+    items = plan_corpus("en", [VoiceSpec.parse("espeak:en-us")], 4)
+    done = {item.id: Utterance(id=item.id, audio=item.audio, text=item.text,
+                               speaker=str(item.spec), language="en", duration_s=1.0,
+                               extra={"split": item.split}).to_dict() for item in items}
+    path = tmp_path / "manifest.jsonl"
+    if earlier:
+        corpus_build._write_manifest(tmp_path, items[:2], done)
+    before = path.read_bytes() if earlier else None
+
+    def fail(fd):
+        raise failure
+
+    monkeypatch.setattr(os, "fsync", fail)  # the last step before the rename
+    with pytest.raises(error):
+        corpus_build._write_manifest(tmp_path, items, done)
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == (["manifest.jsonl"] if earlier else [])
+    assert (path.read_bytes() if earlier else None) == before
+    corpus_build._write_manifest(tmp_path, items, done)
+    assert len(Manifest.load(tmp_path)) == 4
+
+
+def _wait_for_records(process: subprocess.Popen, done_log: Path, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while not (done_log.is_file() and done_log.read_text(encoding="utf-8").count("\n") >= count):
+        if process.poll() is not None:
+            pytest.fail(f"the build ended early: {process.communicate()}")
+        assert time.monotonic() < deadline, "the build recorded no utterance in 120 s"
+        time.sleep(0.02)
+
+
+@needs_engines
+@pytest.mark.parametrize("signum, exit_code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_stops_the_cli_build_cleanly_and_a_rerun_completes_it(tmp_path, signum,
+                                                                     exit_code):
+    out, temp = tmp_path / "c", tmp_path / "tmp"
+    temp.mkdir()
+    utterances, voice = 24, "espeak:en-us"
+    # a terminal's Ctrl-C: SIGINT at its default, even when pytest runs in the background
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adavoice.cli.main", "corpus", "build", str(out), "--language",
+         "en", "--voices", voice, "--utterances", str(utterances), "--seed", "0",
+         "--no-progress"],
+        cwd=REPO, env=dict(os.environ, TMPDIR=str(temp), OMP_NUM_THREADS="1"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    _wait_for_records(process, out / corpus_build.STATE_DIR / corpus_build.DONE_NAME, 2)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=180)
+    assert process.returncode == exit_code, stderr.decode()
+    assert "run the same command again" in stderr.decode()
+    assert not list(temp.glob("adavoice-render-*")) and not list(out.rglob("*.part"))
+    manifest_path = out / "manifest.jsonl"
+    if manifest_path.exists():  # whole: every line a row whose wav is there and matches
+        lines = manifest_path.read_text(encoding="utf-8").splitlines()
+        assert all(json.loads(line)["speaker"] == voice for line in lines)
+        partial = Manifest.load(out)
+        assert len(partial) < utterances  # stopped before the end
+        for utt in partial:
+            assert sf.info(str(partial.audio_path(utt))).duration == pytest.approx(
+                utt.duration_s, abs=1e-3)
+    build_corpus(out, "en", [voice], utterances, seed=0, progress=False)
+    fresh = build_corpus(tmp_path / "fresh", "en", [voice], utterances, seed=0, progress=False)
+    assert manifest_path.read_bytes() == (tmp_path / "fresh" / "manifest.jsonl").read_bytes()
+    for utt in fresh:
+        assert (out / utt.audio).read_bytes() == fresh.audio_path(utt).read_bytes()

@@ -77,12 +77,12 @@ def test_precision_is_chosen_at_load_and_keeps_durations(tiny_model_dir, tmp_pat
     full = BaseModel.load(tiny_model_dir, precision="float32")
     low = BaseModel.load(tiny_model_dir, precision="bfloat16")
     assert (full.precision, low.precision) == ("float32", "bfloat16")
-    from adavoice.nn.fft import fast_bfloat16_cpu
+    from adavoice.nn.transformer import fast_bfloat16_cpu
 
     expected = "bfloat16" if fast_bfloat16_cpu() else "float32"
     assert BaseModel.load(tiny_model_dir).precision == expected  # auto
-    a = full.mel("Hello there.", full.model.speaker_voice(1))
-    b = low.mel("Hello there.", low.model.speaker_voice(1))
+    a = full.mel("Hello there.", full.model.speaker_condition(1))
+    b = low.mel("Hello there.", low.model.speaker_condition(1))
     assert a.shape == b.shape and not torch.equal(a, b)
     main(["synth", "Hi.", "--model", str(tiny_model_dir), "--speaker", "flite:kal16",
           "--precision", "float32", "--vocoder", "griffin-lim", "--out", str(tmp_path / "a.wav")])
@@ -135,8 +135,8 @@ def test_init_refuses_another_mel_front_end(tiny_model_dir, tmp_path):
 def test_mel_encoder_run_resumes_with_the_encoder_it_began_with(tiny_model_dir, tmp_path):
     import json
 
-    from adavoice.models.mel_encoder import MelEncoder
-    from adavoice.train.mel_encoder import train_mel_encoder
+    from adavoice.models.speech_encoder import SpeechEncoder
+    from adavoice.train.speech_encoder import train_mel_encoder
 
     corpus, out = tiny_model_dir.parent / "corpus", tmp_path / "encoder"
 
@@ -146,14 +146,14 @@ def test_mel_encoder_run_resumes_with_the_encoder_it_began_with(tiny_model_dir, 
         train_mel_encoder(tiny_model_dir, corpus, out, train_cfg=cfg, progress=False, **kw)
 
     run(2, input_norm=True, layers=1)
-    first = MelEncoder.from_dir(out).cfg
+    first = SpeechEncoder.from_dir(out).cfg
     assert first.input_norm and first.layers == 1
     run(3, resume=True, input_norm=False, layers=2)  # other flags: the run keeps its encoder
-    assert MelEncoder.from_dir(out).cfg == first
+    assert SpeechEncoder.from_dir(out).cfg == first
     assert json.loads((out / "config.json").read_text())["training"]["steps"] == 3
     (out / "encoder-config.json").unlink()  # a run from before that file: its release says
     run(4, resume=True, layers=2)
-    assert MelEncoder.from_dir(out).cfg == first
+    assert SpeechEncoder.from_dir(out).cfg == first
     (out / "encoder-config.json").unlink()
     (out / "config.json").unlink()  # nothing says how it was built: refuse, lose nothing
     with pytest.raises(ConfigError, match="resumed"):

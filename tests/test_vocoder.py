@@ -67,19 +67,6 @@ def test_vector_phase_head_states_the_phase_as_a_direction():
         VocoderTask(VocoderConfig.tiny(), MelConfig(), phase_weight=-1.0)
 
 
-def test_a_release_from_before_the_phase_head_option_loads_as_angle(tmp_path):
-    torch.manual_seed(0)
-    vocoder = Vocoder(VocoderConfig.tiny(phase_head="angle")).eval()
-    folder = vocoder.save(tmp_path / "old", MelConfig())
-    config = json.loads((folder / "config.json").read_text())
-    del config["vocoder"]["phase_head"]  # what releases of earlier sessions hold
-    (folder / "config.json").write_text(json.dumps(config))
-    loaded, _ = Vocoder.from_dir(folder)
-    mel = torch.randn(1, 80, 10)
-    assert loaded.cfg.phase_head == "angle"
-    assert torch.allclose(loaded.eval()(mel), vocoder(mel), atol=1e-6)
-
-
 def test_tiny_vocoder_overfits_one_clip():
     torch.manual_seed(0)
     task = VocoderTask(VocoderConfig.tiny(), MelConfig())

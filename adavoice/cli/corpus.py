@@ -4,6 +4,9 @@ and :func:`adavoice.data.readers.import_corpus`."""
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -11,6 +14,33 @@ import typer
 from adavoice.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so the build stops the way it does on Ctrl-C."""
+
+
+@contextmanager
+def _sigterm_stops_like_ctrl_c() -> Iterator[None]:
+    """Turn the first SIGTERM into :class:`_Terminated` in the main thread. The default action
+    would kill the process at once, leaving the running renders' temporary folders behind and
+    no manifest; raised, it lets them finish and `finally` blocks clean up. A second SIGTERM
+    kills at once."""
+
+    def stop(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise _Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: signals are the caller's business
+        yield
+        return
+    try:
+        yield
+    finally:
+        # None: a handler set outside Python, which signal cannot put back; default is closest
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _summary(manifest, out: Path) -> str:
@@ -47,8 +77,16 @@ def build_command(
     all_voices = list(voices) + list(more_voices or [])
     if not all_voices:
         raise ConfigError("no voices given", fix="pass --voices espeak:en-us flite:kal16 ...")
-    manifest = build_corpus(out, language, all_voices, utterances, seed=seed, workers=workers,
-                            valid_share=valid_share, progress=progress)
+    try:
+        with _sigterm_stops_like_ctrl_c():
+            manifest = build_corpus(out, language, all_voices, utterances, seed=seed,
+                                    workers=workers, valid_share=valid_share, progress=progress)
+    except KeyboardInterrupt as stopped:
+        typer.echo(f"stopped: finished utterances are kept in {out}; run the same command "
+                   "again to finish the corpus", err=True)
+        if isinstance(stopped, _Terminated):
+            raise typer.Exit(128 + signal.SIGTERM) from None  # the shell's code for SIGTERM
+        raise
     typer.echo(_summary(manifest, out))
 
 

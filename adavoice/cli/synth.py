@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -56,7 +57,8 @@ def synth_command(
     model: str = typer.Option(None, "--model",
                               help="'demo' (default) or a base-model folder; with --voice, "
                                    "the base to use instead of the one the bundle names"),
-    speaker: str = typer.Option(None, "--speaker", help="Speaker id (see --list-speakers)"),
+    speaker: str = typer.Option(None, "--speaker",
+                                help="Speaker id (see --list-speakers; default: the first)"),
     voice: Path = typer.Option(None, "--voice", help="An adapted voice folder (adavoice adapt)"),
     out: Path = typer.Option(None, "--out", help="Output WAV for a single text"),
     text_file: Path = typer.Option(None, "--text-file", help="One sentence per line"),
@@ -64,57 +66,100 @@ def synth_command(
     length_scale: float = typer.Option(None, help=">1 speaks slower (default 1, or the voice's)"),
     pitch_shift: float = typer.Option(None, help="Semitones (default 0, or the voice's)"),
     energy_scale: float = typer.Option(None, help="Default 1, or the voice's"),
-    vocoder: str = typer.Option("auto", help="auto | neural | griffin-lim"),
+    vocoder: str = typer.Option(None, help="auto (default) | neural | griffin-lim"),
     precision: str = typer.Option("auto", help="Decoder precision: auto (bfloat16 where the "
                                   "CPU has AMX, else float32) | float32 | bfloat16"),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace output files that already exist"),
     list_speakers: bool = typer.Option(False, "--list-speakers", help="Print speakers, exit"),
 ) -> None:
     """Synthesize speech with a base model (or, with --voice, an adapted voice)."""
-    from adavoice.api import BaseModel, Voice, check_knobs
+    from adavoice.api import BaseModel, SynthesisConfig, Voice
     from adavoice.audio import check_output_path
 
     # argument checks first: loading a model takes seconds
     if voice is not None and (speaker is not None or list_speakers):
         raise typer.BadParameter("--voice replaces --speaker / --list-speakers")
+    lines = None
     if not list_speakers:
         if text_file is not None:
             if out_dir is None:
                 raise typer.BadParameter("--text-file needs --out-dir")
+            if text is not None or out is not None:
+                raise typer.BadParameter("--text-file and --out-dir replace TEXT and --out")
+            lines = read_lines(text_file)
+            if not overwrite:
+                _refuse_existing([out_dir / n for n, line in zip(output_names(len(lines)), lines,
+                                                                 strict=True) if line])
         elif text is None or out is None:
             raise typer.BadParameter("give TEXT and --out, or --text-file and --out-dir")
         else:
             check_output_path(out)
-    scales = {"length_scale": length_scale, "pitch_shift": pitch_shift,
-              "energy_scale": energy_scale}
-    check_knobs(**{k: v for k, v in scales.items() if v is not None})
+            if not overwrite:
+                _refuse_existing([out])
+    settings = SynthesisConfig(length_scale=length_scale, pitch_shift=pitch_shift,
+                               energy_scale=energy_scale, vocoder=vocoder)
     if voice is not None:
         speaker_model = Voice.load(voice, base=model)
         speaker_model.base.set_precision(precision)
-        base = speaker_model.base
-        knobs = {}
+        base, knobs = speaker_model.base, {}
     else:
         speaker_model = BaseModel.load(model or "demo", precision=precision)
         if list_speakers:
             for name in speaker_model.speakers:
                 typer.echo(name)
             return
-        base = speaker_model
-        knobs = {"speaker": speaker}
-    knobs.update({k: v for k, v in scales.items() if v is not None}, vocoder=vocoder)
-    if text_file is not None:
-        lines = read_lines(text_file)
-        check_lines(lines, base, text_file)
-        written, blank = 0, []
-        for number, (line, name) in enumerate(zip(lines, output_names(len(lines)), strict=True),
-                                              start=1):
-            if not line:
-                blank.append(number)
-                continue
-            speaker_model.synthesize(line, **knobs).save(out_dir / name)
-            written += 1
-        plural = "s" if len(blank) > 1 else ""
-        skipped = f" (no file{plural} for blank line{plural} {', '.join(map(str, blank))})"
-        typer.echo(f"wrote {written} files to {out_dir}{skipped if blank else ''}")
-        return
-    speaker_model.synthesize(text, **knobs).save(out)
+        base, knobs = speaker_model, {"speaker": speaker}
+    with _text_warnings_as_lines():
+        if lines is not None:
+            check_lines(lines, base, text_file)
+            _speak_lines(speaker_model, lines, out_dir, settings, knobs)
+            return
+        speaker_model.synthesize(text, config=settings, **knobs).save(out)
     typer.echo(f"wrote {out}")
+
+
+def _refuse_existing(paths: list[Path]) -> None:
+    existing = [p for p in paths if p.exists()]
+    if existing:
+        from adavoice.errors import ConfigError
+
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise ConfigError(f"the output exists{more}", path=existing[0],
+                          fix="choose another name, or pass --overwrite")
+
+
+def _speak_lines(speaker_model, lines: list[str], out_dir: Path, settings, knobs: dict) -> None:
+    written, blank = 0, []
+    for number, (line, name) in enumerate(zip(lines, output_names(len(lines)), strict=True),
+                                          start=1):
+        if not line:
+            blank.append(number)
+            continue
+        speaker_model.synthesize(line, config=settings, **knobs).save(out_dir / name)
+        written += 1
+    plural = "s" if len(blank) > 1 else ""
+    skipped = f" (no file{plural} for blank line{plural} {', '.join(map(str, blank))})"
+    typer.echo(f"wrote {written} file{'s' if written != 1 else ''} to {out_dir}"
+               f"{skipped if blank else ''}")
+
+
+@contextmanager
+def _text_warnings_as_lines():
+    """Print the text front end's warnings (dropped characters) as ``warning: ...`` lines,
+    as ``adavoice lang show`` does, instead of Python's warning format with a source line."""
+    import warnings
+
+    from adavoice.text.normalize import TextWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TextWarning)
+        try:
+            yield
+        finally:
+            seen = set()
+            for item in caught:
+                message = str(item.message)
+                if issubclass(item.category, TextWarning) and message not in seen:
+                    seen.add(message)
+                    typer.echo(f"warning: {message}", err=True)

@@ -36,10 +36,9 @@ def train_base_command(
     from adavoice.train.acoustic_losses import LossWeights
     from adavoice.train.loop import TrainConfig
 
-    warmup = min(1000, max(1, steps // 10))
-    cfg = TrainConfig(steps=steps, learning_rate=learning_rate, warmup_steps=warmup,
-                      max_frames=max_frames, checkpoint_every=checkpoint_every,
-                      validate_every=validate_every, seed=seed)
+    cfg = TrainConfig.for_steps(steps, learning_rate=learning_rate, max_frames=max_frames,
+                                checkpoint_every=checkpoint_every,
+                                validate_every=validate_every, seed=seed)
     folder = train_base(data, out, preset=preset, device=device, resume=resume, train_cfg=cfg,
                         tokenizer=tokenizer, init=init, aligner_lr_scale=aligner_lr_scale,
                         predicted_condition_share=predicted_condition_share,
@@ -85,8 +84,8 @@ def train_mel_encoder_command(
     layers: int = typer.Option(2, help="FFT blocks in the encoder"),
 ) -> None:
     """Train the AdaSpeech 2 mel encoder on a frozen base (enables untranscribed adaptation)."""
-    from adavoice.api import resolve_model_dir
-    from adavoice.train.mel_encoder import train_mel_encoder
+    from adavoice.models.base_model import resolve_model_dir
+    from adavoice.train.speech_encoder import train_mel_encoder
 
     folder = train_mel_encoder(resolve_model_dir(model), data, out, steps=steps, device=device,
                                resume=resume, install=install, pull=pull, init=init,

@@ -11,7 +11,7 @@ def vocode_command(
     in_dir: Path = typer.Argument(..., help="Folder of audio files"),
     out_dir: Path = typer.Argument(..., help="Output folder (same file names)"),
     model: str = typer.Option("demo", "--model", help="'demo' or a base-model folder"),
-    vocoder: str = typer.Option("auto", help="auto | neural | griffin-lim"),
+    vocoder: str = typer.Option(None, help="auto (default) | neural | griffin-lim"),
 ) -> None:
     """Re-synthesize each file through the base's mel front end and a vocoder."""
     import torch
@@ -28,7 +28,7 @@ def vocode_command(
         raise ConfigError("the output folder is the input folder: vocoding would overwrite "
                           "the recordings", path=out_dir, fix="pass another output folder")
     base = BaseModel.load(model)
-    render = base.vocoder(vocoder)
+    render = base.vocoder(vocoder or "auto")
     frontend = MelFrontend(base.cfg.mel)
     # every input is read before the first output is written: a bad file fails the run whole
     mels = {}

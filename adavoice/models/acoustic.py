@@ -2,7 +2,7 @@
 modelling, plus a jointly trained aligner.
 
 >>> model = AcousticModel(AcousticConfig.tiny(n_symbols=10, n_speakers=2)).eval()
->>> voice = model.speaker_voice(0)
+>>> voice = model.speaker_condition(0)
 >>> out = model.infer(torch.tensor([[1, 2, 3]]), voice)
 >>> out.mel.shape[:2]
 torch.Size([1, 80])
@@ -18,14 +18,14 @@ from torch import nn
 from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.nn.alignment import AlignmentEncoder, monotonic_alignment_search
 from adavoice.nn.cln import ConditionalLayerNorm
-from adavoice.nn.fft import FFTStack
+from adavoice.nn.transformer import FFTStack
 from adavoice.nn.variance import BucketEmbedding, VariancePredictor, regulate_length, token_average
 
 LOG_2_OVER_12 = 0.057762265046662105  # ln(2) / 12: one semitone in natural-log frequency
 
 
 @dataclass
-class VoiceCondition:
+class SpeakerCondition:
     """Everything that makes a voice: speaker vector (speaker_dim,), utterance vector (hidden,)
     and the decoder's CLN (scale, bias) pairs, each (hidden,). ``norm_params=None`` means
     "compute them from the speaker vector with the model's CLN projections"."""
@@ -144,7 +144,7 @@ class AcousticModel(nn.Module):
         those products run ~5x faster), else float32. The text encoder and the variance
         adaptor stay in float32, so durations are the same in every precision; the decoder's
         mel moves by ~0.002 (mean |log-mel| difference, measured on the demo base)."""
-        from adavoice.nn.fft import resolve_inference_dtype
+        from adavoice.nn.transformer import resolve_inference_dtype
 
         dtype = resolve_inference_dtype(precision)
         self.inference_dtype = None if dtype == torch.float32 else dtype
@@ -155,12 +155,13 @@ class AcousticModel(nn.Module):
     def conditional_norms(self) -> list[ConditionalLayerNorm]:
         return self.decoder.conditional_norms()
 
-    def speaker_voice(self, speaker_id: int) -> VoiceCondition:
-        """The VoiceCondition of a speaker seen in training."""
+    def speaker_condition(self, speaker_id: int) -> SpeakerCondition:
+        """The SpeakerCondition of a speaker seen in training."""
         vector = self.speaker_embedding.weight[speaker_id]
-        return VoiceCondition(vector, self.speaker_utterance_vectors[speaker_id])
+        return SpeakerCondition(vector, self.speaker_utterance_vectors[speaker_id])
 
-    def voice_norm_params(self, voice: VoiceCondition) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def condition_norm_params(self, voice: SpeakerCondition
+                              ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per-CLN (scale, bias), each (1, hidden)."""
         if voice.norm_params is not None:
             return [(s.view(1, -1), b.view(1, -1)) for s, b in voice.norm_params]
@@ -209,7 +210,7 @@ class AcousticModel(nn.Module):
         return log_attention, hard
 
     def forward(self, tokens, text_mask, speakers, mel, frame_mask, pitch, energy, log_prior=None,
-                voice: VoiceCondition | None = None, durations=None,
+                voice: SpeakerCondition | None = None, durations=None,
                 predicted_condition_share: float = 0.0, predicted_variance: bool = False,
                 voice_utterance: bool = False):
         """Teacher-forced pass. tokens (B, N); speakers (B,); mel (B, n_mels, T) target;
@@ -277,7 +278,7 @@ class AcousticModel(nn.Module):
             mel_pred = self.decode(frames, frame_mask, speaker_vector)
         else:
             mel_pred = self.decode(frames, frame_mask, speaker_vector,
-                                   self.voice_norm_params(voice), voice.decoder)
+                                   self.condition_norm_params(voice), voice.decoder)
         return AcousticOutput(
             mel=mel_pred, durations=durations, frame_mask=frame_mask, log_duration=log_duration,
             pitch=pitch_pred, energy=energy_pred, pitch_target=pitch_norm,
@@ -288,7 +289,7 @@ class AcousticModel(nn.Module):
 
     # ---- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def infer(self, tokens, voice: VoiceCondition, text_mask=None, length_scale=1.0,
+    def infer(self, tokens, voice: SpeakerCondition, text_mask=None, length_scale=1.0,
               pitch_shift_semitones=0.0, energy_scale=1.0, reference_mel=None) -> AcousticOutput:
         """tokens (B, N) -> AcousticOutput with predicted durations, pitch and energy.
 
@@ -320,7 +321,7 @@ class AcousticModel(nn.Module):
         hidden = hidden + self.pitch_embedding(pitch) + self.energy_embedding(energy)
         frames = regulate_length(hidden, durations)
         frame_mask = torch.arange(frames.shape[1]).unsqueeze(0) < durations.sum(1, keepdim=True)
-        mel = self.decode(frames, frame_mask, speaker_vector, self.voice_norm_params(voice),
+        mel = self.decode(frames, frame_mask, speaker_vector, self.condition_norm_params(voice),
                           voice.decoder)
         floor = torch.log(torch.tensor(1e-5))
         mel = torch.where(frame_mask.unsqueeze(1), mel, floor)

@@ -13,12 +13,6 @@ from dataclasses import dataclass
 from adavoice.config import JsonConfig
 from adavoice.errors import ConfigError
 
-# What the presets use where the field defaults keep older models loading as they were trained;
-# training replaces the mel centre and scale with the corpus's own.
-# The typical log-mel of this front end (ln, floor 1e-5) centres near -5 with a spread near 2.5.
-PRESET_DEFAULTS = dict(aligner_temperature=0.005, aligner_mel_center=-5.0, aligner_mel_scale=2.5,
-                       aligner_own_embedding=True, phoneme_condition_tanh=True)
-
 
 @dataclass(frozen=True)
 class AcousticConfig(JsonConfig):
@@ -43,22 +37,23 @@ class AcousticConfig(JsonConfig):
     # pitch and energy are standardised per corpus; buckets cover this many std either side
     variance_range_std: float = 3.0
     phoneme_condition_dim: int = 4
-    # tanh on the phoneme-level encoder's output. Unbounded (the default of models trained
-    # before it), its targets reached |30| and the decoder leant on them: teacher-forced mel L1
-    # 0.43, with the predicted condition 0.72 (BENCHMARKS.md). The presets bound it.
-    phoneme_condition_tanh: bool = False
+    # tanh on the phoneme-level encoder's output. Unbounded, its targets reached |30| and the
+    # decoder leant on them: teacher-forced mel L1 0.43, with the predicted condition 0.72
+    # (BENCHMARKS.md).
+    phoneme_condition_tanh: bool = True
     utterance_encoder: bool = True
     aligner_attention_dim: int = 80
     # Defaults are those of models trained before the aligner standardised its mel input (their
     # config.json lacks these keys); the presets and training set the working values.
-    aligner_temperature: float = 0.0005
-    aligner_mel_center: float = 0.0
-    aligner_mel_scale: float = 1.0
+    aligner_temperature: float = 0.005
+    # Training replaces the mel centre and scale with the corpus's own; the typical log-mel of
+    # this front end (ln, floor 1e-5) centres near -5 with a spread near 2.5.
+    aligner_mel_center: float = -5.0
+    aligner_mel_scale: float = 2.5
     # the aligner's keys come from a token embedding of its own, not the text encoder's, so the
     # mel loss does not move them (with a shared table and no faster aligner rate, alignment
     # took 2-3x the steps; BENCHMARKS.md separates neither share)
-    aligner_own_embedding: bool = False
-    postnet: bool = False
+    aligner_own_embedding: bool = True
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:
@@ -79,19 +74,19 @@ class AcousticConfig(JsonConfig):
         base = dict(hidden=32, encoder_layers=1, decoder_layers=1, heads=2, ffn_hidden=64,
                     ffn_kernel=3, speaker_dim=16, variance_filter=32, pitch_bins=16,
                     energy_bins=16, aligner_attention_dim=16)
-        return cls(**{**PRESET_DEFAULTS, **base, **overrides})
+        return cls(**{**base, **overrides})
 
     @classmethod
     def small(cls, **overrides) -> "AcousticConfig":
         """The shipped CPU preset: sized so it trains on a 2-core CPU in about an hour."""
-        return cls(**{**PRESET_DEFAULTS, **overrides})
+        return cls(**{**overrides})
 
     @classmethod
     def base(cls, **overrides) -> "AcousticConfig":
         """FastSpeech 2 paper size (GPU training)."""
         base = dict(hidden=256, ffn_hidden=1024, ffn_kernel=9, variance_filter=256,
                     speaker_dim=128)
-        return cls(**{**PRESET_DEFAULTS, **base, **overrides})
+        return cls(**{**base, **overrides})
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "AcousticConfig":

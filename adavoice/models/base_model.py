@@ -1,133 +1,294 @@
-"""The base-model folder: ``config.json`` + ``model.safetensors`` (+ ``vocoder/``,
-``MODEL_CARD.md``). Loaded without pickle; content-hashed so adapters can name their base.
+"""A base model as users hold it: the acoustic model with its text front end, the parts
+shipped beside it (vocoder, speaker encoder, AdaSpeech 2 speech encoder) and the folder they
+live in (``config.json`` + ``model.safetensors``, see ``adavoice.artifacts``).
+
+>>> model = BaseModel.load("demo")
+>>> audio = model.synthesize("Hello there.", speaker="flite:rms")
+>>> audio.sample_rate, audio.duration_s > 0.3
+(22050, True)
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
-from safetensors.torch import load_file
 
-from adavoice.config import MelConfig
-from adavoice.errors import MissingFileError, ModelFormatError
-from adavoice.models.acoustic import AcousticModel
-from adavoice.models.acoustic_config import AcousticConfig
-from adavoice.models.release import write_weights
+from adavoice.artifacts import damaged, read_artifact, read_json, sha256_file, write_artifact
+from adavoice.audio import Audio
+from adavoice.config import SynthesisConfig
+from adavoice.errors import (
+    AdapterMismatchError,
+    MissingFileError,
+    ModelFormatError,
+    UnknownSpeakerError,
+)
+from adavoice.models.acoustic import AcousticModel, SpeakerCondition
+from adavoice.models.base_config import KIND, BaseModelConfig
+from adavoice.text.chunks import token_pieces
 
-FORMAT_VERSION = 1
-CONFIG_NAME = "config.json"
+SHIPPED_MODELS = Path(__file__).resolve().parent.parent.parent / "models"
 WEIGHTS_NAME = "model.safetensors"
-
-
-@dataclass
-class BaseModelConfig:
-    """Everything besides the weights: architecture, front end, text symbols, speakers."""
-
-    acoustic: AcousticConfig
-    mel: MelConfig
-    language: str
-    symbols: dict
-    speakers: list[str]
-    training: dict = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
-
-    def to_dict(self) -> dict:
-        return {"format_version": self.format_version, "kind": "adavoice-base",
-                "acoustic": self.acoustic.to_dict(), "mel": self.mel.to_dict(),
-                "language": self.language, "symbols": self.symbols,
-                "speakers": list(self.speakers), "training": self.training}
-
-    @classmethod
-    def from_dict(cls, data: dict, path: Path | None = None) -> "BaseModelConfig":
-        """ModelFormatError (naming ``path``) for anything that is not a base config."""
-        if not isinstance(data, dict):
-            raise ModelFormatError("config.json is not a JSON object", path=path)
-        version = data.get("format_version")
-        if type(version) is not int or version != FORMAT_VERSION:
-            raise ModelFormatError(f"format_version {version!r}, this adavoice reads "
-                                   f"{FORMAT_VERSION}", path=path)
-        try:
-            speakers = data["speakers"]
-            if not (isinstance(speakers, list) and all(isinstance(s, str) for s in speakers)):
-                raise ModelFormatError("'speakers' must be a list of names", path=path)
-            if not isinstance(data["symbols"], dict):
-                raise ModelFormatError("'symbols' must be an object", path=path)
-            cfg = cls(acoustic=AcousticConfig.from_dict(data["acoustic"]),
-                      mel=MelConfig.from_dict(data["mel"]), language=data["language"],
-                      symbols=data["symbols"], speakers=list(speakers),
-                      training=data.get("training", {}), format_version=version)
-        except KeyError as exc:
-            raise ModelFormatError(f"config.json lacks {exc}", path=path) from exc
-        except ModelFormatError:
-            raise
-        except Exception as exc:  # wrong types or unknown fields in the nested configs
-            raise ModelFormatError(f"config.json is not a valid base config ({exc})",
-                                   path=path) from exc
-        if len(cfg.speakers) != cfg.acoustic.n_speakers:
-            raise ModelFormatError(f"{len(cfg.speakers)} speaker names for "
-                                   f"{cfg.acoustic.n_speakers} speakers", path=path)
-        return cfg
 
 
 def save_base_model(folder: str | Path, model: AcousticModel, cfg: BaseModelConfig,
                     half: bool = False) -> Path:
     """Write the release folder. ``half`` stores weights as fp16 (shipping); loading upcasts."""
-    folder = Path(folder)
-    write_weights(folder / WEIGHTS_NAME, model.state_dict(), half,
-                  metadata={"format_version": str(FORMAT_VERSION)})
-    text = json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    (folder / CONFIG_NAME).write_text(text, encoding="utf-8")
-    return folder
+    return write_artifact(folder, KIND, cfg.to_dict(), model.state_dict(), half)
 
 
 def load_base_model(folder: str | Path) -> tuple[AcousticModel, BaseModelConfig]:
-    folder = Path(folder)
-    config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
-    for path in (config_path, weights_path):
-        if not path.is_file():
-            raise MissingFileError("base model file missing", path=path,
-                                   fix="point at a folder written by `adavoice train base`")
-    try:
-        cfg = BaseModelConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")),
-                                        config_path)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFormatError(f"config.json is not valid JSON ({exc})", path=config_path) from exc
-    try:
-        state = load_file(str(weights_path))
-    except Exception as exc:  # safetensors raises its own error types on damaged files
-        raise ModelFormatError(f"weights are unreadable ({exc})", path=weights_path) from exc
-    model = AcousticModel(cfg.acoustic)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    """(eval-mode model, config) from a base-model folder; MissingFileError or
+    ModelFormatError naming the file for anything missing, damaged or inconsistent."""
+    config, state = read_artifact(folder, KIND, "base model")
+    cfg = BaseModelConfig.from_dict(config, Path(folder) / "config.json")
+    with damaged(folder, "base model"):
+        model = AcousticModel(cfg.acoustic)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise ModelFormatError(f"weights do not match config.json ({exc})",
-                               path=weights_path) from exc
+        raise ModelFormatError(f"weights do not match config.json ({str(exc)[:300]})",
+                               path=Path(folder) / WEIGHTS_NAME) from exc
     return model.eval(), cfg
 
 
 def content_hash(folder: str | Path) -> str:
     """sha256 of the weights file: the identity adapters record for their base."""
-    digest = hashlib.sha256()
-    with open(Path(folder) / WEIGHTS_NAME, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(Path(folder) / WEIGHTS_NAME)
 
 
-def mean_utterance_vectors(model: AcousticModel, batches, n_speakers: int) -> torch.Tensor:
-    """Average utterance-encoder output per speaker over training batches -> (n_speakers, H)."""
-    hidden = model.cfg.hidden
-    sums, counts = torch.zeros(n_speakers, hidden), torch.zeros(n_speakers)
-    if model.utterance_encoder is None:
-        return sums
-    with torch.no_grad():
-        for batch in batches:
-            vectors = model.utterance_encoder(batch.mel, batch.frame_mask)
-            sums.index_add_(0, batch.speakers, vectors)
-            counts.index_add_(0, batch.speakers, torch.ones(len(batch.speakers)))
-    return sums / counts.clamp(min=1).unsqueeze(1)
+def resolve_model_dir(name_or_path: str | Path) -> Path:
+    """A model folder path, or ``"demo"`` (any name under the repo's ``models/``). A folder
+    that holds a ``config.json`` wins; an unrelated folder named ``demo`` does not hide the
+    shipped model."""
+    path = Path(name_or_path)
+    if (path / "config.json").is_file():
+        return path
+    shipped = SHIPPED_MODELS / str(name_or_path)
+    if shipped.is_dir():  # a shipped name wins over a folder of that name that is no model
+        return shipped
+    if path.is_dir():  # loading it names what is missing
+        return path
+    raise MissingFileError("no such model folder", path=name_or_path,
+                           fix="pass 'demo' or a folder written by `adavoice train base`")
+
+
+class BaseModel:
+    """A trained multi-speaker acoustic model with its text front end and vocoder."""
+
+    def __init__(self, model: AcousticModel, cfg: BaseModelConfig, folder: Path):
+        from adavoice.text import SymbolTable, TextProcessor
+
+        self.model, self.cfg, self.folder = model.eval(), cfg, folder
+        self.name = str(Path(folder).resolve())  # what a voice bundle records as its base
+        self.processor = TextProcessor.from_symbols(SymbolTable.from_dict(cfg.symbols))
+        self._hash = content_hash(folder)  # load_base_model has checked it
+        self._parts: dict = {}
+
+    @classmethod
+    def load(cls, name_or_path: str | Path = "demo", precision: str = "auto") -> "BaseModel":
+        """``precision``: the decoder's matrix products at inference, ``"auto"`` (bfloat16
+        where the CPU has AMX, else float32), ``"float32"`` or ``"bfloat16"``; durations
+        are computed in float32 in every case (see AcousticModel.set_inference_precision)."""
+        folder = resolve_model_dir(name_or_path)
+        model, cfg = load_base_model(folder)
+        model.set_inference_precision(precision)
+        base = cls(model, cfg, folder)
+        if folder != Path(name_or_path):
+            base.name = str(name_or_path)  # a shipped name stays portable
+        return base
+
+    @classmethod
+    def shared(cls, name_or_path: str | Path = "demo") -> "BaseModel":
+        """One instance per model folder and process: voices loaded together share it."""
+        key = str(resolve_model_dir(name_or_path).resolve())
+        if key not in _SHARED:
+            _SHARED[key] = cls.load(name_or_path)
+        return _SHARED[key]
+
+    def set_precision(self, precision: str) -> None:
+        """Change the decoder's inference precision (see ``load``)."""
+        self.model.set_inference_precision(precision)
+
+    @property
+    def precision(self) -> str:
+        """The decoder's inference precision now in use: "float32" or "bfloat16"."""
+        dtype = self.model.inference_dtype
+        return "float32" if dtype is None else str(dtype).removeprefix("torch.")
+
+    @property
+    def speakers(self) -> list[str]:
+        return list(self.cfg.speakers)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.mel.sample_rate_hz
+
+    @property
+    def content_hash(self) -> str:
+        return self._hash
+
+    # ---- parts shipped beside the acoustic model ------------------------------------------
+    def _part(self, name: str, load):
+        if name not in self._parts:
+            self._parts[name] = load()
+        return self._parts[name]
+
+    def speech_encoder(self):
+        """The AdaSpeech 2 speech encoder from ``mel_encoder/`` (MissingFileError if none)."""
+        return self._part("speech_encoder", self._load_speech_encoder)
+
+    def _load_speech_encoder(self):
+        from adavoice.models.speech_encoder import SpeechEncoder
+
+        folder = self.folder / "mel_encoder"
+        if not folder.is_dir():
+            raise MissingFileError("this base has no mel encoder (untranscribed adaptation "
+                                   "needs one)", path=folder,
+                                   fix="train one: adavoice train mel-encoder DATA --install")
+        encoder = SpeechEncoder.from_dir(folder)
+        with damaged(folder, "mel encoder"):
+            made_for = encoder.provenance.get("base_weights_sha256")
+        if made_for is not None and made_for != self.content_hash:
+            raise AdapterMismatchError("the mel encoder was trained on another base",
+                                       path=folder,
+                                       fix="retrain it: adavoice train mel-encoder --install")
+        if (encoder.cfg.hidden, encoder.cfg.n_mels) != (self.cfg.acoustic.hidden,
+                                                         self.cfg.acoustic.n_mels):
+            raise AdapterMismatchError("the mel encoder's sizes do not fit this base",
+                                       path=folder)
+        return encoder.requires_grad_(False)
+
+    def speaker_encoder(self):
+        """The shipped ECAPA-TDNN speaker encoder (``speaker_encoder/``), or None."""
+        return self._part("speaker_encoder", self._load_speaker_encoder)
+
+    def _load_speaker_encoder(self):
+        from adavoice.models.speaker import SpeakerEncoder
+
+        folder = self.folder / "speaker_encoder"
+        if not folder.is_dir():
+            return None
+        encoder, mel = SpeakerEncoder.from_dir(folder)
+        if mel != self.cfg.mel:
+            raise ModelFormatError("the speaker encoder was trained on another mel front end",
+                                   path=folder)
+        return encoder
+
+    def speaker_centroids(self) -> torch.Tensor | None:
+        """(n_speakers, D) unit mean speaker-encoder embeddings of the base speakers, in the
+        base's speaker order, or None when the base ships no speaker encoder."""
+        return self._part("centroids", self._load_centroids)
+
+    def _load_centroids(self) -> torch.Tensor | None:
+        from safetensors.torch import load_file
+
+        path = self.folder / "speaker_encoder" / "centroids.safetensors"
+        if not path.is_file() or self.speaker_encoder() is None:
+            return None
+        with damaged(path.parent, "speaker encoder's centroid table"):
+            stored = load_file(str(path))
+            names = read_json(path.parent / "config.json").get("training", {}).get("speakers")
+            if not isinstance(names, list) or sorted(names) != sorted(self.speakers):
+                return None
+            table = stored["centroids"].float()[[names.index(s) for s in self.speakers]]
+            if table.ndim != 2 or table.shape[0] != len(self.speakers):
+                raise ValueError(f"centroids of shape {tuple(table.shape)}")
+            return table
+
+    @torch.no_grad()
+    def seen_speaker_similarities(self, mels: list[torch.Tensor]) -> torch.Tensor | None:
+        """(n_speakers,) cosine between the clips' mean speaker embedding and each seen
+        speaker's centroid; None when the base ships no speaker encoder. mels: (n_mels, T)."""
+        centroids = self.speaker_centroids()
+        if centroids is None:
+            return None
+        embedding = self.speaker_encoder().embed_many(mels)
+        with damaged(self.folder / "speaker_encoder", "speaker encoder's centroid table"):
+            return centroids @ embedding
+
+    def vocoder(self, kind: str = "auto"):
+        """The waveform renderer: ``neural`` (the base's ``vocoder/``), ``griffin-lim``, or
+        ``auto`` (neural when the base ships one, else Griffin-Lim)."""
+        kind = SynthesisConfig(vocoder=kind).vocoder
+        has_neural = (self.folder / "vocoder" / "config.json").is_file()
+        if kind == "neural" and not has_neural:
+            raise MissingFileError("this base has no neural vocoder", path=self.folder / "vocoder",
+                                   fix="use --vocoder griffin-lim, or train one")
+        name = "neural" if kind == "neural" or (kind == "auto" and has_neural) else "griffin-lim"
+        return self._part(f"vocoder:{name}", lambda: self._load_vocoder(name))
+
+    def _load_vocoder(self, name: str):
+        if name == "griffin-lim":
+            from adavoice.models.griffin_lim import GriffinLim
+
+            return GriffinLim(self.cfg.mel)
+        from adavoice.models.vocoder import NeuralVocoder, Vocoder
+
+        vocoder, mel = Vocoder.from_dir(self.folder / "vocoder")
+        if mel != self.cfg.mel:
+            raise ModelFormatError("the vocoder was trained on another mel front end",
+                                   path=self.folder / "vocoder")
+        return NeuralVocoder(vocoder)
+
+    # ---- speaking --------------------------------------------------------------------------
+    def speaker_id(self, speaker: str | None) -> int:
+        if speaker is None:
+            return 0
+        if speaker not in self.cfg.speakers:
+            raise UnknownSpeakerError(f"unknown speaker {speaker!r}; this model has "
+                                      f"{len(self.cfg.speakers)} speakers",
+                                      fix="see `adavoice synth --list-speakers`")
+        return self.cfg.speakers.index(speaker)
+
+    def token_pieces(self, text: str) -> list[torch.Tensor]:
+        """``text`` as (1, N) token tensors, one per pass (see adavoice.text.chunks)."""
+        return [torch.tensor([ids], dtype=torch.long)
+                for ids in token_pieces(self.processor, text)]
+
+    def mel(self, text: str, condition: SpeakerCondition,
+            config: SynthesisConfig | None = None) -> torch.Tensor:
+        """(n_mels, T) log-mel for ``text`` in the voice ``condition``; ``config``'s unset
+        knobs are the neutral ones. Long text is spoken piece by piece and the mels joined."""
+        config = (config or SynthesisConfig()).over(SynthesisConfig.neutral())
+        mels = [self.model.infer(tokens, condition, length_scale=config.length_scale,
+                                 pitch_shift_semitones=config.pitch_shift,
+                                 energy_scale=config.energy_scale).mel[0]
+                for tokens in self.token_pieces(text)]
+        return mels[0] if len(mels) == 1 else torch.cat(mels, dim=-1)
+
+    @torch.no_grad()
+    def stream(self, text: str, condition: SpeakerCondition, config: SynthesisConfig):
+        """Speak ``text`` piece by piece (see adavoice.text.chunks), mel and wave: yields one
+        float32 wave (T_samples,) a piece, so memory stays flat in the text's length. All
+        pieces are tokenised (and bad text refused) before the first is spoken. A non-finite
+        sample is a ModelFormatError naming the base."""
+        config = config.over(SynthesisConfig.neutral())
+        vocoder = self.vocoder(config.vocoder)
+        for tokens in self.token_pieces(text):
+            mel = self.model.infer(tokens, condition, length_scale=config.length_scale,
+                                   pitch_shift_semitones=config.pitch_shift,
+                                   energy_scale=config.energy_scale).mel[0]
+            wave = vocoder(mel).numpy()
+            if not np.isfinite(wave).all():
+                raise ModelFormatError("synthesis gave non-finite samples: the model's "
+                                       "weights or the voice's tensors are damaged",
+                                       path=self.folder, fix="copy the model folder again")
+            yield wave
+
+    def render(self, text: str, condition: SpeakerCondition, config: SynthesisConfig) -> Audio:
+        """Speak ``text`` in ``condition``: :meth:`stream`'s pieces joined."""
+        waves = list(self.stream(text, condition, config))
+        return Audio(waves[0] if len(waves) == 1 else np.concatenate(waves), self.sample_rate)
+
+    def synthesize(self, text: str, speaker: str | None = None,
+                   config: SynthesisConfig | None = None, **knobs) -> Audio:
+        """Speak ``text`` as a seen speaker (the first one when None). ``knobs``
+        (length_scale, pitch_shift in semitones, energy_scale, vocoder) go over ``config``."""
+        condition = self.model.speaker_condition(self.speaker_id(speaker))
+        config = SynthesisConfig.make(config, **knobs).over(SynthesisConfig.neutral())
+        return self.render(text, condition, config)
+
+
+_SHARED: dict[str, BaseModel] = {}

@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from adavoice.artifacts import damaged, load_weights, read_artifact, write_artifact
 from adavoice.config import JsonConfig, MelConfig
 from adavoice.errors import ConfigError
-from adavoice.models.release import load_release, load_weights, save_release
 
 KIND = "adavoice-speaker-encoder"
 
@@ -95,12 +95,14 @@ class SpeakerEncoder(nn.Module):
     # ---- I/O ----------------------------------------------------------------------------------
     def save(self, folder: str | Path, mel: MelConfig, training: dict | None = None,
              half: bool = False) -> Path:
-        return save_release(folder, self, KIND, {"encoder": self.cfg.to_dict(),
+        return write_artifact(folder, KIND, {"encoder": self.cfg.to_dict(),
                                                  "mel": mel.to_dict(), "training": training or {}},
-                            half)
+                              self.state_dict(), half)
 
     @classmethod
     def from_dir(cls, folder: str | Path) -> tuple["SpeakerEncoder", MelConfig]:
-        config, state = load_release(folder, KIND, "speaker-encoder")
-        model = cls(SpeakerEncoderConfig.from_dict(config["encoder"]))
-        return load_weights(model, state, folder), MelConfig.from_dict(config["mel"])
+        config, state = read_artifact(folder, KIND, "speaker encoder")
+        with damaged(folder, "speaker encoder"):
+            model = cls(SpeakerEncoderConfig.from_dict(config["encoder"]))
+            mel = MelConfig.from_dict(config["mel"])
+        return load_weights(model, state, folder), mel

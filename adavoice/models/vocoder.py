@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from adavoice.artifacts import damaged, load_weights, read_artifact, write_artifact
 from adavoice.config import JsonConfig, MelConfig
 from adavoice.errors import ConfigError
-from adavoice.models.release import load_release, load_weights, save_release
 from adavoice.nn.istft import ConvISTFT
 
 KIND = "adavoice-vocoder"
@@ -39,9 +39,9 @@ class VocoderConfig(JsonConfig):
     max_log_magnitude: float = 6.0
     # "angle": one number per bin read as the phase (Vocos); "vector": two numbers per bin
     # whose direction is the phase (APNet's parallel estimation), so a phase target has no
-    # wrap to cross. The presets use "vector" (it measured better with the phase losses,
-    # BENCHMARKS.md seventh session); releases made before the option read as "angle".
-    phase_head: str = "angle"
+    # wrap to cross. "vector" is the default: it measured better with the phase losses
+    # (BENCHMARKS.md seventh session).
+    phase_head: str = "vector"
 
     def __post_init__(self) -> None:
         if self.phase_head not in ("angle", "vector"):
@@ -53,11 +53,11 @@ class VocoderConfig(JsonConfig):
 
     @classmethod
     def tiny(cls, **kw) -> "VocoderConfig":
-        return cls(**{"dim": 64, "intermediate": 128, "layers": 2, "phase_head": "vector", **kw})
+        return cls(**{"dim": 64, "intermediate": 128, "layers": 2, **kw})
 
     @classmethod
     def small(cls, **kw) -> "VocoderConfig":
-        return cls(**{"phase_head": "vector", **kw})
+        return cls(**kw)
 
     @classmethod
     def preset(cls, name: str, **kw) -> "VocoderConfig":
@@ -136,15 +136,17 @@ class Vocoder(nn.Module):
     # ---- I/O ----------------------------------------------------------------------------------
     def save(self, folder: str | Path, mel: MelConfig, training: dict | None = None,
              half: bool = False) -> Path:
-        return save_release(folder, self, KIND, {"vocoder": self.cfg.to_dict(),
+        return write_artifact(folder, KIND, {"vocoder": self.cfg.to_dict(),
                                                  "mel": mel.to_dict(), "training": training or {}},
-                            half)
+                              self.state_dict(), half)
 
     @classmethod
     def from_dir(cls, folder: str | Path) -> tuple["Vocoder", MelConfig]:
-        config, state = load_release(folder, KIND, "vocoder")
-        model = cls(VocoderConfig.from_dict(config["vocoder"]))
-        return load_weights(model, state, folder), MelConfig.from_dict(config["mel"])
+        config, state = read_artifact(folder, KIND, "vocoder")
+        with damaged(folder, "vocoder"):
+            model = cls(VocoderConfig.from_dict(config["vocoder"]))
+            mel = MelConfig.from_dict(config["mel"])
+        return load_weights(model, state, folder), mel
 
 
 class NeuralVocoder:

@@ -20,11 +20,8 @@ from adavoice.data.manifest import Manifest
 from adavoice.errors import ConfigError, DatasetError
 from adavoice.models.acoustic import AcousticModel
 from adavoice.models.acoustic_config import AcousticConfig
-from adavoice.models.base_model import (
-    BaseModelConfig,
-    mean_utterance_vectors,
-    save_base_model,
-)
+from adavoice.models.base_config import BaseModelConfig
+from adavoice.models.base_model import save_base_model
 from adavoice.text import SymbolTable, TextProcessor
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic, corpus_statistics
 from adavoice.train.acoustic_losses import LossWeights, acoustic_losses, masked_l1
@@ -247,6 +244,19 @@ def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: 
 
 
 @torch.no_grad()
+def mean_utterance_vectors(model: AcousticModel, batches, n_speakers: int) -> torch.Tensor:
+    """Average utterance-encoder output per speaker over training batches -> (n_speakers, H)."""
+    sums, counts = torch.zeros(n_speakers, model.cfg.hidden), torch.zeros(n_speakers)
+    if model.utterance_encoder is None:
+        return sums
+    for batch in batches:
+        vectors = model.utterance_encoder(batch.mel, batch.frame_mask)
+        sums.index_add_(0, batch.speakers, vectors)
+        counts.index_add_(0, batch.speakers, torch.ones(len(batch.speakers)))
+    return sums / counts.clamp(min=1).unsqueeze(1)
+
+
+@torch.no_grad()
 def validation_losses(model, dataset, device, step, weights, max_items: int = 32) -> dict:
     """Mean losses over the first ``max_items`` validation rows, plus ``mel_loss_predicted``:
     the mel loss when the decoder gets the predicted phoneme-level condition, as at inference.
@@ -279,7 +289,7 @@ def write_sample(model, dataset, cfg: BaseModelConfig, path: Path) -> None:
 
     model.eval()
     item = dataset[0]
-    voice = model.speaker_voice(item.speaker)
+    voice = model.speaker_condition(item.speaker)
     tokens = torch.from_numpy(item.ids).unsqueeze(0).to(voice.speaker_vector.device)
     mel = model.infer(tokens, voice).mel[0].cpu()
     save_audio(path, GriffinLim(cfg.mel)(mel).numpy(), cfg.mel.sample_rate_hz)

@@ -32,6 +32,11 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True  # only takes effect on CUDA
 
+    @classmethod
+    def for_steps(cls, steps: int, **overrides) -> "TrainConfig":
+        """A run of ``steps`` steps whose warm-up is a tenth of it, at most 1,000 steps."""
+        return cls(steps=steps, warmup_steps=min(1000, max(1, steps // 10)), **overrides)
+
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to ``min_lr_ratio``."""

@@ -8,8 +8,11 @@ Layout of ``out``::
 
 A wav is written under a temporary name and renamed when complete; only then is its record
 appended to ``done.jsonl``. ``manifest.jsonl`` is rewritten from the records at the end, after
-Ctrl-C and after an engine failure. A re-run skips recorded utterances whose wav is intact and
-renders the rest, so an interrupted build completes; a re-run of a complete build writes nothing.
+Ctrl-C (and SIGTERM, which ``adavoice corpus build`` turns into Ctrl-C) and after an engine
+failure: it then lists the utterances finished so far. It is replaced atomically, so a reader
+sees a whole manifest, the earlier one or the new one, never a cut one. A re-run skips recorded
+utterances whose wav is intact and renders the rest, so an interrupted build completes with the
+same files a build without interruption writes; a re-run of a complete build writes nothing.
 
 Sentences: every voice speaks the same validation sentences (so speakers can be compared on the
 same text) and its own slice of the training sentences (the slices rotate through the seeded
@@ -27,9 +30,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from adavoice.atomic import atomic_write_bytes
 from adavoice.data.corpus import text_sources, voices
 from adavoice.data.corpus.voices import VoiceSpec
-from adavoice.data.manifest import MANIFEST_NAME, Manifest, Utterance, write_jsonl_atomic
+from adavoice.data.manifest import MANIFEST_NAME, Manifest, Utterance
 from adavoice.errors import ConfigError, EngineError
 
 STATE_DIR = ".build"
@@ -231,5 +235,5 @@ def _write_manifest(out: Path, items: list[CorpusItem], done: dict[str, dict]) -
     content = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if not path.is_file() or path.read_text(encoding="utf-8") != content:
         out.mkdir(parents=True, exist_ok=True)
-        write_jsonl_atomic(path, rows)
+        atomic_write_bytes(path, content.encode("utf-8"), "the manifest")
     return manifest

@@ -1,7 +1,8 @@
 """Voices of the installed speech engines, named by a SPEC ``engine:voice[@sox effects]``.
 
 ``espeak:en-us+f3``, ``flite:rms``, ``festival:kal_diphone`` and ``flite:rms@speed 1.12 tempo
-0.893`` (sox effects make pseudo-speakers). :func:`render` speaks one text into a 22050 Hz mono
+0.893`` (sox effects make pseudo-speakers; only effects that transform audio are allowed, see
+:mod:`adavoice.data.corpus.sox_effects`). :func:`render` speaks one text into a 22050 Hz mono
 16-bit WAV and returns the engine's phone timings when it gives them:
 
 - espeak: libespeak-ng phoneme events (IPA names, pauses ``_``); the ``espeak-ng`` command is
@@ -25,7 +26,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import shlex
 import shutil
@@ -36,6 +36,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from adavoice.atomic import atomic_path
+from adavoice.data.corpus.sox_effects import ALLOWED_EFFECTS, refused_word
 from adavoice.errors import EngineError, UnknownEngineError, UnknownVoiceError
 
 SAMPLE_RATE_HZ = 22050
@@ -70,6 +72,17 @@ class VoiceSpec:
     engine: str
     voice: str
     effects: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Refuse sox effects that could read or write files, however the spec was made (they
+        would run on validation already); the rule is :mod:`adavoice.data.corpus.sox_effects`."""
+        word = refused_word(self.effects)
+        if word is not None:
+            raise UnknownVoiceError(
+                f"voice spec {str(self)!r}: {word!r} is not an allowed sox effect or effect "
+                "argument (paths and effects that read or write files are refused)",
+                fix=f"use effects that transform audio: {', '.join(sorted(ALLOWED_EFFECTS))}",
+            )
 
     @classmethod
     def parse(cls, spec: str) -> "VoiceSpec":
@@ -353,25 +366,23 @@ def _segments_from_ends(ends: list[tuple[str, float]]) -> list | None:
 
 
 def _finish(spec: VoiceSpec, raw: Path, out_wav: Path, alignment: list | None) -> Rendering:
-    """sox: effects, 22050 Hz, mono, 16-bit (no dither, repeatable), then rename into place."""
+    """sox: effects, 22050 Hz, mono, 16-bit (no dither, repeatable), into a temporary file that
+    replaces ``out_wav`` only when sox succeeded (:func:`adavoice.atomic.atomic_path`)."""
     import soundfile as sf
 
     out_wav.parent.mkdir(parents=True, exist_ok=True)
-    part = out_wav.with_name(f"{out_wav.name}.{os.getpid()}.part")
-    args = [_require_sox(), "-R", "-D", "-G", "-V1", str(raw), "-t", "wav", "-r",
-            str(SAMPLE_RATE_HZ), "-c", "1", "-b", "16", "-e", "signed-integer", str(part),
-            *spec.effects, "rate", "-h", str(SAMPLE_RATE_HZ)]
-    result = _run(spec, args)
-    if result.returncode != 0 or not part.is_file():
-        part.unlink(missing_ok=True)
-        detail = " ".join(result.stderr.decode("utf-8", "replace").split())[-300:]
-        raise _engine_error(spec, f"sox failed: {detail}")
-    duration_in_s = sf.info(str(raw)).duration
-    duration_s = sf.info(str(part)).duration
-    if duration_s <= 0 or duration_in_s <= 0:
-        part.unlink(missing_ok=True)
-        raise _engine_error(spec, "sox wrote no audio")
-    part.replace(out_wav)
+    with atomic_path(out_wav, "audio") as part:
+        args = [_require_sox(), "-R", "-D", "-G", "-V1", str(raw), "-t", "wav", "-r",
+                str(SAMPLE_RATE_HZ), "-c", "1", "-b", "16", "-e", "signed-integer", str(part),
+                *spec.effects, "rate", "-h", str(SAMPLE_RATE_HZ)]
+        result = _run(spec, args)
+        if result.returncode != 0 or not part.is_file() or part.stat().st_size == 0:
+            detail = " ".join(result.stderr.decode("utf-8", "replace").split())[-300:]
+            raise _engine_error(spec, f"sox failed: {detail}")
+        duration_in_s = sf.info(str(raw)).duration
+        duration_s = sf.info(str(part)).duration
+        if duration_s <= 0 or duration_in_s <= 0:
+            raise _engine_error(spec, "sox wrote no audio")
     return Rendering(duration_s, _fit_alignment(spec, alignment, duration_s / duration_in_s,
                                                 duration_s))
 

@@ -1,4 +1,4 @@
-"""The adaptation loop: a frozen base, ~20 clips of a new voice, one VoiceAdapter trained.
+"""The adaptation loop: a frozen base, ~20 clips of a new voice, one adapter trained.
 
 With transcripts it follows AdaSpeech (teacher-forced text-to-mel pass, mel + duration + pitch +
 energy losses; the speaker vector reaches the variance predictors too). Without them it follows
@@ -9,25 +9,25 @@ adapter's CLN) reconstructs the clip, and no text is ever read.
 from __future__ import annotations
 
 import copy
-import numbers
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from adavoice.adapt.adapter import VoiceAdapter
-from adavoice.adapt.config import AdapterConfig
-from adavoice.adapt.data import AdaptationClip, load_clips
+from adavoice.adaptation.clips import AdaptationClip, load_clips
+from adavoice.adaptation.config import DEFAULT_MAX_UTTERANCES, AdapterConfig
+from adavoice.adaptation.kinds import Adapter, adapter_for
+from adavoice.config import SynthesisConfig
 from adavoice.errors import (
-    ConfigError,
     DatasetError,
     EmptyTextError,
     EmptyTranscriptError,
     UnknownSymbolError,
 )
-from adavoice.models.mel_encoder import voice_frames
+from adavoice.models.speech_encoder import voice_frames
 from adavoice.train.acoustic_data import AcousticItem, collate_acoustic
 from adavoice.train.acoustic_losses import LossWeights, acoustic_losses, masked_l1
 
@@ -96,7 +96,7 @@ class _Task:
                                                    b.log_prior)[1].sum(1).long()
                                   for b in self.batches]
         else:
-            self.encoder = encoder = base.mel_encoder()
+            self.encoder = encoder = base.speech_encoder()
             with torch.no_grad():  # the mel encoder is frozen: its output is fixed per batch
                 self.frames = [encoder(b.mel, b.frame_mask) for b in self.batches]
 
@@ -109,7 +109,7 @@ class _Task:
                  for i, c in enumerate(clips)]
         return collate_acoustic(items)
 
-    def losses(self, adapter: VoiceAdapter, index: int) -> dict[str, torch.Tensor]:
+    def losses(self, adapter: Adapter, index: int) -> dict[str, torch.Tensor]:
         batch, model = self.batches[index], self.base.model
         voice = adapter.condition()
         if self.transcribed:
@@ -129,13 +129,13 @@ class _Task:
         # a speaker-free encoder's frames get the voice's speaker terms, as text would
         frames = voice_frames(self.encoder, model, self.frames[index], batch.frame_mask,
                               speaker, utterance)
-        mel = model.decode(frames, batch.frame_mask, speaker, model.voice_norm_params(voice),
+        mel = model.decode(frames, batch.frame_mask, speaker, model.condition_norm_params(voice),
                            voice.decoder)
         loss = masked_l1(mel, batch.mel, batch.frame_mask)
         return {"loss": loss, "mel_loss": loss}
 
     @torch.no_grad()
-    def mean_mel_loss(self, adapter: VoiceAdapter) -> float:
+    def mean_mel_loss(self, adapter: Adapter) -> float:
         was_training = adapter.training
         adapter.eval()
         total = sum(float(self.losses(adapter, i)["mel_loss"]) for i in range(len(self.batches)))
@@ -149,26 +149,24 @@ def split_clips(clips: list[AdaptationClip], cfg: AdapterConfig):
     return clips[:len(clips) - held], clips[len(clips) - held:]
 
 
-def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int | None = None,
-          max_utterances: int = 20, config: AdapterConfig | None = None,
-          speaker: str | None = None, progress: bool = True, name: str | None = None):
-    """Adapt ``base`` (a BaseModel, ``"demo"`` or a folder) to the voice in ``data`` -> Voice.
+@dataclass
+class AdaptationResult:
+    """What the loop made: the voice's stored tensors and its bundle config (without the
+    artifact fields the bundle writer adds)."""
+
+    tensors: dict[str, torch.Tensor]
+    config: dict
+
+
+def adapt_base(base, data, cfg: AdapterConfig, untranscribed: bool = False,
+               max_utterances: int = DEFAULT_MAX_UTTERANCES, speaker: str | None = None,
+               progress: bool = True, name: str | None = None) -> AdaptationResult:
+    """Adapt ``base`` (a loaded BaseModel) to the voice in ``data`` with the settings ``cfg``.
 
     ``data``: a manifest folder or a plain audio folder (optional ``metadata.csv``). Clips
     with no transcripts at all, or ``untranscribed=True``, select AdaSpeech 2 (no text read);
-    some clips with transcripts and some without is an EmptyTranscriptError. ``config``
-    (an AdapterConfig) replaces ``kind`` and ``steps`` when given."""
-    from adavoice.api import BaseModel, Voice
-
+    some clips with transcripts and some without is an EmptyTranscriptError."""
     started = time.perf_counter()
-    if not isinstance(base, BaseModel):
-        base = BaseModel.shared(base)
-    if config is not None and kind not in ("cln", config.kind):
-        raise ConfigError(f"kind {kind!r} disagrees with config.kind {config.kind!r}",
-                          fix="pass one of them")
-    if isinstance(steps, numbers.Integral) and not isinstance(steps, bool):
-        steps = int(steps)  # numpy ints too; AdapterConfig refuses anything else
-    cfg = config or AdapterConfig.for_kind(kind, steps=steps)
     clips = load_clips(data, base.cfg.mel, max_utterances, untranscribed, speaker)
     missing = [c.id for c in clips if not c.text]
     if not untranscribed and missing and len(missing) < len(clips):
@@ -181,16 +179,16 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
     with torch.random.fork_rng():  # seeded here without touching the caller's RNG
         torch.manual_seed(cfg.seed)
         speaker_vector, utterance_vector, init_info = initial_vectors(base, clips, cfg)
-        adapter = VoiceAdapter(base.model, cfg, speaker_vector, utterance_vector,
-                               tie_text_vector=transcribed)
+        adapter = adapter_for(base.model, cfg, speaker_vector, utterance_vector,
+                              tie_text_vector=transcribed)
         history = _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress)
     wall_s = time.perf_counter() - started
     tensors = adapter.export()
-    config_out = {
-        "kind": cfg.kind, "name": name or Path(data).name,
+    config = {
+        "name": name or Path(data).name,
         "base": {"name": base.name, "content_hash": base.content_hash},
         "language": base.cfg.language, "sample_rate_hz": base.sample_rate,
-        "defaults": {"length_scale": 1.0, "pitch_shift": 0.0, "energy_scale": 1.0},
+        "defaults": SynthesisConfig.neutral().to_dict(),
         "stored_parameters": int(sum(t.numel() for t in tensors.values())),
         "provenance": {
             "clips": len(clips), "train_clips": len(train_clips),
@@ -203,7 +201,7 @@ def adapt(base, data, kind: str = "cln", untranscribed: bool = False, steps: int
                     "validation_mel_loss": history["best_validation"]},
         "adapter": cfg.to_dict(),
     }
-    return Voice(base, tensors, config_out)
+    return AdaptationResult(tensors, config)
 
 
 def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress) -> dict:

@@ -3,7 +3,7 @@
 Trained after the base with the base frozen (`adavoice train mel-encoder`); it lets a voice be
 adapted from untranscribed speech by auto-encoding it through mel encoder + decoder.
 
->>> encoder = MelEncoder(MelEncoderConfig.tiny()).eval()
+>>> encoder = SpeechEncoder(SpeechEncoderConfig.tiny()).eval()
 >>> mel, mask = torch.randn(2, 80, 30), torch.ones(2, 30, dtype=torch.bool)
 >>> tuple(encoder(mel, mask).shape)
 (2, 30, 32)
@@ -17,16 +17,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from adavoice.artifacts import damaged, load_weights, read_artifact, write_artifact
 from adavoice.config import JsonConfig
 from adavoice.errors import ConfigError
-from adavoice.models.release import load_release, load_weights, save_release
-from adavoice.nn.fft import FFTStack
+from adavoice.nn.transformer import FFTStack
 
 KIND = "adavoice-mel-encoder"
 
 
 @dataclass(frozen=True)
-class MelEncoderConfig(JsonConfig):
+class SpeechEncoderConfig(JsonConfig):
     """``hidden`` must equal the base model's hidden size."""
 
     n_mels: int = 80
@@ -39,25 +39,25 @@ class MelEncoderConfig(JsonConfig):
     dropout: float = 0.1
     # True: the encoder predicts the decoder input less the speaker and utterance terms, which
     # are added back from the voice (see :func:`voice_frames`), so adapting on its output
-    # trains the speaker vector through the same terms as text does. False: encoders trained
-    # before it, whose output carried the voice read from the audio itself.
-    speaker_free: bool = False
+    # trains the speaker vector through the same terms as text does. False: the output
+    # carries the voice read from the audio itself (measured worse, BENCHMARKS.md).
+    speaker_free: bool = True
     # True: each utterance's mel channels are standardised (masked mean and spread over time)
     # before the encoder sees them, taking off the long-term spectral envelope in which a
     # voice's timbre and the recording channel mostly live (instance normalisation, as in
-    # voice-conversion content encoders). False: encoders trained before it.
-    input_norm: bool = False
+    # voice-conversion content encoders).
+    input_norm: bool = True
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:
             raise ConfigError("hidden must be divisible by heads")
 
     @classmethod
-    def tiny(cls, **kw) -> "MelEncoderConfig":
+    def tiny(cls, **kw) -> "SpeechEncoderConfig":
         return cls(**{"hidden": 32, "layers": 1, "ffn_hidden": 64, **kw})
 
     @classmethod
-    def for_base(cls, acoustic_cfg, **kw) -> "MelEncoderConfig":
+    def for_base(cls, acoustic_cfg, **kw) -> "SpeechEncoderConfig":
         """Sized to a base model: same hidden, heads, FFN and mel channels."""
         return cls(**{"n_mels": acoustic_cfg.n_mels, "hidden": acoustic_cfg.hidden,
                       "heads": acoustic_cfg.heads, "ffn_hidden": acoustic_cfg.ffn_hidden,
@@ -74,7 +74,7 @@ def speaker_terms(model, speaker_vector, utterance_vector) -> torch.Tensor:
     return terms
 
 
-def voice_frames(encoder: "MelEncoder", model, frames, frame_mask, speaker_vector,
+def voice_frames(encoder: "SpeechEncoder", model, frames, frame_mask, speaker_vector,
                  utterance_vector) -> torch.Tensor:
     """The decoder input for a mel encoder's ``frames`` (B, T, hidden) and a voice: a
     speaker-free encoder's frames get the voice's speaker terms added on real frames."""
@@ -95,10 +95,10 @@ def standardise_channels(mel: torch.Tensor, frame_mask: torch.Tensor,
     return (mel - mean) / spread.clamp(min=floor) * keep
 
 
-class MelEncoder(nn.Module):
+class SpeechEncoder(nn.Module):
     """forward(mel (B, n_mels, T) log-mel, frame_mask (B, T) bool) -> (B, T, hidden)."""
 
-    def __init__(self, cfg: MelEncoderConfig):
+    def __init__(self, cfg: SpeechEncoderConfig):
         super().__init__()
         self.cfg = cfg
         pad = cfg.prenet_kernel // 2
@@ -120,10 +120,16 @@ class MelEncoder(nn.Module):
         return self.out(hidden) * keep
 
     def save(self, folder: str | Path, training: dict | None = None, half: bool = False) -> Path:
-        return save_release(folder, self, KIND, {"encoder": self.cfg.to_dict(),
-                                                 "training": training or {}}, half)
+        return write_artifact(folder, KIND, {"encoder": self.cfg.to_dict(),
+                                             "training": training or {}},
+                              self.state_dict(), half)
 
     @classmethod
-    def from_dir(cls, folder: str | Path) -> "MelEncoder":
-        config, state = load_release(folder, KIND, "mel-encoder")
-        return load_weights(cls(MelEncoderConfig.from_dict(config["encoder"])), state, folder)
+    def from_dir(cls, folder: str | Path) -> "SpeechEncoder":
+        """The encoder of a folder written by :meth:`save`; its ``training`` record is kept as
+        ``encoder.provenance`` (the base it was trained on)."""
+        config, state = read_artifact(folder, KIND, "mel encoder")
+        with damaged(folder, "mel encoder"):
+            encoder = cls(SpeechEncoderConfig.from_dict(config["encoder"]))
+            encoder.provenance = dict(config.get("training", {}))
+        return load_weights(encoder, state, folder)

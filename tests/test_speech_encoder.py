@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import torch
 
-from adavoice.models.mel_encoder import MelEncoder, MelEncoderConfig, voice_frames
+from adavoice.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig, voice_frames
 from adavoice.train.acoustic_data import collate_acoustic
-from adavoice.train.mel_encoder import mel_encoder_losses
+from adavoice.train.speech_encoder import mel_encoder_losses
 from tests.test_acoustic import make_items, tiny_model
 
 
 def _setup(speaker_free: bool):
     base = tiny_model().eval().requires_grad_(False)
     torch.manual_seed(1)
-    encoder = MelEncoder(MelEncoderConfig.for_base(base.cfg, speaker_free=speaker_free,
-                                                   dropout=0.0))
+    encoder = SpeechEncoder(SpeechEncoderConfig.for_base(base.cfg, speaker_free=speaker_free,
+                                                         input_norm=False, dropout=0.0))
     return base, encoder, collate_acoustic(make_items(count=3))
 
 
@@ -30,7 +30,7 @@ def test_speaker_free_frames_get_the_voice_terms_on_real_frames_only():
     assert torch.allclose(added[batch.frame_mask], expected.unsqueeze(1).expand_as(added)[
         batch.frame_mask], atol=1e-6)
     assert float(added[~batch.frame_mask].abs().max()) == 0.0
-    legacy = MelEncoder(MelEncoderConfig.for_base(base.cfg))
+    legacy = SpeechEncoder(SpeechEncoderConfig.for_base(base.cfg, speaker_free=False))
     assert voice_frames(legacy, base, zeros, batch.frame_mask, speaker, utterance) is zeros
 
 
@@ -73,10 +73,10 @@ def test_mel_encoder_training_lowers_its_loss_and_leaves_the_base_alone():
 
 
 def test_input_norm_ignores_a_voice_wide_spectral_offset_and_padding():
-    from adavoice.models.mel_encoder import standardise_channels
+    from adavoice.models.speech_encoder import standardise_channels
 
     torch.manual_seed(2)
-    encoder = MelEncoder(MelEncoderConfig.tiny(input_norm=True, dropout=0.0)).eval()
+    encoder = SpeechEncoder(SpeechEncoderConfig.tiny(input_norm=True, dropout=0.0)).eval()
     mel = torch.randn(2, 80, 30)
     mask = torch.ones(2, 30, dtype=torch.bool)
     mask[1, 20:] = False
@@ -92,5 +92,5 @@ def test_input_norm_ignores_a_voice_wide_spectral_offset_and_padding():
         out = encoder(mel, mask)
         assert torch.allclose(out, encoder(coloured, mask), atol=1e-4)
         assert torch.allclose(out, encoder(garbage, mask), atol=1e-5)
-        plain = MelEncoder(MelEncoderConfig.tiny(dropout=0.0)).eval()
+        plain = SpeechEncoder(SpeechEncoderConfig.tiny(input_norm=False, dropout=0.0)).eval()
         assert not torch.allclose(plain(mel, mask), plain(coloured, mask), atol=1e-2)

@@ -20,7 +20,7 @@ from adavoice.data.features import FeatureCache, precompute
 from adavoice.data.manifest import Manifest
 from adavoice.errors import ConfigError
 from adavoice.models.base_model import content_hash, load_base_model
-from adavoice.models.mel_encoder import MelEncoder, MelEncoderConfig, voice_frames
+from adavoice.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig, voice_frames
 from adavoice.text import SymbolTable, TextProcessor
 from adavoice.train.acoustic import _splits
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic
@@ -90,12 +90,12 @@ def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
             raise ConfigError("this run's encoder settings were not recorded, so it cannot be "
                               "resumed safely", path=out,
                               fix="start a new run (--init can start it from a release)")
-        encoder = MelEncoder(MelEncoderConfig.from_dict(recorded))
+        encoder = SpeechEncoder(SpeechEncoderConfig.from_dict(recorded))
         if not config_path.is_file():
             config_path.write_text(json.dumps(encoder.cfg.to_dict(), indent=2) + "\n")
     else:
-        encoder = (MelEncoder.from_dir(init).train() if init is not None
-                   else MelEncoder(MelEncoderConfig.for_base(cfg.acoustic,
+        encoder = (SpeechEncoder.from_dir(init).train() if init is not None
+                   else SpeechEncoder(SpeechEncoderConfig.for_base(cfg.acoustic,
                                                              speaker_free=speaker_free,
                                                              input_norm=input_norm,
                                                              layers=layers)))

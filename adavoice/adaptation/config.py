@@ -21,6 +21,7 @@ from adavoice.config import JsonConfig
 from adavoice.errors import ConfigError
 
 KINDS = ("cln", "lora", "decoder", "embedding")
+DEFAULT_MAX_UTTERANCES = 20  # AdaSpeech adapts from 20 sentences
 INITS = ("weighted", "nearest", "mean")
 VALIDATIONS = ("teacher-forced", "synthesis")
 CLN_PARAMETERS = ("projection", "direct")
@@ -39,7 +40,7 @@ KIND_UNTRANSCRIBED_STEPS = {"embedding": None, "cln": 100, "lora": 100, "decoder
 
 @dataclass(frozen=True)
 class AdapterConfig(JsonConfig):
-    """kind: cln | lora | decoder | embedding (see ``adavoice.adapt.adapter``).
+    """kind: cln | lora | decoder | embedding (see ``adavoice.adaptation.kinds``).
 
     ``validation_clips`` of the adaptation clips are held out for early stopping: a validation
     pass every ``validate_every`` steps, stop after ``patience`` passes without improvement,
