@@ -100,6 +100,10 @@ class Voice:
         return self.adapter_config.kind
 
     @property
+    def sample_rate(self) -> int:
+        return self.base.sample_rate
+
+    @property
     def stored_parameters(self) -> int:
         return int(sum(t.numel() for t in self.tensors.values()))
 
@@ -115,6 +119,10 @@ class Voice:
         """Speak ``text``; ``knobs`` (length_scale, pitch_shift, energy_scale, vocoder) go
         over ``config``, which goes over the bundle's defaults."""
         return self.base.render(text, self.condition, self.settings(config, **knobs))
+
+    def synthesize_stream(self, text: str, config: SynthesisConfig | None = None, **knobs):
+        """:meth:`synthesize` as an iterator of float32 waves, one per piece of the text."""
+        return self.base.stream(text, self.condition, self.settings(config, **knobs))
 
 
 def adapt(base: BaseModel | str | Path, data: str | Path, kind: str | None = None,

@@ -62,15 +62,18 @@ def sha256_file(path: str | Path) -> str:
 
 def write_weights(path: str | Path, tensors: dict[str, torch.Tensor], half: bool = False) -> str:
     """Write safetensors atomically (``half``: floats as fp16); returns the file's sha256."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     with atomic_path(path, "the weights") as tmp:
+        # bytes, then our own write: safetensors' save_file renames a 0o600 file of its own
+        # over the temporary file, which would leave the weights unreadable to others
+        data = save(state, metadata={"format_version": str(FORMAT_VERSION)})
         try:
-            save_file(state, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
-        except Exception as exc:  # safetensors wraps OS errors in its own types
+            tmp.write_bytes(data)
+        except OSError as exc:
             raise output_error(Path(path), "the weights", exc) from exc
         digest = sha256_file(tmp)
     return digest

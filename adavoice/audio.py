@@ -107,24 +107,41 @@ def save_audio(path: str | Path, wave: np.ndarray, sample_rate_hz: int) -> None:
     a folder, another suffix or NaN samples (nothing is written); OutputError (a ConfigError)
     when the path cannot be written.
     """
+    save_audio_pieces(path, [wave], sample_rate_hz)
+
+
+def save_audio_pieces(path: str | Path, waves, sample_rate_hz: int) -> int:
+    """:func:`save_audio` for a wave that comes in pieces (an iterable of float arrays, e.g.
+    long text spoken piece by piece): each piece is written as it comes, so memory holds one
+    piece, not the whole. Complete or not at all as ``save_audio``: if a piece fails (an
+    error in the iterable included), nothing appears at ``path``. Returns the samples written.
+    """
     import soundfile as sf
 
     path = Path(path)
     fmt, subtype = check_output_path(path)
-    wave = np.asarray(wave, dtype=np.float32)
-    if not np.isfinite(wave).all():
-        raise ConfigError("the samples hold NaN or infinite values; nothing was written",
-                          path=path)
-    wave = np.clip(wave, -1.0, 1.0)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise output_error(path, "audio", exc) from exc
+    written = 0
     with atomic_path(path, "audio") as tmp:
         try:
-            sf.write(str(tmp), wave, int(sample_rate_hz), format=fmt, subtype=subtype)
+            sink = sf.SoundFile(str(tmp), "w", int(sample_rate_hz), 1, subtype, format=fmt)
         except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
             raise output_error(path, "audio", exc) from exc
+        with sink:
+            for wave in waves:
+                wave = np.asarray(wave, dtype=np.float32)
+                if not np.isfinite(wave).all():
+                    raise ConfigError("the samples hold NaN or infinite values; nothing was "
+                                      "written", path=path)
+                try:
+                    sink.write(np.clip(wave, -1.0, 1.0))
+                except (OSError, RuntimeError) as exc:
+                    raise output_error(path, "audio", exc) from exc
+                written += len(wave)
+    return written
 
 
 def check_sample_rate(actual_hz: int, expected_hz: int, path: str | Path | None = None) -> None:

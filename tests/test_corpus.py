@@ -20,7 +20,7 @@ from adavoice.data.corpus import build as corpus_build
 from adavoice.data.corpus import text_sources, voices
 from adavoice.data.corpus.build import build_corpus, plan_corpus
 from adavoice.data.corpus.sox_effects import ALLOWED_EFFECTS, EFFECT_KEYWORDS
-from adavoice.data.corpus.voices import VoiceSpec, check_voice, render
+from adavoice.data.corpus.voices import EngineVoice, check_voice, render
 from adavoice.data.manifest import Manifest, Utterance
 from adavoice.errors import (
     EngineError,
@@ -52,9 +52,9 @@ needs_engines = pytest.mark.skipif(
     (" FLITE:kal16 ", "flite", "kal16", (), "flite:kal16"),
 ])
 def test_spec_parse(text, engine, voice, effects, canonical):
-    spec = VoiceSpec.parse(text)
+    spec = EngineVoice.parse(text)
     assert (spec.engine, spec.voice, spec.effects, str(spec)) == (engine, voice, effects, canonical)
-    assert VoiceSpec.parse(str(spec)) == spec
+    assert EngineVoice.parse(str(spec)) == spec
 
 
 @pytest.mark.parametrize("text, error", [
@@ -67,13 +67,13 @@ def test_spec_parse(text, engine, voice, effects, canonical):
 ])
 def test_spec_parse_errors(text, error):
     with pytest.raises(error) as info:
-        VoiceSpec.parse(text)
+        EngineVoice.parse(text)
     assert repr(text) in str(info.value) and "(fix: " in str(info.value)
 
 
 def test_slugs_are_unique_and_file_safe():
     specs = ["flite:rms@pitch -300", "flite:rms@pitch 300", "flite:rms", "espeak:en-us+f3"]
-    slugs = [VoiceSpec.parse(s).slug for s in specs]
+    slugs = [EngineVoice.parse(s).slug for s in specs]
     assert len(set(slugs)) == len(slugs)
     assert all("/" not in s and " " not in s and ":" not in s for s in slugs)
 
@@ -139,7 +139,7 @@ def test_specs_in_use_and_common_effects_parse():
     specs = _specs_in_use()
     assert len(specs) >= 17 and any("@" in spec for spec in specs)
     for text in specs + [f"flite:rms@{effects}" for effects in ACCEPTED_EFFECTS]:
-        assert VoiceSpec.parse(str(VoiceSpec.parse(text))) == VoiceSpec.parse(text)
+        assert EngineVoice.parse(str(EngineVoice.parse(text))) == EngineVoice.parse(text)
 
 
 @needs_engines
@@ -176,9 +176,9 @@ def test_effects_that_could_touch_files_are_refused(tmp_path, effects, refused):
     written = tmp_path / "written-by-sox"
     text = f"flite:rms@{effects.format(path=written)}"
     refused = refused.format(path=written)
-    attempts = [VoiceSpec.parse, check_voice,
+    attempts = [EngineVoice.parse, check_voice,
                 lambda spec: render(spec, "Hello there.", tmp_path / "a.wav"),
-                lambda spec: VoiceSpec("flite", "rms", tuple(shlex.split(effects.format(
+                lambda spec: EngineVoice("flite", "rms", tuple(shlex.split(effects.format(
                     path=written))))]
     for attempt in attempts:
         with pytest.raises(UnknownVoiceError) as info:
@@ -290,7 +290,7 @@ def test_split_is_by_sentence_stable_and_about_five_percent():
 
 
 def test_plan_shares_valid_text_and_rotates_train_text():
-    specs = [VoiceSpec.parse(s) for s in ("espeak:en-us", "flite:kal16", "flite:rms")]
+    specs = [EngineVoice.parse(s) for s in ("espeak:en-us", "flite:kal16", "flite:rms")]
     plan = plan_corpus("en", specs, utterances=40, seed=3)
     assert plan == plan_corpus("en", specs, utterances=40, seed=3)
     assert plan != plan_corpus("en", specs, utterances=40, seed=4)
@@ -429,7 +429,7 @@ def test_ctrl_c_keeps_finished_work(tmp_path, monkeypatch):
 @pytest.mark.parametrize("earlier", [False, True])
 def test_manifest_is_whole_or_absent_when_its_write_fails(tmp_path, monkeypatch, failure, error,
                                                           earlier):
-    items = plan_corpus("en", [VoiceSpec.parse("espeak:en-us")], 4)
+    items = plan_corpus("en", [EngineVoice.parse("espeak:en-us")], 4)
     done = {item.id: Utterance(id=item.id, audio=item.audio, text=item.text,
                                speaker=str(item.spec), language="en", duration_s=1.0,
                                extra={"split": item.split}).to_dict() for item in items}

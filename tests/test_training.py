@@ -106,6 +106,15 @@ def test_checkpoint_write_is_atomic_and_damage_is_reported(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+def _free_port() -> int:
+    """A port no one listens on now: a fixed one fails when two test runs share a machine."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_ddp_two_cpu_processes(tmp_path):
     """torchrun with 2 gloo processes trains the tiny preset and rank 0 writes a checkpoint."""
     script = Path(__file__).with_name("ddp_worker.py")
@@ -113,7 +122,7 @@ def test_ddp_two_cpu_processes(tmp_path):
            "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", "29517", str(script), str(tmp_path)],
+         "--master_port", str(_free_port()), str(script), str(tmp_path)],
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]

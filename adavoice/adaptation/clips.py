@@ -21,15 +21,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adavoice.audio import audio_info
 from adavoice.config import MelConfig
-from adavoice.data.features import compute_features
+from adavoice.data.features import Features, compute_features
 from adavoice.data.manifest import Manifest, Utterance
 from adavoice.data.readers import read_folder
-from adavoice.errors import ConfigError, DatasetError, EmptyAudioError
+from adavoice.errors import ConfigError, DatasetError, EmptyAudioError, TranscriptError
 from adavoice.train.acoustic_data import ENERGY_FLOOR, interpolated_log_f0
 
 # Shorter clips carry no voice to speak of, and the speaker encoder cannot frame them.
 MIN_CLIP_S = 0.2
+# Adaptation batches pad every clip to the longest one and the decoder's self-attention is
+# quadratic in frames: one 10-minute clip (~26,000 frames) made a batch ask for 31-43 GB.
+# Sentence-length clips (2-15 s) are what adaptation wants; 30 s leaves room for long ones.
+MAX_CLIP_SECONDS = 30.0
+# Read English runs at 12-18 characters a second (spaces and punctuation included; the shipped
+# demo clips reach 18.7) and fast speech at ~25. Over 35, about twice the normal rate, the
+# transcript cannot be what the clip says: the audio was cut short, or the line belongs to
+# another clip. (A clip cut to half its length at a slow pace can still pass; this catches the
+# gross cases, which otherwise train the voice on text it never hears.)
+MAX_CHARS_PER_SECOND = 35.0
 
 
 @dataclass
@@ -59,8 +70,9 @@ def list_utterances(data: str | Path, transcripts: bool = True
 def load_clips(data: str | Path, mel_config: MelConfig, max_utterances: int = 20,
                untranscribed: bool = False, speaker: str | None = None) -> list[AdaptationClip]:
     """The first ``max_utterances`` clips (by id; of ``speaker`` if given) with features.
-    DatasetError for data of several speakers without ``speaker``; EmptyAudioError for a clip
-    that is too short or silent."""
+    DatasetError for data of several speakers without ``speaker`` or a clip over
+    MAX_CLIP_SECONDS; EmptyAudioError for a clip that is too short or silent; TranscriptError
+    for a transcript of more than MAX_CHARS_PER_SECOND characters a second of its audio."""
     if isinstance(max_utterances, bool) or not isinstance(max_utterances, numbers.Integral) \
             or max_utterances < 1:
         raise ConfigError(f"max_utterances must be a whole number >= 1, got {max_utterances!r}")
@@ -79,17 +91,9 @@ def load_clips(data: str | Path, mel_config: MelConfig, max_utterances: int = 20
                            fix="give a folder of audio files or a manifest folder")
     clips = []
     for row in rows:
-        feats = compute_features(manifest.audio_path(row), mel_config)
-        seconds = feats.num_samples / mel_config.sample_rate_hz
-        if seconds < MIN_CLIP_S:
-            raise EmptyAudioError(f"clip of {seconds * 1000:.0f} ms is too short to adapt from "
-                                  f"(at least {MIN_CLIP_S * 1000:.0f} ms)",
-                                  path=manifest.audio_path(row),
-                                  fix="remove it from the adaptation folder")
-        if float(feats.energy.max()) <= 1e-3:  # a full-band peak of ~4e-6 (-108 dBFS)
-            raise EmptyAudioError("clip is silent", path=manifest.audio_path(row),
-                                  fix="remove it from the adaptation folder")
         text = None if untranscribed else row.text
+        feats = _clip_features(manifest.audio_path(row), row.id, text, mel_config)
+        seconds = feats.num_samples / mel_config.sample_rate_hz
         clips.append(AdaptationClip(
             id=row.id, mel=torch.from_numpy(feats.mel),
             log_f0=torch.from_numpy(interpolated_log_f0(feats.f0_hz)),
@@ -97,3 +101,41 @@ def load_clips(data: str | Path, mel_config: MelConfig, max_utterances: int = 20
                 np.log(np.maximum(feats.energy, ENERGY_FLOOR)).astype(np.float32)),
             text=text, duration_s=seconds))
     return clips
+
+
+def _clip_features(audio: Path, clip_id: str, text: str | None,
+                   mel_config: MelConfig) -> Features:
+    """Features of one clip after the checks that keep adaptation sane: DatasetError for a clip
+    over MAX_CLIP_SECONDS (refused from the file header, before decoding it), EmptyAudioError
+    for one too short or silent, TranscriptError for a transcript too long for the audio."""
+    _, header_seconds = audio_info(audio)
+    _check_not_too_long(audio, clip_id, header_seconds)
+    feats = compute_features(audio, mel_config)
+    seconds = feats.num_samples / mel_config.sample_rate_hz
+    _check_not_too_long(audio, clip_id, seconds)  # a header may understate (e.g. MP3)
+    if seconds < MIN_CLIP_S:
+        raise EmptyAudioError(f"clip of {seconds * 1000:.0f} ms is too short to adapt from "
+                              f"(at least {MIN_CLIP_S * 1000:.0f} ms)", path=audio,
+                              fix="remove it from the adaptation folder")
+    if float(feats.energy.max()) <= 1e-3:  # a full-band peak of ~4e-6 (-108 dBFS)
+        raise EmptyAudioError("clip is silent", path=audio,
+                              fix="remove it from the adaptation folder")
+    if text is not None:
+        chars = len(text.strip())
+        if chars / seconds > MAX_CHARS_PER_SECOND:
+            raise TranscriptError(
+                f"clip {clip_id}: {chars} characters of transcript for {seconds:.2f} s of "
+                f"audio is {chars / seconds:.0f} characters/s (read speech runs at 12-18, the "
+                f"limit is {MAX_CHARS_PER_SECOND:.0f}): the audio is probably truncated, or the "
+                "transcript belongs to another clip", path=audio,
+                fix="check that the clip plays to its end and that its transcript line is "
+                    "its own")
+    return feats
+
+
+def _check_not_too_long(audio: Path, clip_id: str, seconds: float) -> None:
+    if seconds > MAX_CLIP_SECONDS:
+        raise DatasetError(f"clip {clip_id} is {seconds:.1f} s long; adaptation takes clips of "
+                           f"at most {MAX_CLIP_SECONDS:.0f} s (a batch pads to its longest clip)",
+                           path=audio,
+                           fix=f"cut it into sentences of at most {MAX_CLIP_SECONDS:.0f} s")

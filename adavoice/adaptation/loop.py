@@ -218,7 +218,7 @@ def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progres
 
 def _optimise_float32(base, adapter, cfg, train_clips, valid_clips, transcribed,
                       progress) -> dict:
-    from tqdm import tqdm
+    from adavoice.progress import progress_bar
 
     if not train_clips:
         raise DatasetError("no clips left to adapt on")
@@ -242,7 +242,7 @@ def _optimise_float32(base, adapter, cfg, train_clips, valid_clips, transcribed,
         waited, step = 0, 0
         adapter.train()
         limit = cfg.step_limit(transcribed)
-        bar = tqdm(total=limit, disable=not progress, desc="adapt", dynamic_ncols=True)
+        bar = progress_bar(limit, "adapt", disable=not progress)
         while step < limit:
             order = list(range(len(task.batches)))
             rng.shuffle(order)

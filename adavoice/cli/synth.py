@@ -75,7 +75,7 @@ def synth_command(
 ) -> None:
     """Synthesize speech with a base model (or, with --voice, an adapted voice)."""
     from adavoice.api import BaseModel, SynthesisConfig, Voice
-    from adavoice.audio import check_output_path
+    from adavoice.audio import check_output_path, save_audio_pieces
 
     # argument checks first: loading a model takes seconds
     if voice is not None and (speaker is not None or list_speakers):
@@ -115,7 +115,9 @@ def synth_command(
             check_lines(lines, base, text_file)
             _speak_lines(speaker_model, lines, out_dir, settings, knobs)
             return
-        speaker_model.synthesize(text, config=settings, **knobs).save(out)
+        # piece by piece to the file: memory stays flat however long the text is
+        save_audio_pieces(out, speaker_model.synthesize_stream(text, config=settings, **knobs),
+                          speaker_model.sample_rate)
     typer.echo(f"wrote {out}")
 
 
@@ -130,13 +132,17 @@ def _refuse_existing(paths: list[Path]) -> None:
 
 
 def _speak_lines(speaker_model, lines: list[str], out_dir: Path, settings, knobs: dict) -> None:
+    from adavoice.audio import save_audio_pieces
+
     written, blank = 0, []
     for number, (line, name) in enumerate(zip(lines, output_names(len(lines)), strict=True),
                                           start=1):
         if not line:
             blank.append(number)
             continue
-        speaker_model.synthesize(line, config=settings, **knobs).save(out_dir / name)
+        save_audio_pieces(out_dir / name,
+                          speaker_model.synthesize_stream(line, config=settings, **knobs),
+                          speaker_model.sample_rate)
         written += 1
     plural = "s" if len(blank) > 1 else ""
     skipped = f" (no file{plural} for blank line{plural} {', '.join(map(str, blank))})"

@@ -189,11 +189,11 @@ def precompute(
     ``MIN_POOL_ITEMS`` entries are missing; otherwise the work runs in this process.
     The first audio error stops the run and is raised here with its file named.
     """
-    from tqdm import tqdm
+    from adavoice.progress import progress_bar
 
     paths = sorted({str(manifest.audio_path(u)) for u in manifest})
     todo = [p for p in paths if not cache.contains(p)]
-    bar = tqdm(total=len(todo), desc="features", unit="utt", disable=not progress)
+    bar = progress_bar(len(todo), "features", unit="utt", disable=not progress)
     computed = 0
     with bar:
         if workers <= 1 or len(todo) < max(2, MIN_POOL_ITEMS):

@@ -239,7 +239,13 @@ def _folder_texts(root: Path, by_stem: dict[str, Path]) -> dict[str, str]:
     if not present:
         return {}
     metadata, texts = present[0], {}
-    for line_no, (name, text) in _read_metadata(metadata, columns=(2,)):
+    rows = _read_metadata(metadata, columns=(2,))
+    if not rows:  # treating it as absent would silently switch adaptation to untranscribed
+        raise MetadataFormatError(
+            f"{metadata.name} is empty", path=metadata,
+            fix="remove it to adapt without transcripts, or fill it with "
+                "'<file stem>|<text>' lines")
+    for line_no, (name, text) in rows:
         stem = name if name in by_stem else Path(name).stem  # "a1" or "a1.wav"
         if stem not in by_stem:
             raise MissingFileError(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from adavoice.errors import ModelFormatError
 from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.nn.alignment import AlignmentEncoder, monotonic_alignment_search
 from adavoice.nn.cln import ConditionalLayerNorm
@@ -95,6 +96,12 @@ class PhonemeConditionEncoder(nn.Module):
 
 
 MIN_FRAMES = 2  # the fewest frames an utterance renders to at inference
+# A token's predicted frames before length_scale: 100 frames is 1.16 s, several times the
+# longest pause a trained model predicts; only damaged weights reach it, and uncapped they
+# would ask for any amount of memory.
+MAX_FRAMES_PER_TOKEN = 100
+# |log(frames + 1)| beyond 20 (half a billion frames) is no prediction but damaged weights.
+MAX_LOG_DURATION = 20.0
 
 
 class AcousticModel(nn.Module):
@@ -306,7 +313,11 @@ class AcousticModel(nn.Module):
         hidden, _ = self.encode_text(tokens, text_mask, speaker_vector, utterance_vector)
         hidden = hidden + self.phoneme_to_hidden(self.phoneme_predictor(hidden, text_mask))
         log_duration = self.duration_predictor(hidden, text_mask)
-        durations = torch.clamp(torch.round((torch.exp(log_duration) - 1) * length_scale), min=0)
+        if not (log_duration.abs() <= MAX_LOG_DURATION).all():  # NaN fails too
+            raise ModelFormatError("the duration predictor gave non-finite durations: the "
+                                   "model's weights are damaged")
+        frames_per_token = (torch.exp(log_duration) - 1).clamp(max=MAX_FRAMES_PER_TOKEN)
+        durations = torch.clamp(torch.round(frames_per_token * length_scale), min=0)
         durations = (durations * text_mask).long()
         # an utterance never renders to fewer than two frames (a centred inverse STFT makes
         # (frames - 1) * hop samples, so one frame would be no audio): its first token gets

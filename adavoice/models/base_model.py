@@ -267,9 +267,12 @@ class BaseModel:
         config = config.over(SynthesisConfig.neutral())
         vocoder = self.vocoder(config.vocoder)
         for tokens in self.token_pieces(text):
-            mel = self.model.infer(tokens, condition, length_scale=config.length_scale,
-                                   pitch_shift_semitones=config.pitch_shift,
-                                   energy_scale=config.energy_scale).mel[0]
+            try:
+                mel = self.model.infer(tokens, condition, length_scale=config.length_scale,
+                                       pitch_shift_semitones=config.pitch_shift,
+                                       energy_scale=config.energy_scale).mel[0]
+            except ModelFormatError as exc:  # the model cannot know its folder
+                raise ModelFormatError(exc.message, path=self.folder, fix=exc.fix) from exc
             wave = vocoder(mel).numpy()
             if not np.isfinite(wave).all():
                 raise ModelFormatError("synthesis gave non-finite samples: the model's "
@@ -287,8 +290,14 @@ class BaseModel:
         """Speak ``text`` as a seen speaker (the first one when None). ``knobs``
         (length_scale, pitch_shift in semitones, energy_scale, vocoder) go over ``config``."""
         condition = self.model.speaker_condition(self.speaker_id(speaker))
-        config = SynthesisConfig.make(config, **knobs).over(SynthesisConfig.neutral())
-        return self.render(text, condition, config)
+        return self.render(text, condition, SynthesisConfig.make(config, **knobs))
+
+    def synthesize_stream(self, text: str, speaker: str | None = None,
+                          config: SynthesisConfig | None = None, **knobs):
+        """:meth:`synthesize` as an iterator of float32 waves, one per piece of the text (see
+        :meth:`stream`): for long text, e.g. ``save_audio_pieces(path, stream, rate)``."""
+        condition = self.model.speaker_condition(self.speaker_id(speaker))
+        return self.stream(text, condition, SynthesisConfig.make(config, **knobs))
 
 
 _SHARED: dict[str, BaseModel] = {}

@@ -155,6 +155,28 @@ def segments(rows, manifest, sample_rate: int, samples: int, rng: random.Random)
     return out
 
 
+class _SegmentBatches:
+    """Shuffled batches of random audio segments, the same for a seed wherever a run resumes."""
+
+    def __init__(self, rows, manifest, batch_size: int, samples: int, seed: int,
+                 sample_rate_hz: int, device: torch.device):
+        self.rows, self.manifest, self.batch_size = rows, manifest, batch_size
+        self.samples, self.seed, self.rate, self.device = samples, seed, sample_rate_hz, device
+
+    def make(self, epoch: int) -> list:
+        order = list(range(len(self.rows)))
+        random.Random(self.seed * 7919 + epoch).shuffle(order)
+        return [(epoch, i, order[i:i + self.batch_size])
+                for i in range(0, len(order), self.batch_size)]
+
+    def load(self, item) -> torch.Tensor:
+        epoch, position, indices = item
+        rng = random.Random((self.seed, epoch, position).__hash__() & 0xFFFFFFFF)
+        waves = segments([self.rows[i] for i in indices], self.manifest, self.rate,
+                         self.samples, rng)
+        return torch.from_numpy(waves).to(self.device)
+
+
 def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", steps: int = 20000,
                   batch_size: int = 16, segment_frames: int = 32, device: str = "cpu",
                   resume: bool = False, init: str | Path | None = None,
@@ -184,17 +206,7 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
     if not rows:
         raise DatasetError("no training audio", path=data)
     mel_cfg = MelConfig()
-    head = {} if phase_head is None else {"phase_head": phase_head}
-    cfg = VocoderConfig.for_mel(preset, mel_cfg, **head)
-    if init is not None:
-        initial, init_mel = Vocoder.from_dir(init)
-        if init_mel != mel_cfg:
-            raise ConfigError("the --init vocoder was trained on another mel front end",
-                              fix="fine-tune a vocoder made with the default MelConfig")
-        if phase_head is not None and phase_head != initial.cfg.phase_head:
-            raise ConfigError(f"the --init vocoder has a {initial.cfg.phase_head!r} phase head",
-                              fix="leave --phase-head out when fine-tuning")
-        cfg = initial.cfg
+    cfg, initial = _vocoder_config(preset, mel_cfg, phase_head, init)
     # the adversarial phase fine-tunes at HiFi-GAN's rate; from scratch or alone, 5e-4
     tcfg = train_cfg or TrainConfig(steps=steps, learning_rate=2e-4 if adversarial else 5e-4,
                                     warmup_steps=min(500, steps // 10 + 1),
@@ -207,37 +219,18 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
             (name for name in ("tiny", "small")
              if VocoderConfig.for_mel(name, mel_cfg, phase_head=cfg.phase_head) == cfg),
             preset)
-        from adavoice.models.discriminators import VocoderCritic, critic_loss, generator_terms
-        from adavoice.train.loop import Critic
-
-        critic = Critic(
-            VocoderCritic.for_preset(critic_preset),
-            loss_fn=lambda net, out: critic_loss(net, out["_real"], out["_fake"]),
-            model_terms=lambda net, out: generator_terms(net, out["_real"], out["_fake"]),
-            weights={"adversarial_loss": 1.0, "feature_loss": feature_weight},
-            learning_rate=tcfg.learning_rate, warmup_steps=critic_warmup)
+        critic = _critic(critic_preset, feature_weight, tcfg.learning_rate, critic_warmup)
     else:
         reconstruction_weight = 1.0
-    if init is not None:
+    if initial is not None:
         task.vocoder.load_state_dict(initial.state_dict())
     samples = segment_frames * mel_cfg.hop_length
     dev = torch.device(device)
 
-    def make_batches(epoch):
-        order = list(range(len(rows)))
-        random.Random(tcfg.seed * 7919 + epoch).shuffle(order)
-        return [(epoch, i, order[i:i + batch_size])
-                for i in range(0, len(order), batch_size)]
-
-    def load_batch(item):
-        epoch, position, indices = item
-        rng = random.Random((tcfg.seed, epoch, position).__hash__() & 0xFFFFFFFF)
-        waves = segments([rows[i] for i in indices], manifest, mel_cfg.sample_rate_hz, samples,
-                         rng)
-        return torch.from_numpy(waves).to(dev)
-
+    batches = _SegmentBatches(rows, manifest, batch_size, samples, tcfg.seed,
+                              mel_cfg.sample_rate_hz, dev)
     trainer = Trainer(task, lambda net, batch, step: net(batch, reconstruction_weight),
-                      make_batches, load_batch, tcfg, out, device,
+                      batches.make, batches.load, tcfg, out, device,
                       params=list(task.vocoder.parameters()), critic=critic)
     history = trainer.fit(resume, progress)
     if trainer.rank == 0:
@@ -245,21 +238,53 @@ def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", step
                     "excluded_speakers": list(exclude_speakers),
                     "init": str(init) if init else None,
                     "last_session_wall_s": trainer.last_session_wall_s,
-                    "final_stft_loss": recent_mean(history, "stft_loss"),
-                    "final_mel_loss": recent_mean(history, "mel_loss"),
+                    **_final_losses(history, phase_weight, magnitude_weight),
                     "phase_weight": phase_weight, "phase_weighting": phase_weighting,
                     "magnitude_weight": magnitude_weight}
-        if phase_weight > 0:
-            training["final_phase_loss"] = recent_mean(history, "phase_loss")
-        if magnitude_weight > 0:
-            training["final_head_magnitude_loss"] = recent_mean(history, "head_magnitude_loss")
         if adversarial:
             training["adversarial"] = {
                 "critic": critic_preset, "critic_warmup": critic_warmup,
                 "reconstruction_weight": reconstruction_weight,
                 "feature_weight": feature_weight,
-                "final_adversarial_loss": recent_mean(history, "adversarial_loss"),
-                "final_feature_loss": recent_mean(history, "feature_loss"),
-                "final_critic_loss": recent_mean(history, "critic_loss")}
+                **{f"final_{k}": recent_mean(history, k)
+                   for k in ("adversarial_loss", "feature_loss", "critic_loss")}}
         trainer.model.vocoder.cpu().eval().save(out, mel_cfg, training)
     return out
+
+
+def _vocoder_config(preset: str, mel_cfg: MelConfig, phase_head: str | None,
+                    init: str | Path | None) -> tuple[VocoderConfig, Vocoder | None]:
+    """(config, the ``init`` vocoder or None): an ``init`` vocoder keeps its own config."""
+    head = {} if phase_head is None else {"phase_head": phase_head}
+    if init is None:
+        return VocoderConfig.for_mel(preset, mel_cfg, **head), None
+    initial, init_mel = Vocoder.from_dir(init)
+    if init_mel != mel_cfg:
+        raise ConfigError("the --init vocoder was trained on another mel front end",
+                          fix="fine-tune a vocoder made with the default MelConfig")
+    if phase_head is not None and phase_head != initial.cfg.phase_head:
+        raise ConfigError(f"the --init vocoder has a {initial.cfg.phase_head!r} phase head",
+                          fix="leave --phase-head out when fine-tuning")
+    return initial.cfg, initial
+
+
+def _critic(preset: str, feature_weight: float, learning_rate: float, warmup_steps: int):
+    from adavoice.models.discriminators import VocoderCritic, critic_loss, generator_terms
+    from adavoice.train.critic import Critic
+
+    return Critic(
+        VocoderCritic.for_preset(preset),
+        loss_fn=lambda net, out: critic_loss(net, out["_real"], out["_fake"]),
+        model_terms=lambda net, out: generator_terms(net, out["_real"], out["_fake"]),
+        weights={"adversarial_loss": 1.0, "feature_loss": feature_weight},
+        learning_rate=learning_rate, warmup_steps=warmup_steps)
+
+
+def _final_losses(history: list[dict], phase_weight: float, magnitude_weight: float) -> dict:
+    losses = {"final_stft_loss": recent_mean(history, "stft_loss"),
+              "final_mel_loss": recent_mean(history, "mel_loss")}
+    if phase_weight > 0:
+        losses["final_phase_loss"] = recent_mean(history, "phase_loss")
+    if magnitude_weight > 0:
+        losses["final_head_magnitude_loss"] = recent_mean(history, "head_magnitude_loss")
+    return losses

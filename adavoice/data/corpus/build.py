@@ -32,7 +32,7 @@ from pathlib import Path
 
 from adavoice.atomic import atomic_write_bytes
 from adavoice.data.corpus import text_sources, voices
-from adavoice.data.corpus.voices import VoiceSpec
+from adavoice.data.corpus.voices import EngineVoice
 from adavoice.data.manifest import MANIFEST_NAME, Manifest, Utterance
 from adavoice.errors import ConfigError, EngineError
 
@@ -46,13 +46,13 @@ class CorpusItem:
     """One utterance to render: ``audio`` is relative to the corpus folder."""
 
     id: str
-    spec: VoiceSpec
+    spec: EngineVoice
     text: str
     split: str
     audio: str
 
 
-def plan_corpus(language: str, specs: list[VoiceSpec], utterances: int, seed: int = 0,
+def plan_corpus(language: str, specs: list[EngineVoice], utterances: int, seed: int = 0,
                 valid_share: float = DEFAULT_VALID_SHARE) -> list[CorpusItem]:
     """The deterministic list of utterances: per voice, the shared valid sentences first, then
     that voice's slice of the training sentences.
@@ -119,10 +119,10 @@ def build_corpus(out: str | Path, language: str, voices: list[str], utterances: 
     return manifest
 
 
-def _checked_specs(voice_specs: list[str]) -> list[VoiceSpec]:
+def _checked_specs(voice_specs: list[str]) -> list[EngineVoice]:
     if not voice_specs:
         raise ConfigError("no voices given", fix="pass --voices, e.g. espeak:en-us flite:kal16")
-    specs: list[VoiceSpec] = []
+    specs: list[EngineVoice] = []
     for text in voice_specs:
         spec = voices.check_voice(text)
         if spec not in specs:
@@ -169,13 +169,14 @@ def _render_one(out: Path, language: str, item: CorpusItem) -> dict:
 
 def _render_all(out: Path, language: str, todo: list[CorpusItem], done: dict[str, dict],
                 state: Path, failures: list, total: int, workers: int, progress: bool) -> None:
-    from tqdm import tqdm
+    from adavoice.progress import progress_bar
 
     executor = ThreadPoolExecutor(max_workers=max(1, workers))
     futures: dict[Future, CorpusItem] = {}
     recorded: set[Future] = set()
-    with _DoneLog(state) as log, tqdm(total=total, initial=total - len(todo), unit="utt",
-                                      desc=f"corpus {out.name}", disable=not progress) as bar:
+    with _DoneLog(state) as log, progress_bar(
+            total, f"corpus {out.name}", initial=total - len(todo), unit="utt",
+            disable=not progress) as bar:
         def record(future: Future) -> None:
             recorded.add(future)
             error = future.exception()

@@ -20,6 +20,9 @@ string or any other word is refused.
 from __future__ import annotations
 
 import re
+import shutil
+
+from adavoice.errors import EngineError
 
 ALLOWED_EFFECTS = frozenset(
     "allpass band bandpass bandreject bass bend channels chorus compand contrast dcshift deemph "
@@ -57,3 +60,11 @@ def refused_word(effects: tuple[str, ...] | list[str]) -> str | None:
             continue
         return word
     return None
+
+
+def require_sox() -> str:
+    """The sox executable's path; EngineError when sox is not installed."""
+    sox = shutil.which("sox")
+    if sox is None:
+        raise EngineError("sox is not installed", fix="install it with `make install-system`")
+    return sox

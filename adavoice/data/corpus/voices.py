@@ -14,7 +14,7 @@ Timings are ``[[phone, start_s, end_s], ...]``. Effects that stretch time unifor
 ``tempo``, ``stretch``) scale them by duration_out / duration_in; effects that shift or add
 audio (``pad``, ``trim``, ``echo``, ...) drop them, since they no longer match.
 
->>> spec = VoiceSpec.parse("flite:rms@speed 1.12 tempo 0.893")
+>>> spec = EngineVoice.parse("flite:rms@speed 1.12 tempo 0.893")
 >>> spec.engine, spec.voice, spec.effects
 ('flite', 'rms', ('speed', '1.12', 'tempo', '0.893'))
 >>> str(spec)
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adavoice.atomic import atomic_path
-from adavoice.data.corpus.sox_effects import ALLOWED_EFFECTS, refused_word
+from adavoice.data.corpus.sox_effects import ALLOWED_EFFECTS, refused_word, require_sox
 from adavoice.errors import EngineError, UnknownEngineError, UnknownVoiceError
 
 SAMPLE_RATE_HZ = 22050
@@ -62,10 +62,10 @@ _LIST_FIXES = {
 
 
 @dataclass(frozen=True)
-class VoiceSpec:
+class EngineVoice:
     """A parsed ``engine:voice[@effects]``; ``str(spec)`` is the speaker id of the manifest.
 
-    >>> VoiceSpec.parse("espeak:en-us+f3").slug
+    >>> EngineVoice.parse("espeak:en-us+f3").slug
     'espeak-en-us+f3'
     """
 
@@ -85,7 +85,7 @@ class VoiceSpec:
             )
 
     @classmethod
-    def parse(cls, spec: str) -> "VoiceSpec":
+    def parse(cls, spec: str) -> "EngineVoice":
         """Raise UnknownEngineError for an engine other than espeak, flite, festival and
         UnknownVoiceError for a malformed spec (voice existence is :func:`check_voice`'s job)."""
         head, _, effects = str(spec).strip().partition("@")
@@ -135,11 +135,11 @@ class Rendering:
     alignment: list | None
 
 
-def as_spec(spec: VoiceSpec | str) -> VoiceSpec:
-    return spec if isinstance(spec, VoiceSpec) else VoiceSpec.parse(spec)
+def as_spec(spec: EngineVoice | str) -> EngineVoice:
+    return spec if isinstance(spec, EngineVoice) else EngineVoice.parse(spec)
 
 
-def _engine_error(spec: VoiceSpec | str, message: str, fix: str | None = None) -> EngineError:
+def _engine_error(spec: EngineVoice | str, message: str, fix: str | None = None) -> EngineError:
     fix = fix or "run the engine by hand on this text to see why; a re-run of the build retries it"
     return EngineError(f"voice {str(spec)!r}: {message}", fix=fix)
 
@@ -152,7 +152,7 @@ def _require_command(engine: str) -> str:
     return command
 
 
-def _run(spec: VoiceSpec | str, args: list[str], **kwargs) -> subprocess.CompletedProcess:
+def _run(spec: EngineVoice | str, args: list[str], **kwargs) -> subprocess.CompletedProcess:
     """Run an engine in its own session: Ctrl-C reaches only Python, which lets running
     renders finish (sox, interrupted, exits 0 with a truncated file)."""
     try:
@@ -209,14 +209,14 @@ def list_espeak_variants() -> frozenset[str]:
     return frozenset(f[4].rsplit("/", 1)[-1] for f in fields if len(f) >= 5)
 
 
-def check_voice(spec: VoiceSpec | str) -> VoiceSpec:
+def check_voice(spec: EngineVoice | str) -> EngineVoice:
     """Parse and verify a spec: engine installed, voice (and variant) known, sox effects valid.
     Raises UnknownEngineError, UnknownVoiceError or EngineError naming the spec and the fix."""
     return _check_parsed(as_spec(spec))
 
 
 @functools.lru_cache(maxsize=None)
-def _check_parsed(spec: VoiceSpec) -> VoiceSpec:
+def _check_parsed(spec: EngineVoice) -> EngineVoice:
     voice, variant = spec.voice, ""
     if spec.engine == "espeak":  # espeak voices take a variant: en-us+f3
         voice, _, variant = spec.voice.partition("+")
@@ -231,8 +231,8 @@ def _check_parsed(spec: VoiceSpec) -> VoiceSpec:
     return spec
 
 
-def _check_effects(spec: VoiceSpec) -> None:
-    sox = _require_sox()
+def _check_effects(spec: EngineVoice) -> None:
+    sox = require_sox()
     # `gain 0` ends the synth effect's argument list, so sox parses the user's effects as effects
     args = [sox, "-V1", "-n", "-n", "synth", "0.1", "sine", "300", "gain", "0", *spec.effects]
     result = _run(spec, args)
@@ -245,14 +245,7 @@ def _check_effects(spec: VoiceSpec) -> None:
         )
 
 
-def _require_sox() -> str:
-    sox = shutil.which("sox")
-    if sox is None:
-        raise EngineError("sox is not installed", fix="install it with `make install-system`")
-    return sox
-
-
-def render(spec: VoiceSpec | str, text: str, out_wav: str | Path) -> Rendering:
+def render(spec: EngineVoice | str, text: str, out_wav: str | Path) -> Rendering:
     """Speak ``text`` into ``out_wav`` (22050 Hz mono PCM-16), written atomically: the file
     appears complete or not at all. Raises what :func:`check_voice` raises, and EngineError
     when the engine or sox fails."""
@@ -263,7 +256,7 @@ def render(spec: VoiceSpec | str, text: str, out_wav: str | Path) -> Rendering:
         return _finish(spec, raw, out_wav, alignment)
 
 
-def _render_espeak(spec: VoiceSpec, text: str, raw: Path, tmp: Path) -> list | None:
+def _render_espeak(spec: EngineVoice, text: str, raw: Path, tmp: Path) -> list | None:
     from adavoice.data.corpus import espeak_lib
 
     name, plus, variant = spec.voice.partition("+")
@@ -286,7 +279,7 @@ def _render_espeak(spec: VoiceSpec, text: str, raw: Path, tmp: Path) -> list | N
                                      info["sample_rate_hz"])
 
 
-def _render_flite(spec: VoiceSpec, text: str, raw: Path, tmp: Path) -> list | None:
+def _render_flite(spec: EngineVoice, text: str, raw: Path, tmp: Path) -> list | None:
     args = [_require_command("flite"), "-voice", spec.voice, "-psdur", "-t", _ascii(text),
             "-o", str(raw)]
     result = _check_result(spec, _run(spec, args), raw)
@@ -294,7 +287,7 @@ def _render_flite(spec: VoiceSpec, text: str, raw: Path, tmp: Path) -> list | No
     return _segments_from_ends([(name, float(end)) for name, end in ends])
 
 
-def _render_festival(spec: VoiceSpec, text: str, raw: Path, tmp: Path) -> list | None:
+def _render_festival(spec: EngineVoice, text: str, raw: Path, tmp: Path) -> list | None:
     encoding = festival_encoding(spec.voice)
     script = "\n".join([
         f"(voice_{spec.voice})",
@@ -346,7 +339,7 @@ def _scheme_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _check_result(spec: VoiceSpec, result: subprocess.CompletedProcess, raw: Path):
+def _check_result(spec: EngineVoice, result: subprocess.CompletedProcess, raw: Path):
     errors = result.stderr.decode("utf-8", "replace") + result.stdout.decode("latin-1")[-2000:]
     failed = result.returncode != 0 or "SIOD ERROR" in errors
     if failed or not raw.is_file() or raw.stat().st_size <= 44:
@@ -365,14 +358,14 @@ def _segments_from_ends(ends: list[tuple[str, float]]) -> list | None:
     return segments or None
 
 
-def _finish(spec: VoiceSpec, raw: Path, out_wav: Path, alignment: list | None) -> Rendering:
+def _finish(spec: EngineVoice, raw: Path, out_wav: Path, alignment: list | None) -> Rendering:
     """sox: effects, 22050 Hz, mono, 16-bit (no dither, repeatable), into a temporary file that
     replaces ``out_wav`` only when sox succeeded (:func:`adavoice.atomic.atomic_path`)."""
     import soundfile as sf
 
     out_wav.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_wav, "audio") as part:
-        args = [_require_sox(), "-R", "-D", "-G", "-V1", str(raw), "-t", "wav", "-r",
+        args = [require_sox(), "-R", "-D", "-G", "-V1", str(raw), "-t", "wav", "-r",
                 str(SAMPLE_RATE_HZ), "-c", "1", "-b", "16", "-e", "signed-integer", str(part),
                 *spec.effects, "rate", "-h", str(SAMPLE_RATE_HZ)]
         result = _run(spec, args)
@@ -387,7 +380,7 @@ def _finish(spec: VoiceSpec, raw: Path, out_wav: Path, alignment: list | None) -
                                                 duration_s))
 
 
-def _fit_alignment(spec: VoiceSpec, alignment: list | None, scale: float, duration_s: float
+def _fit_alignment(spec: EngineVoice, alignment: list | None, scale: float, duration_s: float
                    ) -> list | None:
     """Scale timings by the effects' time stretch and clip them to the audio; None when an
     effect moves audio in a way a scale cannot follow."""
