@@ -154,7 +154,7 @@ class MelConfig(JsonConfig):
         return self.sample_rate_hz / self.hop_length
 
 
-VOCODERS = ("auto", "neural", "griffin-lim")
+VOCODERS = ("auto", "universal", "fast", "griffin-lim")
 MAX_LENGTH_SCALE = 10.0
 MAX_PITCH_SHIFT = 24.0  # semitones: two octaves either way
 
@@ -162,7 +162,7 @@ MAX_PITCH_SHIFT = 24.0  # semitones: two octaves either way
 @dataclasses.dataclass(frozen=True)
 class SynthesisConfig(JsonConfig):
     """How to speak: ``length_scale`` (>1 slower), ``pitch_shift`` (semitones),
-    ``energy_scale`` and ``vocoder`` (auto | neural | griffin-lim). ``None`` means "the
+    ``energy_scale`` and ``vocoder`` (auto | universal | fast | griffin-lim). ``None`` means "the
     voice's default" (see :meth:`over`); a value outside the range the model can speak is a
     ConfigError where the config is made.
 

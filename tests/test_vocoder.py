@@ -4,6 +4,7 @@ base/CLI pick the right renderer."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -260,15 +261,21 @@ def test_base_model_picks_the_renderer(tmp_path):
     cfg = BaseModelConfig(acoustic=acoustic, mel=MelConfig(), language="en",
                           symbols=processor.symbols.to_dict(), speakers=["a"])
     folder = save_base_model(tmp_path / "base", AcousticModel(acoustic), cfg)
+    from adavoice.models.universal import HiFiGANRenderer
+
     base = BaseModel.load(folder)
-    assert isinstance(base.vocoder("auto"), GriffinLim)
-    with pytest.raises(MissingFileError, match="no neural vocoder"):
-        base.vocoder("neural")
+    assert isinstance(base.vocoder("auto"), HiFiGANRenderer)  # nothing declared: universal
+    assert isinstance(base.vocoder("universal"), HiFiGANRenderer)
+    with pytest.raises(MissingFileError, match="no fast vocoder"):
+        base.vocoder("fast")
     with pytest.raises(ConfigError):
         base.vocoder("wavenet")
     Vocoder(VocoderConfig.tiny()).save(folder / "vocoder", MelConfig())
-    base = BaseModel.load(folder)
-    assert isinstance(base.vocoder("auto"), NeuralVocoder)
+    for declared, renderer in [("fast", NeuralVocoder), ("griffin-lim", GriffinLim)]:
+        save_base_model(folder, AcousticModel(acoustic),
+                        dataclasses.replace(cfg, auto_vocoder=declared))
+        base = BaseModel.load(folder)
+        assert isinstance(base.vocoder("auto"), renderer)  # auto: what the base declares
     assert isinstance(base.vocoder("griffin-lim"), GriffinLim)
     for seed in range(4):  # untrained: some seeds predict no frame at all; audio even then
         torch.manual_seed(seed)

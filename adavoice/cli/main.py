@@ -36,6 +36,16 @@ def _register() -> None:
     )
 
 
+@app.callback()
+def _options(threads: int = typer.Option(
+        None, "--threads", help="CPU threads for torch (default: OMP_NUM_THREADS, else the "
+                                "cores the 1-minute load average leaves idle, at least 1)")
+             ) -> None:
+    from adavoice.threads import apply_threads, choose_threads
+
+    apply_threads(choose_threads(threads))
+
+
 _register()
 
 

@@ -66,7 +66,8 @@ def synth_command(
     length_scale: float = typer.Option(None, help=">1 speaks slower (default 1, or the voice's)"),
     pitch_shift: float = typer.Option(None, help="Semitones (default 0, or the voice's)"),
     energy_scale: float = typer.Option(None, help="Default 1, or the voice's"),
-    vocoder: str = typer.Option(None, help="auto (default) | neural | griffin-lim"),
+    vocoder: str = typer.Option(None, help="auto (default: the base's best) | universal | "
+                                           "fast | griffin-lim"),
     precision: str = typer.Option("auto", help="Decoder precision: auto (bfloat16 where the "
                                   "CPU has AMX, else float32) | float32 | bfloat16"),
     overwrite: bool = typer.Option(False, "--overwrite",

@@ -11,7 +11,8 @@ def vocode_command(
     in_dir: Path = typer.Argument(..., help="Folder of audio files"),
     out_dir: Path = typer.Argument(..., help="Output folder (same file names)"),
     model: str = typer.Option("demo", "--model", help="'demo' or a base-model folder"),
-    vocoder: str = typer.Option(None, help="auto (default) | neural | griffin-lim"),
+    vocoder: str = typer.Option(None, help="auto (default: the base's best) | universal | "
+                                           "fast | griffin-lim"),
 ) -> None:
     """Re-synthesize each file through the base's mel front end and a vocoder."""
     import torch

@@ -25,11 +25,14 @@ class BaseModelConfig:
     symbols: dict
     speakers: list[str]
     training: dict = field(default_factory=dict)
+    # the renderer ``--vocoder auto`` means (universal | fast | griffin-lim); None: universal
+    auto_vocoder: str | None = None
 
     def to_dict(self) -> dict:
-        return {"acoustic": self.acoustic.to_dict(), "mel": self.mel.to_dict(),
+        data = {"acoustic": self.acoustic.to_dict(), "mel": self.mel.to_dict(),
                 "language": self.language, "symbols": self.symbols,
                 "speakers": list(self.speakers), "training": self.training}
+        return data if self.auto_vocoder is None else {**data, "auto_vocoder": self.auto_vocoder}
 
     @classmethod
     def from_dict(cls, data: dict, path: Path | None = None) -> "BaseModelConfig":
@@ -43,7 +46,8 @@ class BaseModelConfig:
             cfg = cls(acoustic=AcousticConfig.from_dict(data["acoustic"]),
                       mel=MelConfig.from_dict(data["mel"]), language=data["language"],
                       symbols=data["symbols"], speakers=list(speakers),
-                      training=data.get("training", {}))
+                      training=data.get("training", {}),
+                      auto_vocoder=data.get("auto_vocoder"))
         except KeyError as exc:
             raise ModelFormatError(f"config.json lacks {exc}", path=path) from exc
         except ModelFormatError:
@@ -51,6 +55,9 @@ class BaseModelConfig:
         except Exception as exc:  # wrong types or unknown fields in the nested configs
             raise ModelFormatError(f"config.json is not a valid base config ({exc})",
                                    path=path) from exc
+        if cfg.auto_vocoder not in (None, "universal", "fast", "griffin-lim"):
+            raise ModelFormatError(f"auto_vocoder {cfg.auto_vocoder!r} is not a renderer",
+                                   path=path, fix="universal | fast | griffin-lim")
         if len(cfg.speakers) != cfg.acoustic.n_speakers:
             raise ModelFormatError(f"{len(cfg.speakers)} speaker names for "
                                    f"{cfg.acoustic.n_speakers} speakers", path=path)

@@ -30,6 +30,8 @@ from adavoice.text.chunks import token_pieces
 
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent.parent / "models"
 WEIGHTS_NAME = "model.safetensors"
+# a natural-log mel of real sound lies within about [-12, 6]; beyond 100 is damage
+MAX_ABS_LOG_MEL = 100.0
 
 
 def save_base_model(folder: str | Path, model: AcousticModel, cfg: BaseModelConfig,
@@ -209,21 +211,29 @@ class BaseModel:
             return centroids @ embedding
 
     def vocoder(self, kind: str = "auto"):
-        """The waveform renderer: ``neural`` (the base's ``vocoder/``), ``griffin-lim``, or
-        ``auto`` (neural when the base ships one, else Griffin-Lim)."""
-        kind = SynthesisConfig(vocoder=kind).vocoder
-        has_neural = (self.folder / "vocoder" / "config.json").is_file()
-        if kind == "neural" and not has_neural:
-            raise MissingFileError("this base has no neural vocoder", path=self.folder / "vocoder",
-                                   fix="use --vocoder griffin-lim, or train one")
-        name = "neural" if kind == "neural" or (kind == "auto" and has_neural) else "griffin-lim"
-        return self._part(f"vocoder:{name}", lambda: self._load_vocoder(name))
+        """The waveform renderer: ``universal`` (HiFi-GAN V1, :mod:`adavoice.models.universal`),
+        ``fast`` (the base's own ``vocoder/``), ``griffin-lim``, or ``auto``: what the base's
+        config names as its best (``auto_vocoder``, chosen by measurement), else universal."""
+        kind = self.auto_vocoder if SynthesisConfig(vocoder=kind).vocoder == "auto" else kind
+        if kind == "fast" and not (self.folder / "vocoder" / "config.json").is_file():
+            raise MissingFileError("this base has no fast vocoder", path=self.folder / "vocoder",
+                                   fix="use --vocoder universal or griffin-lim, or train one")
+        return self._part(f"vocoder:{kind}", lambda: self._load_vocoder(kind))
+
+    @property
+    def auto_vocoder(self) -> str:
+        """The renderer ``auto`` means for this base."""
+        return self.cfg.auto_vocoder or "universal"
 
     def _load_vocoder(self, name: str):
         if name == "griffin-lim":
             from adavoice.models.griffin_lim import GriffinLim
 
             return GriffinLim(self.cfg.mel)
+        if name == "universal":
+            from adavoice.models.universal import universal_vocoder
+
+            return universal_vocoder(self.cfg.mel)
         from adavoice.models.vocoder import NeuralVocoder, Vocoder
 
         vocoder, mel = Vocoder.from_dir(self.folder / "vocoder")
@@ -273,6 +283,10 @@ class BaseModel:
                                        energy_scale=config.energy_scale).mel[0]
             except ModelFormatError as exc:  # the model cannot know its folder
                 raise ModelFormatError(exc.message, path=self.folder, fix=exc.fix) from exc
+            if not (mel.abs() <= MAX_ABS_LOG_MEL).all():  # NaN fails too
+                raise ModelFormatError("synthesis gave a non-finite or out-of-range mel: the "
+                                       "model's weights or the voice's tensors are damaged",
+                                       path=self.folder, fix="copy the model folder again")
             wave = vocoder(mel).numpy()
             if not np.isfinite(wave).all():
                 raise ModelFormatError("synthesis gave non-finite samples: the model's "

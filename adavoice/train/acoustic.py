@@ -27,6 +27,7 @@ from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic, corp
 from adavoice.train.acoustic_losses import LossWeights, acoustic_losses, masked_l1
 from adavoice.train.batching import frame_budget_batches
 from adavoice.train.loop import TrainConfig, Trainer
+from adavoice.train.settings import BASE_RUN
 
 
 def _splits(manifest: Manifest) -> tuple[Manifest, Manifest]:
@@ -172,12 +173,14 @@ def _copy_symbol_rows(old_rows, new_rows, old_symbols: SymbolTable,
     return count
 
 
-def train_base(data: str | Path, out: str | Path, preset: str = "small", steps: int = 20000,
+def train_base(data: str | Path, out: str | Path, preset: str = BASE_RUN.preset,
+               steps: int = BASE_RUN.steps,
                device: str = "cpu", resume: bool = False, train_cfg: TrainConfig | None = None,
                loss_weights: LossWeights = LossWeights(), overrides: dict | None = None,
                progress: bool = True, tokenizer: str | None = None,
-               init: str | Path | None = None, aligner_lr_scale: float = 3.0,
-               predicted_condition_share: float = 0.5) -> Path:
+               init: str | Path | None = None,
+               aligner_lr_scale: float = BASE_RUN.aligner_lr_scale,
+               predicted_condition_share: float = BASE_RUN.predicted_condition_share) -> Path:
     """Train and write the release folder ``out``; returns it. See the module docstring.
 
     ``tokenizer`` ("graphemes" | "phonemes") overrides the language pack's default (with

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from adavoice.nn.alignment import binarization_loss, forward_sum_loss
+from adavoice.train.settings import BASE_RUN
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class LossWeights:
     forward_sum: float = 1.0
     binarization: float = 1.0
     # binarising before the soft attention has learned locks a poor alignment in
-    binarization_start_step: int = 2000
+    binarization_start_step: int = BASE_RUN.binarize_from
 
 
 def masked_l1(pred: torch.Tensor, target: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,6 @@ import csv
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -17,26 +16,7 @@ import torch
 
 from adavoice.train.checkpoint import load_checkpoint, save_checkpoint
 from adavoice.train.critic import Critic
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    steps: int = 20000
-    learning_rate: float = 1e-3
-    warmup_steps: int = 1000
-    min_lr_ratio: float = 0.05
-    grad_clip: float = 1.0
-    max_frames: int = 6000
-    log_every: int = 25
-    validate_every: int = 500
-    checkpoint_every: int = 250
-    seed: int = 0
-    amp: bool = True  # only takes effect on CUDA
-
-    @classmethod
-    def for_steps(cls, steps: int, **overrides) -> "TrainConfig":
-        """A run of ``steps`` steps whose warm-up is a tenth of it, at most 1,000 steps."""
-        return cls(steps=steps, warmup_steps=min(1000, max(1, steps // 10)), **overrides)
+from adavoice.train.settings import TrainConfig
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:

