@@ -27,7 +27,8 @@ class AdavoiceError(Exception):
 
     def __str__(self) -> str:
         head = f"{self.path}: {self.message}" if self.path else self.message
-        return f"{head} (fix: {self.fix})" if self.fix else head
+        # a message that quotes another error already carries that error's fix: one is enough
+        return f"{head} (fix: {self.fix})" if self.fix and "(fix: " not in head else head
 
 
 class MissingFileError(AdavoiceError, FileNotFoundError):

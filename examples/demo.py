@@ -22,12 +22,16 @@ import torch
 
 import adavoice
 from adavoice.api import BaseModel, Voice
+from adavoice.audio import load_audio
 from adavoice.evaluate.report import load_transcripts
-from adavoice.evaluate.voice_score import real_mels, score_voice, target_embedding
+from adavoice.evaluate.voice_score import mean_mos, real_mels, score_voice, target_embedding
 
 OUT = Path("out/demo")
 CLIPS = Path("examples/demo-voice")
 TEST = Path("examples/demo-voice-test")
+# `python examples/demo.py griffin-lim` renders with another vocoder (MCD, F0 and MOS are taken
+# on the rendered audio, so they move with the renderer; speaker similarity does not)
+VOCODER = sys.argv[1] if len(sys.argv) > 1 else "auto"
 
 
 def references() -> dict[str, tuple[Path, str]]:
@@ -76,33 +80,44 @@ def main() -> int:
     speakers = {f"base speaker {floor} (floor)": lambda t: base.mel(t, floor_voice)}
     speakers.update({f"adapted, {mode}": voice.mel for mode, voice in voices.items()})
     for (name, speak), slug in zip(speakers.items(), ["floor", *voices], strict=True):
-        summary = score_voice(base, speak, refs, OUT / "wavs" / slug, target=target)
+        summary = score_voice(base, speak, refs, OUT / "wavs" / slug, vocoder=VOCODER,
+                              target=target)
         voice = voices.get(slug)
         rows.append({"voice": name, **summary,
                      "adaptation_s": voice.config["provenance"]["wall_s"] if voice else None,
                      "stored_parameters": voice.stored_parameters if voice else None})
+    real = mean_mos([load_audio(p, base.sample_rate) for p, _ in refs.values()],
+                    base.sample_rate)
+    rows.insert(0, {"voice": "real recordings", "mean_mcd_db": None,
+                    "mean_log_f0_rmse_cents": None, "mean_vuv_error": None,
+                    "speaker_similarity": None, **real, "adaptation_s": None,
+                    "stored_parameters": None})
     plot_mels(base, refs, speakers, OUT / "mels.png")
     wall = time.perf_counter() - started
     (OUT / "report.json").write_text(json.dumps({"rows": rows, "wall_s": wall}, indent=2) + "\n")
-    lines = report_lines(rows, wall)
+    lines = report_lines(rows, wall, base.auto_vocoder)
     (OUT / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
 
 
-def report_lines(rows: list[dict], wall_s: float) -> list[str]:
+def report_lines(rows: list[dict], wall_s: float, renderer: str) -> list[str]:
     def fmt(value, digits):
         return "-" if value is None else f"{value:.{digits}f}"
 
     lines = ["# adavoice demo: a new voice from 20 clips", "",
              f"Adapted `models/demo` to `{CLIPS}` (festival slt HTS, unseen by the base) and "
-             f"scored the six held-out sentences of `{TEST}` against the real recordings.", "",
+             f"scored the six held-out sentences of `{TEST}` against the real recordings.",
+             f"Rendered with `--vocoder {VOCODER}` (auto: the base's best, {renderer}). "
+             "DistillMOS and DNSMOS OVRL are predicted MOS from judges nobody here trained.", "",
              "| voice | MCD dB | log-F0 RMSE cents | V/UV error | speaker similarity | "
-             "adaptation s | stored parameters |", "|---|---|---|---|---|---|---|"]
+             "DistillMOS | DNSMOS OVRL | adaptation s | stored parameters |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['voice']} | {fmt(row['mean_mcd_db'], 2)} | "
                      f"{fmt(row['mean_log_f0_rmse_cents'], 0)} | {fmt(row['mean_vuv_error'], 3)} "
-                     f"| {fmt(row['speaker_similarity'], 3)} | {fmt(row['adaptation_s'], 1)} | "
+                     f"| {fmt(row['speaker_similarity'], 3)} | {fmt(row['distillmos'], 2)} | "
+                     f"{fmt(row['dnsmos_ovrl'], 2)} | {fmt(row['adaptation_s'], 1)} | "
                      f"{row['stored_parameters'] or '-'} |")
     lines += ["", "Mels of the first test sentence: `mels.png`. Audio: `wavs/<voice>/hyp/`.",
               "Voices: `adapters/demo-transcribed/`, `adapters/demo-untranscribed/` "

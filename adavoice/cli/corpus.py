@@ -11,9 +11,17 @@ from pathlib import Path
 
 import typer
 
-from adavoice.errors import ConfigError
+from adavoice.errors import ConfigError, UnknownLanguageError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+def corpus_languages() -> list[str]:
+    """Languages a corpus can be built in: a language pack and a text source both exist."""
+    from adavoice.data.corpus.text_sources import languages
+    from adavoice.text import available_codes
+
+    return sorted(set(available_codes()) & set(languages()))
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -55,10 +63,11 @@ def build_command(
     more_voices: list[str] | None = typer.Argument(
         None, hidden=True, metavar="SPEC", help="Further voice SPECs following --voices."
     ),
-    language: str = typer.Option(..., "--language", "-l", help="Text language: en, cs, it, sk."),
+    language: str = typer.Option(..., "--language", "-l",
+        help="Text language: " + ", ".join(corpus_languages()) + "."),
     voices: list[str] = typer.Option(
         ..., "--voices",
-        help="Voice SPECs engine:voice\\[@sox effects], space-separated, e.g. "
+        help="Voice SPECs engine:voice[@sox effects], space-separated, e.g. "
              "--voices espeak:en-us+f3 flite:rms 'flite:rms@speed 1.12 tempo 0.893'.",
     ),
     utterances: int = typer.Option(..., "--utterances", "-n", help="Utterances per voice."),
@@ -74,6 +83,10 @@ def build_command(
     """Speak system sentences with installed engines into 22050 Hz wavs + manifest.jsonl."""
     from adavoice.data.corpus import build_corpus
 
+    if language not in corpus_languages():
+        raise UnknownLanguageError(f"cannot build a corpus in {language!r}: it needs a language "
+                                   "pack and a text source",
+                                   fix=f"use one of {', '.join(corpus_languages())}")
     all_voices = list(voices) + list(more_voices or [])
     if not all_voices:
         raise ConfigError("no voices given", fix="pass --voices espeak:en-us flite:kal16 ...")

@@ -52,8 +52,16 @@ def eval_command(
         None, "--transcripts", help="manifest.jsonl or '<stem>|<text>' lines, for CER/WER."
     ),
     recognizer: str | None = typer.Option(
-        None, "--recognizer", help="module:name of a callable (samples, sample_rate_hz) -> text."
-    ),
+        None, "--recognizer",
+        help="Recogniser for CER/WER with --transcripts: module:name of a callable "
+             "(samples, sample_rate_hz) -> text. Default for English: PocketSphinx "
+             "(adavoice.evaluate.sphinx, in the eval extra); other languages need one."),
+    language: str = typer.Option("en", "--language",
+                                 help="Language of the transcripts (picks the default "
+                                      "recogniser)"),
+    mos: bool = typer.Option(True, "--mos/--no-mos",
+                             help="Predicted MOS of the synthesized audio (DistillMOS, DNSMOS; "
+                                  "the eval extra)"),
     pitch_method: str = typer.Option("yin", "--pitch-method", help="yin (fast) or pyin."),
     sample_rate: int | None = typer.Option(
         None, "--sample-rate", help="Analysis rate in Hz (default: the lower rate of each pair)."
@@ -65,7 +73,7 @@ def eval_command(
     if pitch_method not in ("yin", "pyin"):
         raise ConfigError(f"unknown pitch method {pitch_method!r}", fix="use yin or pyin")
     texts = load_transcripts(transcripts) if transcripts is not None else None
-    asr = load_recognizer(recognizer) if recognizer is not None else None
+    asr = _recognizer(recognizer, language) if texts is not None else None
     if out_dir is None:
         out_dir = json_out.parent if json_out is not None else DEFAULT_OUT_DIR
     report = evaluate_dirs(ref, hyp, texts, asr, out_dir=out_dir, pitch_method=pitch_method,
@@ -87,4 +95,43 @@ def eval_command(
         if stems:
             typer.echo(f"{label} ({len(stems)}): {', '.join(stems[:10])}"
                        + (" ..." if len(stems) > 10 else ""))
+    if mos:
+        _print_mos(hyp, [p.stem for p in report.pairs])
     typer.echo(f"report: {out_dir / 'report.md'}")
+
+
+def _recognizer(spec: str | None, language: str):
+    """The recogniser for CER/WER: ``spec``, else PocketSphinx for English; for another
+    language without ``spec`` a line says CER/WER are not computed (never a silent '-')."""
+    if spec is not None:
+        return load_recognizer(spec)
+    if language != "en":
+        typer.echo(f"note: CER/WER not computed: no built-in recogniser for {language!r} "
+                   "(pass --recognizer module:name)", err=True)
+        return None
+    from adavoice.evaluate.sphinx import PocketSphinxRecognizer
+
+    return PocketSphinxRecognizer()
+
+
+def _print_mos(hyp: Path, stems: list[str]) -> None:
+    """Mean predicted MOS of the synthesized files that were paired with a reference."""
+    from adavoice.audio import load_audio
+    from adavoice.evaluate.mos import MissingExtraError
+    from adavoice.evaluate.report import audio_files
+    from adavoice.evaluate.voice_score import mean_mos
+
+    files = audio_files(hyp)
+    waves = [load_audio(files[s], 22050) for s in stems if s in files]
+    if not waves:
+        return
+    try:
+        scores = mean_mos(waves, 22050)
+    except MissingExtraError as exc:
+        typer.echo(f"note: predicted MOS not computed ({exc})", err=True)
+        return
+    if scores["distillmos"] is None:
+        typer.echo("note: predicted MOS not computed (pip install 'adavoice[eval]')", err=True)
+        return
+    typer.echo(f"predicted MOS of --hyp: DistillMOS {scores['distillmos']:.2f}, "
+               f"DNSMOS OVRL {scores['dnsmos_ovrl']:.2f}")

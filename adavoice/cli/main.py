@@ -14,6 +14,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # plain help: rich tables print a "<bool>" type beside every flag and do not fit a log
+    rich_markup_mode=None,
 )
 
 

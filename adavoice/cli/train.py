@@ -14,7 +14,7 @@ from adavoice.train.settings import (
     TrainConfig,
 )
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 LOOP = TrainConfig()
 
 

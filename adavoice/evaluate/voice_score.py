@@ -55,11 +55,12 @@ def score_voice(base, mel_fn: Callable[[str], torch.Tensor],
     hyp_dir.mkdir(parents=True, exist_ok=True)
     ref_dir.mkdir(parents=True, exist_ok=True)
     render = base.vocoder(vocoder)
-    mels = []
+    mels, waves = [], []
     for stem, (path, text) in references.items():
         mel = mel_fn(text)
         mels.append(mel)
-        save_audio(hyp_dir / f"{stem}.wav", render(mel).numpy(), base.sample_rate)
+        waves.append(render(mel).numpy())
+        save_audio(hyp_dir / f"{stem}.wav", waves[-1], base.sample_rate)
         link = ref_dir / f"{stem}{Path(path).suffix}"
         if not link.exists():
             link.symlink_to(Path(path).resolve())
@@ -72,4 +73,18 @@ def score_voice(base, mel_fn: Callable[[str], torch.Tensor],
         target = target_embedding(base, [p for p, _ in references.values()])
     summary["speaker_similarity"] = (speaker_similarity(base, mels, target)
                                      if target is not None else None)
+    summary.update(mean_mos(waves, base.sample_rate))
     return summary
+
+
+def mean_mos(waves: list[np.ndarray], sample_rate_hz: int) -> dict:
+    """Mean predicted MOS (``distillmos``, ``dnsmos_ovrl``) of ``waves``; None for each when
+    the ``eval`` extra (the judges) is not installed."""
+    from adavoice.evaluate.mos import MissingExtraError, predicted_mos
+
+    try:
+        scores = [predicted_mos(w, sample_rate_hz) for w in waves]
+    except MissingExtraError:
+        return {"distillmos": None, "dnsmos_ovrl": None}
+    return {key: float(np.mean([s[key] for s in scores])) for key in ("distillmos",
+                                                                      "dnsmos_ovrl")}
