@@ -21,16 +21,14 @@ from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.models.base_model import BaseModelConfig, content_hash, save_base_model
 from adavoice.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
 from adavoice.text import TextProcessor
+from tests.conftest import write_tone
 
 SENTENCES = ["the cat sat on the mat", "a dog ran home", "we like green tea",
              "it is a fine day", "she reads a book", "they walk to school",
              "he plays the drum", "birds sing at dawn"]
 
 
-def _tone(path, f0_hz, seconds=0.8, sr=22050):
-    t = np.arange(int(seconds * sr)) / sr
-    wave = 0.3 * np.sin(2 * np.pi * f0_hz * t) + 0.1 * np.sin(2 * np.pi * 2.5 * f0_hz * t)
-    sf.write(path, wave.astype(np.float32), sr)
+
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +46,7 @@ def tiny_base(tmp_path_factory):
     for folder in (transcribed, untranscribed):
         folder.mkdir()
         for index in range(8):
-            _tone(folder / f"clip{index:02d}.wav", 140 + 10 * index)
+            write_tone(folder / f"clip{index:02d}.wav", 0.8, freq_hz=140 + 10 * index, overtone=0.1)
     lines = [f"clip{i:02d}|{text}" for i, text in enumerate(SENTENCES)]
     (transcribed / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return {"base": base_dir, "clips": transcribed, "raw": untranscribed}
@@ -399,7 +397,7 @@ def test_a_too_short_clip_and_half_transcribed_data_are_refused(tiny_base, tmp_p
     voice = adavoice.adapt(tiny_base["base"], data, config=_config("cln", steps=2),
                            untranscribed=True, progress=False)
     assert voice.config["provenance"]["transcribed"] is False
-    _tone(data / "clip99.wav", 150, seconds=0.05)
+    write_tone(data / "clip99.wav", 0.05, freq_hz=150, overtone=0.1)
     with pytest.raises(EmptyAudioError, match="too short"):
         adavoice.adapt(tiny_base["base"], data, config=_config("cln"), untranscribed=True,
                        progress=False)

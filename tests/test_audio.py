@@ -10,16 +10,12 @@ import torch
 from adavoice.audio import MelFrontend, audio_info, energy, load_audio, pitch
 from adavoice.config import MelConfig
 from adavoice.errors import AudioReadError, ConfigError, EmptyAudioError, MissingFileError
-
-
-def sine(freq_hz: float, seconds: float, rate_hz: int, amplitude: float = 0.5) -> np.ndarray:
-    t = np.arange(int(seconds * rate_hz)) / rate_hz
-    return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+from tests.conftest import tone
 
 
 def test_load_audio_resamples_16k_to_22050(tmp_path):
     path = tmp_path / "a.wav"
-    sf.write(path, sine(220, 0.5, 16000), 16000)
+    sf.write(path, tone(0.5, 220, 16000, amplitude=0.5), 16000)
     wave = load_audio(path, 22050)
     assert wave.dtype == np.float32
     assert abs(len(wave) - round(8000 * 22050 / 16000)) <= 1
@@ -29,7 +25,7 @@ def test_load_audio_resamples_16k_to_22050(tmp_path):
 
 def test_load_audio_mixes_stereo_to_mono(tmp_path):
     path = tmp_path / "stereo.wav"
-    left = sine(220, 0.2, 22050)
+    left = tone(0.2, 220, 22050, amplitude=0.5)
     stereo = np.stack([left, np.zeros_like(left)], axis=1)
     sf.write(path, stereo, 22050)
     wave = load_audio(path)
@@ -61,7 +57,7 @@ def test_load_audio_and_info_raise_typed_errors(tmp_path, content, error):
 def test_mel_frontend_shape(num_samples):
     cfg = MelConfig()
     fe = MelFrontend(cfg)
-    mel = fe(torch.from_numpy(sine(440, num_samples / 22050, 22050)))
+    mel = fe(torch.from_numpy(tone(num_samples / 22050, 440, 22050, amplitude=0.5)))
     expected_frames = num_samples // cfg.hop_length + 1
     assert tuple(mel.shape) == (cfg.n_mels, expected_frames)
     assert fe.num_frames(num_samples) == expected_frames
@@ -97,7 +93,7 @@ def test_yin_pitch_tracks_a_sine_and_is_zero_on_silence():
     cfg = MelConfig()
     rate = cfg.sample_rate_hz
     silence = np.zeros(rate // 2, dtype=np.float32)
-    wave = np.concatenate([sine(220, 1.0, rate), silence])
+    wave = np.concatenate([tone(1.0, 220, rate, amplitude=0.5), silence])
     f0 = pitch(wave, cfg, method="yin")
     assert f0.shape == (len(wave) // cfg.hop_length + 1,) and f0.dtype == np.float32
     tone_frames = f0[5 : rate // cfg.hop_length - 5]
@@ -114,7 +110,7 @@ def test_pitch_rejects_unknown_method():
 
 def test_energy_grows_with_loudness():
     cfg = MelConfig()
-    quiet = energy(sine(300, 0.3, cfg.sample_rate_hz, amplitude=0.1), cfg)
-    loud = energy(sine(300, 0.3, cfg.sample_rate_hz, amplitude=0.8), cfg)
+    quiet = energy(tone(0.3, 300, cfg.sample_rate_hz, amplitude=0.1), cfg)
+    loud = energy(tone(0.3, 300, cfg.sample_rate_hz, amplitude=0.8), cfg)
     assert quiet.shape == loud.shape == (int(0.3 * cfg.sample_rate_hz) // cfg.hop_length + 1,)
     assert np.all(loud[2:-2] > quiet[2:-2] * 4)

@@ -9,7 +9,7 @@ import torch
 
 from adavoice.cli.main import main
 from adavoice.errors import AdavoiceError, ConfigError
-from tests.test_cli_robustness import one_line_error, run_cli, tiny_model_dir  # noqa: F401
+from tests.test_cli_robustness import one_line_error, run_cli
 
 SR = 22050
 
@@ -74,7 +74,7 @@ def test_threads_option_sets_torch_threads(capsys):
         torch.set_num_threads(before)
 
 
-def test_synth_refuses_to_overwrite_and_conflicting_inputs(tiny_model_dir, tmp_path,  # noqa: F811
+def test_synth_refuses_to_overwrite_and_conflicting_inputs(tiny_model_dir, tmp_path,
                                                            capsys):
     out = tmp_path / "a.wav"
     out.write_bytes(b"earlier")
@@ -90,7 +90,7 @@ def test_synth_refuses_to_overwrite_and_conflicting_inputs(tiny_model_dir, tmp_p
     assert code == 2  # TEXT with --text-file is a usage error, not silently ignored
 
 
-def test_unknown_characters_are_warning_lines(tiny_model_dir, tmp_path, capsys):  # noqa: F811
+def test_unknown_characters_are_warning_lines(tiny_model_dir, tmp_path, capsys):
     out, err = run_ok(["synth", "Hello ☃ there.", "--model", tiny_model_dir, "--out",
                        tmp_path / "a.wav", "--vocoder", "griffin-lim"], capsys)
     warnings = [line for line in err.splitlines() if line.strip()]

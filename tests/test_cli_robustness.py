@@ -16,26 +16,12 @@ from adavoice.api import BaseModel, SynthesisConfig
 from adavoice.audio import save_audio
 from adavoice.cli.main import main
 from adavoice.errors import ConfigError, EmptyTextError
+from tests.conftest import tone
 
 SR = 22050
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    from adavoice.config import MelConfig
-    from adavoice.models.acoustic import AcousticModel
-    from adavoice.models.acoustic_config import AcousticConfig
-    from adavoice.models.base_model import BaseModelConfig, save_base_model
-    from adavoice.text import TextProcessor
 
-    torch.manual_seed(0)
-    symbols = TextProcessor.from_language("en").symbols
-    acoustic = AcousticConfig.preset("tiny", n_symbols=len(symbols), n_speakers=2)
-    cfg = BaseModelConfig(acoustic=acoustic, mel=MelConfig(), language="en",
-                          symbols=symbols.to_dict(), speakers=["one", "two"])
-    folder = tmp_path_factory.mktemp("tiny") / "model"
-    folder.mkdir()
-    return save_base_model(folder, AcousticModel(acoustic), cfg)
 
 
 @pytest.fixture
@@ -60,16 +46,14 @@ def one_line_error(err: str) -> str:
     return lines[0]
 
 
-def sine(seconds: float = 0.3) -> np.ndarray:
-    t = np.arange(int(SR * seconds)) / SR
-    return (0.3 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32)
+
 
 
 # ---- 1: vocode never writes into its input folder ------------------------------------------
 def test_vocode_refuses_its_input_folder_as_output(tmp_path, capsys, no_model_load):
     source = tmp_path / "clips"
     source.mkdir()
-    sf.write(str(source / "a.wav"), sine(), SR)
+    sf.write(str(source / "a.wav"), tone(0.3), SR)
     before = (source / "a.wav").read_bytes()
     for out in (source, tmp_path / "clips" / ".." / "clips"):
         code, err = run_cli(["vocode", source, out, "--model", "demo"], capsys)
@@ -108,7 +92,7 @@ def test_vocode_reads_every_input_before_writing(tiny_model_dir, tmp_path, capsy
     source, out = tmp_path / "in", tmp_path / "out"
     source.mkdir()
     out.mkdir()
-    sf.write(str(source / "a.wav"), sine(), SR)
+    sf.write(str(source / "a.wav"), tone(0.3), SR)
     (source / "b.wav").write_text("not audio", encoding="utf-8")
     (out / "a.wav").write_bytes(b"earlier output")
     code, err = run_cli(["vocode", source, out, "--model", tiny_model_dir], capsys)
@@ -149,12 +133,12 @@ def test_only_wav_flac_and_ogg_are_written(tmp_path, capsys, no_model_load):
     for suffix in (".mp3", ".txt", ""):
         target = tmp_path / f"speech{suffix}"
         with pytest.raises(ConfigError, match=".wav, .flac or .ogg"):
-            save_audio(target, sine(), SR)
+            save_audio(target, tone(0.3), SR)
         code, err = run_cli(["synth", "Hello.", "--out", target], capsys)
         assert code == 1 and ".wav, .flac or .ogg" in one_line_error(err)
     assert list(tmp_path.iterdir()) == []
     for suffix, fmt in ((".flac", "FLAC"), (".ogg", "OGG"), (".WAV", "WAV")):
-        save_audio(tmp_path / f"a{suffix}", sine(), SR)
+        save_audio(tmp_path / f"a{suffix}", tone(0.3), SR)
         assert sf.info(str(tmp_path / f"a{suffix}")).format == fmt
 
 
@@ -165,10 +149,10 @@ def test_a_folder_or_unwritable_path_is_a_typed_error(tmp_path, capsys, no_model
     code, err = run_cli(["synth", "Hello.", "--out", folder], capsys)
     assert code == 1 and "folder" in one_line_error(err)
     with pytest.raises(ConfigError, match="folder"):
-        save_audio(folder, sine(), SR)
+        save_audio(folder, tone(0.3), SR)
     (tmp_path / "a_file").write_text("x", encoding="utf-8")
     with pytest.raises(ConfigError, match="cannot write audio") as err_info:
-        save_audio(tmp_path / "a_file" / "x.wav", sine(), SR)  # parent is a file
+        save_audio(tmp_path / "a_file" / "x.wav", tone(0.3), SR)  # parent is a file
     assert err_info.value.path == str(tmp_path / "a_file" / "x.wav")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "existing"]
     assert list(folder.iterdir()) == []
@@ -186,7 +170,7 @@ def test_a_failed_write_removes_the_part_file(failure, tmp_path, monkeypatch):
     monkeypatch.setattr(sf.SoundFile, "write", half_write)
     expected = KeyboardInterrupt if isinstance(failure, KeyboardInterrupt) else ConfigError
     with pytest.raises(expected):
-        save_audio(target, sine(), SR)
+        save_audio(target, tone(0.3), SR)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
     assert target.read_bytes() == b"the earlier file"
 

@@ -24,6 +24,7 @@ from adavoice.evaluate import (
     normalize_text,
     wer,
 )
+from tests.conftest import tone
 
 SR = 16000
 VOWEL_FORMANTS_HZ = {"a": (730, 1090, 2440), "i": (270, 2290, 3010), "u": (300, 870, 2240)}
@@ -53,9 +54,7 @@ def vowel_utterance(
     return (0.5 * wave / np.abs(wave).max()).astype(np.float32)
 
 
-def sine(freq_hz: float, seconds: float = 0.5) -> np.ndarray:
-    t = np.arange(int(seconds * SR)) / SR
-    return (0.5 * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
 
 
 def hand_mcd(c_ref: np.ndarray, c_hyp: np.ndarray) -> float:
@@ -131,13 +130,13 @@ def test_analysis_config_rejects_bad_values(kwargs):
 
 
 def test_f0_rmse_of_a_semitone_is_about_100_cents():
-    metrics = f0_metrics(sine(220.0), sine(233.08), SR)
+    metrics = f0_metrics(tone(0.5, 220.0, SR, amplitude=0.5), tone(0.5, 233.08, SR, amplitude=0.5), SR)
     assert metrics["log_f0_rmse_cents"] == pytest.approx(100.0, abs=8.0)
     assert metrics["voiced_pairs"] > 50
 
 
 def test_vuv_error_zero_for_identical_and_counts_devoiced_half():
-    voiced = sine(220.0, 1.0)
+    voiced = tone(1.0, 220.0, SR, amplitude=0.5)
     assert f0_metrics(voiced, voiced, SR)["vuv_error"] == 0.0
     half_noise = voiced.copy()
     half_noise[SR // 2:] = 0.3 * np.random.default_rng(0).uniform(-1, 1, SR // 2)
@@ -177,10 +176,10 @@ def audio_dirs(tmp_path: Path) -> tuple[Path, Path]:
     ref_dir, hyp_dir = tmp_path / "ref", tmp_path / "hyp"
     save_audio(ref_dir / "a.wav", vowel_utterance(120, 1.0, vowels="ai"), SR)
     save_audio(ref_dir / "b.wav", vowel_utterance(200, 1.15, vowels="ua"), 22050)
-    save_audio(ref_dir / "only_ref.wav", sine(300.0, 0.3), SR)
+    save_audio(ref_dir / "only_ref.wav", tone(0.3, 300.0, SR, amplitude=0.5), SR)
     save_audio(hyp_dir / "a.flac", vowel_utterance(125, 1.02, seed=1, vowels="ai"), SR)
     save_audio(hyp_dir / "b.wav", vowel_utterance(190, 1.1, seed=2, vowels="ua"), SR)
-    save_audio(hyp_dir / "only_hyp.wav", sine(300.0, 0.3), SR)
+    save_audio(hyp_dir / "only_hyp.wav", tone(0.3, 300.0, SR, amplitude=0.5), SR)
     (tmp_path / "notes.txt").write_text("not audio")
     return ref_dir, hyp_dir
 
@@ -214,8 +213,8 @@ def test_evaluate_dirs_writes_reports_and_lists_unmatched(audio_dirs, tmp_path):
 
 
 def test_evaluate_dirs_without_any_pair_is_a_dataset_error(tmp_path):
-    save_audio(tmp_path / "ref" / "x.wav", sine(200.0, 0.2), SR)
-    save_audio(tmp_path / "hyp" / "y.wav", sine(200.0, 0.2), SR)
+    save_audio(tmp_path / "ref" / "x.wav", tone(0.2, 200.0, SR, amplitude=0.5), SR)
+    save_audio(tmp_path / "hyp" / "y.wav", tone(0.2, 200.0, SR, amplitude=0.5), SR)
     with pytest.raises(DatasetError, match="no audio file names match"):
         evaluate_dirs(tmp_path / "ref", tmp_path / "hyp")
 

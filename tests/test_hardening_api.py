@@ -16,9 +16,7 @@ import stat
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from adavoice.adaptation.clips import MAX_CHARS_PER_SECOND, MAX_CLIP_SECONDS, load_clips
@@ -33,6 +31,7 @@ from adavoice.errors import (
     OutputError,
     TranscriptError,
 )
+from tests.conftest import write_tone
 from tests.test_cli_robustness import _tiny_voice, one_line_error, run_cli
 
 SR = 22050
@@ -43,29 +42,10 @@ ROOT_SKIP = pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permissio
                                "the same check")
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    """A randomly initialised tiny base (as tests/test_cli_robustness.py builds it)."""
-    from adavoice.models.acoustic import AcousticModel
-    from adavoice.models.acoustic_config import AcousticConfig
-    from adavoice.models.base_model import BaseModelConfig, save_base_model
-    from adavoice.text import TextProcessor
-
-    torch.manual_seed(0)
-    symbols = TextProcessor.from_language("en").symbols
-    acoustic = AcousticConfig.preset("tiny", n_symbols=len(symbols), n_speakers=2)
-    cfg = BaseModelConfig(acoustic=acoustic, mel=MelConfig(), language="en",
-                          symbols=symbols.to_dict(), speakers=["one", "two"])
-    folder = tmp_path_factory.mktemp("tiny") / "model"
-    folder.mkdir()
-    return save_base_model(folder, AcousticModel(acoustic), cfg)
 
 
-def _tone(path: Path, seconds: float, sr: int = SR, f0_hz: float = 150.0) -> Path:
-    t = np.arange(int(round(seconds * sr))) / sr
-    sf.write(str(path), (0.3 * np.sin(2 * np.pi * f0_hz * t)).astype(np.float32), sr,
-             subtype="PCM_16")
-    return path
+
+
 
 
 def _unwritable(tmp_path: Path, where: str) -> Path:
@@ -86,8 +66,8 @@ def test_a_ten_minute_clip_is_refused_before_decoding(tmp_path, monkeypatch, lay
 
     data = tmp_path / "voice"
     data.mkdir()
-    _tone(data / "a.wav", 2.0)
-    _tone(data / "b.wav", 600.0, sr=8000)  # ten minutes (9.6 MB at 8 kHz)
+    write_tone(data / "a.wav", 2.0, freq_hz=150.0)
+    write_tone(data / "b.wav", 600.0, 8000, freq_hz=150.0)  # ten minutes (9.6 MB at 8 kHz)
     if layout == "stale manifest":  # the row's duration_s is not trusted
         rows = [{"id": s, "audio": f"{s}.wav", "text": SENTENCE, "speaker": "new",
                  "language": "en", "duration_s": 2.0} for s in ("a", "b")]
@@ -111,7 +91,7 @@ def test_a_ten_minute_clip_is_refused_before_decoding(tmp_path, monkeypatch, lay
 
 
 def test_a_clip_just_under_the_cap_is_adapted_from(tmp_path):
-    _tone(tmp_path / "a.wav", MAX_CLIP_SECONDS - 0.5)
+    write_tone(tmp_path / "a.wav", MAX_CLIP_SECONDS - 0.5, freq_hz=150.0)
     clips = load_clips(tmp_path, MelConfig())
     assert len(clips) == 1 and clips[0].duration_s == pytest.approx(MAX_CLIP_SECONDS - 0.5)
 
@@ -119,8 +99,8 @@ def test_a_clip_just_under_the_cap_is_adapted_from(tmp_path):
 def test_adapt_cli_refuses_a_long_clip_in_one_line(tiny_model_dir, tmp_path, capsys):
     data = tmp_path / "voice"
     data.mkdir()
-    _tone(data / "a.wav", 2.0)
-    _tone(data / "long.wav", 600.0, sr=8000)
+    write_tone(data / "a.wav", 2.0, freq_hz=150.0)
+    write_tone(data / "long.wav", 600.0, 8000, freq_hz=150.0)
     started = time.perf_counter()
     code, err = run_cli(["adapt", data, "--out", tmp_path / "out", "--model", tiny_model_dir],
                         capsys)
@@ -145,8 +125,8 @@ def _truncate(path: Path, keep: float) -> None:
     (SENTENCE, 0.3, ["42 characters", "0.90 s", "47 characters/s"]),  # WAV cut to 30 %
 ])
 def test_a_transcript_too_long_for_its_audio_is_refused(tmp_path, text, keep, numbers):
-    _tone(tmp_path / "c00.wav", 2.0)
-    _tone(tmp_path / "c01.wav", 3.0)
+    write_tone(tmp_path / "c00.wav", 2.0, freq_hz=150.0)
+    write_tone(tmp_path / "c01.wav", 3.0, freq_hz=150.0)
     _truncate(tmp_path / "c01.wav", keep)
     (tmp_path / "metadata.csv").write_text(f"c00|{SENTENCE}\nc01|{text}\n")
     with pytest.raises(TranscriptError) as caught:
@@ -159,7 +139,7 @@ def test_a_transcript_too_long_for_its_audio_is_refused(tmp_path, text, keep, nu
 
 
 def test_a_transcript_at_a_normal_pace_is_kept(tmp_path):
-    _tone(tmp_path / "c00.wav", 3.0)  # 42 characters in 3 s: 14 a second
+    write_tone(tmp_path / "c00.wav", 3.0, freq_hz=150.0)  # 42 characters in 3 s: 14 a second
     (tmp_path / "metadata.csv").write_text(f"c00|{SENTENCE}\n")
     assert load_clips(tmp_path, MelConfig())[0].text == SENTENCE
 
@@ -177,8 +157,8 @@ def test_the_shipped_clips_pass_the_transcript_check(folder):
 @pytest.mark.parametrize("content", [b"", b"\n", b"  \n\t\r\n", b"\xef\xbb\xbf"],
                          ids=["0 bytes", "newline", "whitespace", "BOM only"])
 def test_an_empty_metadata_file_is_a_metadata_format_error(tmp_path, name, content):
-    _tone(tmp_path / "a.wav", 1.0)
-    _tone(tmp_path / "b.wav", 1.0)
+    write_tone(tmp_path / "a.wav", 1.0, freq_hz=150.0)
+    write_tone(tmp_path / "b.wav", 1.0, freq_hz=150.0)
     (tmp_path / name).write_bytes(content)
     for read in (lambda: read_folder(tmp_path), lambda: load_clips(tmp_path, MelConfig())):
         with pytest.raises(MetadataFormatError, match=f"{name} is empty") as caught:
@@ -191,7 +171,7 @@ def test_an_empty_metadata_file_is_a_metadata_format_error(tmp_path, name, conte
 def test_adapt_cli_names_an_empty_metadata_file(tiny_model_dir, tmp_path, capsys):
     data = tmp_path / "voice"
     data.mkdir()
-    _tone(data / "a.wav", 1.0)
+    write_tone(data / "a.wav", 1.0, freq_hz=150.0)
     (data / "metadata.csv").write_bytes(b"")
     code, err = run_cli(["adapt", data, "--out", tmp_path / "out", "--model", tiny_model_dir],
                         capsys)
@@ -282,7 +262,7 @@ def test_adapt_cli_refuses_an_unwritable_out_before_training(tmp_path, capsys, m
     monkeypatch.setattr(adavoice.api, "adapt", refuse)
     data = tmp_path / "voice-data"
     data.mkdir()
-    _tone(data / "a.wav", 1.0)
+    write_tone(data / "a.wav", 1.0, freq_hz=150.0)
     started = time.perf_counter()
     code, err = run_cli(["adapt", data, "--out", _unwritable(tmp_path, where)], capsys)
     message = one_line_error(err)

@@ -27,15 +27,12 @@ from adavoice.errors import (
     MissingFileError,
     TranscriptError,
 )
+from tests.conftest import write_tone
+
+NOISY = {"freq_hz": 200.0, "noise": 0.01}  # a 200 Hz tone with a little noise
 
 
-def tone(path: Path, seconds: float, rate: int, seed: int = 0) -> Path:
-    """A short sine plus a little noise, in whatever format the suffix names."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(round(seconds * rate))) / rate
-    noise = np.random.default_rng(seed).normal(0, 0.01, len(t))
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 200 * t) + noise).astype(np.float32), rate)
-    return path
+
 
 
 def write(path: Path, text: str | bytes) -> Path:
@@ -49,7 +46,7 @@ def write(path: Path, text: str | bytes) -> Path:
 
 def ljspeech_tree(root: Path, metadata: str | bytes | None = None) -> Path:
     for i, seconds in enumerate((0.25, 0.5, 0.75), 1):
-        tone(root / "wavs" / f"LJ001-000{i}.wav", seconds, 22050, seed=i)
+        write_tone(root / "wavs" / f"LJ001-000{i}.wav", seconds, 22050, **NOISY, seed=i)
     write(root / "metadata.csv", metadata if metadata is not None else (
         "LJ001-0001|Dr. Smith paid $5.|Doctor Smith paid five dollars.\n"
         "LJ001-0002|Two columns only.\n"
@@ -91,10 +88,11 @@ def vctk_tree(root: Path, new_layout: bool = True) -> Path:
         for i in range(1, n + 1):
             utt = f"{spk}_{i:03d}"
             if new_layout:
-                tone(root / "wav48_silence_trimmed" / spk / f"{utt}_mic1.flac", 0.2 * i, 48000)
-                tone(root / "wav48_silence_trimmed" / spk / f"{utt}_mic2.flac", 0.1, 48000)
+                trimmed = root / "wav48_silence_trimmed" / spk
+                write_tone(trimmed / f"{utt}_mic1.flac", 0.2 * i, 48000, **NOISY)
+                write_tone(trimmed / f"{utt}_mic2.flac", 0.1, 48000, **NOISY)
             else:
-                tone(root / "wav48" / spk / f"{utt}.wav", 0.2 * i, 48000)
+                write_tone(root / "wav48" / spk / f"{utt}.wav", 0.2 * i, 48000, **NOISY)
             if spk != "p315":  # like the real corpus, p315 has no transcripts
                 write(root / "txt" / spk / f"{utt}.txt", f"Please call Stella {i}.\n")
     return root
@@ -116,13 +114,14 @@ def test_vctk(tmp_path, new_layout):
 def test_libritts(tmp_path):
     root = tmp_path / "LibriTTS"
     chapter = root / "train-clean-100" / "19" / "198"
-    tone(chapter / "19_198_000000_000000.wav", 0.3, 24000)
+    write_tone(chapter / "19_198_000000_000000.wav", 0.3, 24000, **NOISY)
     write(chapter / "19_198_000000_000000.normalized.txt", "Normalized text.")
     write(chapter / "19_198_000000_000000.original.txt", "Original TEXT.")
-    tone(chapter / "19_198_000001_000002.wav", 0.4, 24000)
+    write_tone(chapter / "19_198_000001_000002.wav", 0.4, 24000, **NOISY)
     write(chapter / "19_198_000001_000002.original.txt", "Only original.")
     write(chapter / "19_198.trans.tsv", "ignored")
-    tone(root / "dev-clean" / "84" / "121123" / "84_121123_000008_000000.wav", 0.2, 24000)
+    write_tone(root / "dev-clean" / "84" / "121123" / "84_121123_000008_000000.wav", 0.2, 24000,
+               **NOISY)
     rows = read_libritts(root)
     assert [(u.id, u.speaker, u.text, u.extra["subset"]) for u in rows] == [
         ("84_121123_000008_000000", "84", None, "dev-clean"),
@@ -140,8 +139,8 @@ CV_HEADER = "\t".join(CV_COLUMNS.split()) + "\n"
 
 def test_commonvoice(tmp_path):
     root = tmp_path / "cv" / "cs"
-    tone(root / "clips" / "common_voice_cs_1.mp3", 0.3, 48000)  # real clips are MP3
-    tone(root / "clips" / "common_voice_cs_2.ogg", 0.5, 48000)
+    write_tone(root / "clips" / "common_voice_cs_1.mp3", 0.3, 48000, **NOISY)  # real clips are MP3
+    write_tone(root / "clips" / "common_voice_cs_2.ogg", 0.5, 48000, **NOISY)
     write(root / "validated.tsv", CV_HEADER
           + "abc\tcommon_voice_cs_1.mp3\tDobrý den.\t2\t0\t\t\t\tcs\t\n"
           + "def\tcommon_voice_cs_2.ogg\tJak se máte?\t3\t0\ttwenties\tmale\t\tcs\t\n")
@@ -162,7 +161,7 @@ def test_commonvoice(tmp_path):
 
 def test_commonvoice_format_errors(tmp_path):
     root = tmp_path / "cv"
-    tone(root / "clips" / "a.wav", 0.2, 16000)
+    write_tone(root / "clips" / "a.wav", 0.2, 16000, **NOISY)
     write(root / "validated.tsv", "client_id\tsentence\nabc\tHi.\n")
     with pytest.raises(MetadataFormatError, match=r"line 1 .*\['path'\]"):
         read_commonvoice(root)
@@ -178,11 +177,11 @@ def test_commonvoice_format_errors(tmp_path):
 
 def test_folder_without_metadata_is_untranscribed(tmp_path):
     root = tmp_path / "my_voice"
-    tone(root / "b.flac", 0.3, 16000)
-    tone(root / "a.wav", 0.2, 22050)
-    tone(root / "c.ogg", 0.4, 22050)
+    write_tone(root / "b.flac", 0.3, 16000, **NOISY)
+    write_tone(root / "a.wav", 0.2, 22050, **NOISY)
+    write_tone(root / "c.ogg", 0.4, 22050, **NOISY)
     write(root / "notes.txt", "not audio")
-    tone(root / "sub" / "d.wav", 0.2, 22050)  # not directly inside: ignored
+    write_tone(root / "sub" / "d.wav", 0.2, 22050, **NOISY)  # not directly inside: ignored
     rows = read_folder(root)
     assert [(u.id, u.text, u.speaker, u.language) for u in rows] == [
         ("a", None, "my_voice", "und"), ("b", None, "my_voice", "und"),
@@ -195,7 +194,7 @@ def test_folder_without_metadata_is_untranscribed(tmp_path):
 def test_folder_with_metadata(tmp_path):
     root = tmp_path / "voice"
     for stem in ("a", "b", "c"):
-        tone(root / f"{stem}.wav", 0.2, 22050)
+        write_tone(root / f"{stem}.wav", 0.2, 22050, **NOISY)
     write(root / "metadata.csv", "a|First sentence.\nc.wav|Third one.\n")
     rows = read_folder(root, speaker="anna")
     assert [(u.id, u.text, u.speaker) for u in rows] == [
@@ -205,15 +204,15 @@ def test_folder_with_metadata(tmp_path):
 
 def test_folder_metadata_naming_a_missing_file(tmp_path):
     root = tmp_path / "voice"
-    tone(root / "a.wav", 0.2, 22050)
+    write_tone(root / "a.wav", 0.2, 22050, **NOISY)
     write(root / "metadata.csv", "a|Fine.\nghost|Not on disk.\n")
     with pytest.raises(MissingFileError, match="line 2 names 'ghost'"):
         read_folder(root)
 
 
 def test_folder_rejects_two_files_with_one_stem(tmp_path):
-    tone(tmp_path / "v" / "a.wav", 0.2, 22050)
-    tone(tmp_path / "v" / "a.flac", 0.2, 22050)
+    write_tone(tmp_path / "v" / "a.wav", 0.2, 22050, **NOISY)
+    write_tone(tmp_path / "v" / "a.flac", 0.2, 22050, **NOISY)
     with pytest.raises(DatasetError, match="share the id 'a'"):
         read_folder(tmp_path / "v")
 
@@ -264,12 +263,12 @@ def test_empty_transcripts(tmp_path, kind, where, content, message):
     if kind == "ljspeech":
         ljspeech_tree(root)
     elif kind == "folder":
-        tone(root / "a.wav", 0.2, 22050)
-        tone(root / "b.wav", 0.2, 22050)
+        write_tone(root / "a.wav", 0.2, 22050, **NOISY)
+        write_tone(root / "b.wav", 0.2, 22050, **NOISY)
     elif kind == "vctk":
         vctk_tree(root)
     else:
-        tone(root / "1" / "2" / "1_2_3_4.wav", 0.2, 24000)
+        write_tone(root / "1" / "2" / "1_2_3_4.wav", 0.2, 24000, **NOISY)
     write(root / where, content)
     with pytest.raises(EmptyTranscriptError, match=message) as info:
         import_corpus(kind, root, tmp_path / "out")

@@ -16,7 +16,7 @@ from adavoice.train.loop import TrainConfig
 
 
 @pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
+def trained_model_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     build_corpus(root / "corpus", "en", ["espeak:en-us", "flite:kal16"], utterances=4, seed=0)
     cfg = TrainConfig(steps=4, warmup_steps=1, checkpoint_every=2, validate_every=2,
@@ -32,15 +32,15 @@ def test_output_names_are_zero_padded(count, first, last):
     assert names[0] == first and names[-1] == last and len(set(names)) == count
 
 
-def test_train_run_writes_release_and_run_files(tiny_model_dir):
+def test_train_run_writes_release_and_run_files(trained_model_dir):
     for name in ("config.json", "model.safetensors", "curves.csv", "curves.png",
                  "checkpoints/last.pt", "validation.csv"):
-        assert (tiny_model_dir / name).is_file(), name
-    assert list((tiny_model_dir / "samples").glob("*.wav"))
+        assert (trained_model_dir / name).is_file(), name
+    assert list((trained_model_dir / "samples").glob("*.wav"))
 
 
-def test_synthesize_api_and_errors(tiny_model_dir):
-    model = BaseModel.load(tiny_model_dir)
+def test_synthesize_api_and_errors(trained_model_dir):
+    model = BaseModel.load(trained_model_dir)
     assert model.speakers == ["espeak:en-us", "flite:kal16"]
     audio = model.synthesize("Hello there.", speaker="flite:kal16", vocoder="griffin-lim")
     assert audio.sample_rate == 22050 and len(audio.samples) > 0
@@ -52,57 +52,57 @@ def test_synthesize_api_and_errors(tiny_model_dir):
         model.synthesize("Hello.", speaker="flite:kal16", vocoder="hifigan")
 
 
-def test_synth_cli_batch_and_list(tiny_model_dir, tmp_path, capsys):
+def test_synth_cli_batch_and_list(trained_model_dir, tmp_path, capsys):
     lines = tmp_path / "lines.txt"
     lines.write_text("One line.\n\nTwo lines here.\nThree.\n", encoding="utf-8")
-    main(["synth", "--model", str(tiny_model_dir), "--text-file", str(lines),
+    main(["synth", "--model", str(trained_model_dir), "--text-file", str(lines),
           "--out-dir", str(tmp_path / "out"), "--speaker", "espeak:en-us"])
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == ["00.wav", "02.wav", "03.wav"]  # by line position; line 2 is blank
     assert sf.info(str(tmp_path / "out" / "00.wav")).samplerate == 22050
-    main(["synth", "--model", str(tiny_model_dir), "--list-speakers"])
+    main(["synth", "--model", str(trained_model_dir), "--list-speakers"])
     assert "flite:kal16" in capsys.readouterr().out
 
 
-def test_synth_cli_unknown_speaker_is_one_line_error(tiny_model_dir, tmp_path, capsys):
+def test_synth_cli_unknown_speaker_is_one_line_error(trained_model_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["synth", "Hi.", "--model", str(tiny_model_dir), "--speaker", "nobody",
+        main(["synth", "Hi.", "--model", str(trained_model_dir), "--speaker", "nobody",
               "--out", str(tmp_path / "a.wav")])
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "Traceback" not in err[0]
 
 
-def test_precision_is_chosen_at_load_and_keeps_durations(tiny_model_dir, tmp_path, capsys):
-    full = BaseModel.load(tiny_model_dir, precision="float32")
-    low = BaseModel.load(tiny_model_dir, precision="bfloat16")
+def test_precision_is_chosen_at_load_and_keeps_durations(trained_model_dir, tmp_path, capsys):
+    full = BaseModel.load(trained_model_dir, precision="float32")
+    low = BaseModel.load(trained_model_dir, precision="bfloat16")
     assert (full.precision, low.precision) == ("float32", "bfloat16")
     from adavoice.nn.transformer import fast_bfloat16_cpu
 
     expected = "bfloat16" if fast_bfloat16_cpu() else "float32"
-    assert BaseModel.load(tiny_model_dir).precision == expected  # auto
+    assert BaseModel.load(trained_model_dir).precision == expected  # auto
     a = full.mel("Hello there.", full.model.speaker_condition(1))
     b = low.mel("Hello there.", low.model.speaker_condition(1))
     assert a.shape == b.shape and not torch.equal(a, b)
-    main(["synth", "Hi.", "--model", str(tiny_model_dir), "--speaker", "flite:kal16",
+    main(["synth", "Hi.", "--model", str(trained_model_dir), "--speaker", "flite:kal16",
           "--precision", "float32", "--vocoder", "griffin-lim", "--out", str(tmp_path / "a.wav")])
     assert (tmp_path / "a.wav").is_file()
     with pytest.raises(SystemExit) as exit_info:
-        main(["synth", "Hi.", "--model", str(tiny_model_dir), "--speaker", "flite:kal16",
+        main(["synth", "Hi.", "--model", str(trained_model_dir), "--speaker", "flite:kal16",
               "--precision", "float16", "--out", str(tmp_path / "b.wav")])
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "precision" in err[0]
 
 
-def test_init_warm_starts_a_new_run_and_maps_symbols_and_speakers(tiny_model_dir, tmp_path):
+def test_init_warm_starts_a_new_run_and_maps_symbols_and_speakers(trained_model_dir, tmp_path):
     from adavoice.models.base_model import load_base_model
 
-    old, old_cfg = load_base_model(tiny_model_dir)
+    old, old_cfg = load_base_model(trained_model_dir)
     cfg = TrainConfig(steps=1, warmup_steps=1, checkpoint_every=1, validate_every=10,
                       max_frames=3000, learning_rate=1e-12)
-    out = train_base(tiny_model_dir.parent / "corpus", tmp_path / "warm", preset="tiny",
-                     train_cfg=cfg, progress=False, init=tiny_model_dir, tokenizer="phonemes")
+    out = train_base(trained_model_dir.parent / "corpus", tmp_path / "warm", preset="tiny",
+                     train_cfg=cfg, progress=False, init=trained_model_dir, tokenizer="phonemes")
     new, new_cfg = load_base_model(out)
     report = new_cfg.training["init"]
     assert report["aligner_copied"] and report["speakers_copied"] == 2
@@ -117,33 +117,34 @@ def test_init_warm_starts_a_new_run_and_maps_symbols_and_speakers(tiny_model_dir
                           old.decoder.state_dict()["blocks.0.conv1.weight"], atol=1e-6)
 
 
-def test_init_refuses_another_mel_front_end(tiny_model_dir, tmp_path):
+def test_init_refuses_another_mel_front_end(trained_model_dir, tmp_path):
     import json
     import shutil
 
     other = tmp_path / "other"
-    shutil.copytree(tiny_model_dir, other, ignore=shutil.ignore_patterns("checkpoints", "samples"))
+    shutil.copytree(trained_model_dir, other,
+                    ignore=shutil.ignore_patterns("checkpoints", "samples"))
     config = json.loads((other / "config.json").read_text())
     config["mel"]["n_fft"] = 2048
     (other / "config.json").write_text(json.dumps(config))
     cfg = TrainConfig(steps=1, warmup_steps=1, max_frames=3000)
     with pytest.raises(ConfigError, match="mel front end"):
-        train_base(tiny_model_dir.parent / "corpus", tmp_path / "warm", preset="tiny",
+        train_base(trained_model_dir.parent / "corpus", tmp_path / "warm", preset="tiny",
                    train_cfg=cfg, progress=False, init=other)
 
 
-def test_mel_encoder_run_resumes_with_the_encoder_it_began_with(tiny_model_dir, tmp_path):
+def test_mel_encoder_run_resumes_with_the_encoder_it_began_with(trained_model_dir, tmp_path):
     import json
 
     from adavoice.models.speech_encoder import SpeechEncoder
     from adavoice.train.speech_encoder import train_mel_encoder
 
-    corpus, out = tiny_model_dir.parent / "corpus", tmp_path / "encoder"
+    corpus, out = trained_model_dir.parent / "corpus", tmp_path / "encoder"
 
     def run(steps, **kw):
         cfg = TrainConfig(steps=steps, warmup_steps=1, checkpoint_every=1,
                           validate_every=10**9, max_frames=3000)
-        train_mel_encoder(tiny_model_dir, corpus, out, train_cfg=cfg, progress=False, **kw)
+        train_mel_encoder(trained_model_dir, corpus, out, train_cfg=cfg, progress=False, **kw)
 
     run(2, input_norm=True, layers=1)
     first = SpeechEncoder.from_dir(out).cfg

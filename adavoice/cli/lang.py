@@ -75,11 +75,11 @@ def show_command(
         return
     shown = [WORD_SEPARATOR_SHOWN if t == pack.word_separator else t for t in result.tokens]
     typer.echo(f"normalized: {result.normalized}")
+    typer.echo(f"tokens ({processor.tokenizer}): {' '.join(shown)}")
+    typer.echo(f"ids: {' '.join(str(i) for i in result.ids)}")
     typer.echo(f"tokenizer: {processor.tokenizer} ({source}; a model may use another: "
                "--model demo shows the shipped one's)" if model is None else
                f"tokenizer: {processor.tokenizer} ({source})")
-    typer.echo(f"tokens ({processor.tokenizer}): {' '.join(shown)}")
-    typer.echo(f"ids: {' '.join(str(i) for i in result.ids)}")
     for note in result.warnings:
         typer.echo(f"warning: {note}", err=True)
 
