@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -214,7 +215,9 @@ class SynthesisConfig(JsonConfig):
         if unknown:
             raise ConfigError(f"unknown synthesis setting(s) {unknown}",
                               fix="length_scale | pitch_shift | energy_scale | vocoder")
-        given = {k: v for k, v in knobs.items() if v is not None}
+        # numpy scalars and other real numbers count as the floats they are
+        given = {k: float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool)
+                 and k != "vocoder" else v for k, v in knobs.items() if v is not None}
         return dataclasses.replace(config or cls(), **given)
 
     def over(self, defaults: "SynthesisConfig") -> "SynthesisConfig":

@@ -130,7 +130,8 @@ def test_analysis_config_rejects_bad_values(kwargs):
 
 
 def test_f0_rmse_of_a_semitone_is_about_100_cents():
-    metrics = f0_metrics(tone(0.5, 220.0, SR, amplitude=0.5), tone(0.5, 233.08, SR, amplitude=0.5), SR)
+    metrics = f0_metrics(tone(0.5, 220.0, SR, amplitude=0.5),
+                         tone(0.5, 233.08, SR, amplitude=0.5), SR)
     assert metrics["log_f0_rmse_cents"] == pytest.approx(100.0, abs=8.0)
     assert metrics["voiced_pairs"] > 50
 

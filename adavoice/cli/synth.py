@@ -167,6 +167,9 @@ def _text_warnings_as_lines():
             seen = set()
             for item in caught:
                 message = str(item.message)
-                if issubclass(item.category, TextWarning) and message not in seen:
+                if not issubclass(item.category, TextWarning):  # not ours to reformat
+                    warnings.showwarning(item.message, item.category, item.filename,
+                                         item.lineno)
+                elif message not in seen:
                     seen.add(message)
                     typer.echo(f"warning: {message}", err=True)
