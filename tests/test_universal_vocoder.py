@@ -33,7 +33,8 @@ def test_the_generator_matches_the_original_implementation_on_a_fixed_mel():
     """tests/data/universal_reference.json holds the wheel's own Generator output (its weight
     norm removed by torch) for the same mel, 128 samples dropped as adavoice does."""
     reference = json.loads(REFERENCE.read_text())
-    wave = universal.HiFiGANRenderer(universal.load_universal(), "float32")(_reference_mel())
+    wave = universal.HiFiGANRenderer(universal.load_universal(), "float32",
+                                     window_frames=None)(_reference_mel())
     assert wave.shape == (reference["length"],)
     expected = torch.tensor(reference["samples_every_64th"])
     assert torch.allclose(wave[::64], expected, atol=1e-4), (wave[::64] - expected).abs().max()
@@ -105,3 +106,22 @@ def test_every_vocoder_value_in_the_api(vocoder):
     audio = base.synthesize("Hi there.", config=SynthesisConfig(vocoder=vocoder))
     assert audio.sample_rate == 22050 and audio.duration_s > 0.2
     assert float(abs(audio.samples).max()) > 0.01
+
+
+@pytest.mark.parametrize("frames", [385, 1000])
+def test_windows_join_into_the_whole_pass(frames):
+    """Windows overlap by more than the generator looks across: joined, they are the one-pass
+    output exactly; a mel shorter than a window is padded with its last frame, which moves
+    only the last context's samples."""
+    generator = universal.load_universal()
+    torch.manual_seed(frames)
+    mel = torch.randn(80, frames) * 2 - 6
+    whole = universal.HiFiGANRenderer(generator, "float32", window_frames=None)(mel)
+    windowed = universal.HiFiGANRenderer(generator, "float32")(mel)
+    assert torch.equal(whole, windowed)
+    short = mel[:, :100]
+    whole = universal.HiFiGANRenderer(generator, "float32", window_frames=None)(short)
+    padded = universal.HiFiGANRenderer(generator, "float32")(short)
+    tail = universal.CONTEXT_FRAMES * 256
+    assert whole.shape == padded.shape
+    assert torch.allclose(whole[:-tail], padded[:-tail], atol=1e-5)

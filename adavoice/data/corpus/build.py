@@ -30,8 +30,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import adavoice.data.corpus.text_sources as text_sources
+import adavoice.data.corpus.voices as voices
 from adavoice.atomic import atomic_write_bytes
-from adavoice.data.corpus import text_sources, voices
 from adavoice.data.corpus.voices import EngineVoice
 from adavoice.data.manifest import MANIFEST_NAME, Manifest, Utterance
 from adavoice.errors import ConfigError, EngineError

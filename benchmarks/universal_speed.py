@@ -1,0 +1,66 @@
+"""The universal vocoder made cheaper (issue 18, "make the teacher itself cheaper"): torch
+float32, torch bfloat16 autocast and onnxruntime float32 side by side at one thread on the same
+~8.4 s mel, with the ONNX graph's parity -> benchmarks/results/universal-speed.json.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/universal_speed.py
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adavoice.export.vocoder import export_vocoder, parity_error
+from adavoice.models.universal import HiFiGANRenderer, load_universal
+
+OUT = Path(__file__).resolve().parent / "results" / "universal-speed.json"
+FRAMES = 725  # 724 hops of 256 samples at 22050 Hz: 8.4 s
+
+
+def best_of(fn, repeats: int = 3) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main() -> int:
+    import onnxruntime as ort
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    generator = load_universal()
+    mel = torch.randn(1, 80, FRAMES) - 5.0
+    audio_s = (FRAMES - 1) * 256 / 22050
+    rtf = {}
+    for precision in ("float32", "bfloat16"):
+        render = HiFiGANRenderer(generator, precision)
+        rtf[f"torch_{precision}"] = best_of(lambda render=render: render(mel[0])) / audio_s
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_vocoder(generator, Path(tmp) / "universal.onnx")
+        parity = parity_error(generator, path, mel[:, :, :200])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        feed = {"mel": mel.numpy().astype(np.float32)}
+        rtf["onnxruntime_float32"] = best_of(lambda: session.run(None, feed)) / audio_s
+    result = {"command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/universal_speed.py",
+              "cpu": platform.processor() or platform.machine(), "audio_s": round(audio_s, 2),
+              "rtf_one_thread": {k: round(v, 4) for k, v in rtf.items()},
+              "onnx_max_abs_error": parity}
+    OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
