@@ -5,50 +5,20 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pytest
 import torch
 
 from adavoice.config import MelConfig
 from adavoice.errors import MissingFileError, ModelFormatError
-from adavoice.models.acoustic import AcousticModel
-from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.models.base_model import BaseModelConfig, load_base_model, save_base_model
 from adavoice.nn.alignment import (
     monotonic_alignment_search,
 )
 from adavoice.nn.cln import ConditionalLayerNorm
 from adavoice.nn.variance import regulate_length, token_average
-from adavoice.train.acoustic_data import AcousticItem, collate_acoustic
+from adavoice.train.acoustic_data import collate_acoustic
 from adavoice.train.acoustic_losses import LossWeights, acoustic_losses
-
-
-def make_items(seed: int = 0, count: int = 3) -> list[AcousticItem]:
-    rng = np.random.default_rng(seed)
-    items = []
-    for i in range(count):
-        n = int(rng.integers(4, 8))
-        t = n * 4 + int(rng.integers(0, 5))
-        ids = rng.integers(1, 10, size=n)
-        # a mel that depends on the tokens, so the model can learn it
-        per_token = rng.normal(size=(80, 10)).astype(np.float32)
-        mel = np.repeat(per_token[:, ids], t // n + 1, axis=1)[:, :t] - 4.0
-        items.append(AcousticItem(ids=ids.astype(np.int64), speaker=i % 2, mel=mel,
-                                  log_f0=np.full(t, 5.0, np.float32) + rng.normal(0, .1, t),
-                                  log_energy=rng.normal(size=t).astype(np.float32),
-                                  utterance_id=f"u{i}"))
-    return items
-
-
-def tiny_model(seed: int = 0) -> AcousticModel:
-    torch.manual_seed(seed)
-    return AcousticModel(AcousticConfig.tiny(n_symbols=10, n_speakers=2, dropout=0.0,
-                                             variance_dropout=0.0))
-
-
-def run_model(model, batch):
-    return model(batch.tokens, batch.text_mask, batch.speakers, batch.mel, batch.frame_mask,
-                 batch.log_f0, batch.log_energy, batch.log_prior)
+from tests.conftest import make_items, run_model, tiny_model
 
 
 def test_cln_starts_as_plain_layer_norm():

@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 import adavoice
@@ -16,39 +14,28 @@ from adavoice.adaptation.config import AdapterConfig
 from adavoice.api import BaseModel, Voice
 from adavoice.config import MelConfig
 from adavoice.errors import AdapterMismatchError, ConfigError, MissingFileError, ModelFormatError
-from adavoice.models.acoustic import AcousticModel
-from adavoice.models.acoustic_config import AcousticConfig
-from adavoice.models.base_model import BaseModelConfig, content_hash, save_base_model
+from adavoice.models.base_model import content_hash, load_base_model
 from adavoice.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig
 from adavoice.text import TextProcessor
-from tests.conftest import write_tone
+from tests.conftest import save_tiny_base, write_clips, write_tone
 
 SENTENCES = ["the cat sat on the mat", "a dog ran home", "we like green tea",
              "it is a fine day", "she reads a book", "they walk to school",
              "he plays the drum", "birds sing at dawn"]
 
 
-
-
-
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory):
+    """The tiny base (graphemes, speakers "a" and "b") with a speaker-free mel encoder, and 8
+    clips twice: with a metadata.csv ("clips") and without ("raw")."""
     root = tmp_path_factory.mktemp("adapt")
-    torch.manual_seed(0)
-    processor = TextProcessor.from_language("en", tokenizer="graphemes")
-    acoustic = AcousticConfig.tiny(n_symbols=len(processor.symbols), n_speakers=2)
-    cfg = BaseModelConfig(acoustic=acoustic, mel=MelConfig(), language="en",
-                          symbols=processor.symbols.to_dict(), speakers=["a", "b"])
-    base_dir = save_base_model(root / "base", AcousticModel(acoustic).eval(), cfg)
+    base_dir = save_tiny_base(root / "base", speakers=["a", "b"], tokenizer="graphemes")
+    acoustic = load_base_model(base_dir)[1].acoustic
     encoder = SpeechEncoder(SpeechEncoderConfig.for_base(acoustic, speaker_free=True))
     encoder.save(base_dir / "mel_encoder")
-    transcribed, untranscribed = root / "clips", root / "clips-untranscribed"
-    for folder in (transcribed, untranscribed):
-        folder.mkdir()
-        for index in range(8):
-            write_tone(folder / f"clip{index:02d}.wav", 0.8, freq_hz=140 + 10 * index, overtone=0.1)
-    lines = [f"clip{i:02d}|{text}" for i, text in enumerate(SENTENCES)]
-    (transcribed / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    clips = {"name": "clip{:02d}", "seconds": 0.8, "freq_hz": 140, "overtone": 0.1}
+    transcribed = write_clips(root / "clips", SENTENCES, transcripts="metadata", **clips)
+    untranscribed = write_clips(root / "clips-untranscribed", len(SENTENCES), **clips)
     return {"base": base_dir, "clips": transcribed, "raw": untranscribed}
 
 
@@ -405,30 +392,17 @@ def test_a_too_short_clip_and_half_transcribed_data_are_refused(tiny_base, tmp_p
 
 # ---- bad adaptation data: typed errors that name what is wrong (ninth session) ----------------
 
-def _write_clips(folder, texts, speaker_of=None, silent=()):
-    folder.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(0.6 * 22050)) / 22050
-    rows = []
-    for i, text in enumerate(texts):
-        wave = np.zeros_like(t) if i in silent else 0.3 * np.sin(2 * np.pi * (120 + 10 * i) * t)
-        sf.write(folder / f"c{i:02d}.wav", wave.astype(np.float32), 22050)
-        rows.append({"id": f"c{i:02d}", "audio": f"c{i:02d}.wav", "text": text,
-                     "speaker": speaker_of(i) if speaker_of else "new", "language": "en",
-                     "duration_s": 0.6})
-    (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return folder
-
-
 def test_load_clips_refuses_several_speakers_silence_and_bad_counts(tmp_path):
     from adavoice.adaptation.clips import load_clips
     from adavoice.config import MelConfig
     from adavoice.errors import ConfigError, DatasetError, EmptyAudioError
 
-    mixed = _write_clips(tmp_path / "mixed", ["Hello."] * 4, speaker_of=lambda i: f"s{i % 2}")
+    mixed = write_clips(tmp_path / "mixed", ["Hello."] * 4, transcripts="manifest",
+                        speaker_of=lambda i: f"s{i % 2}")
     with pytest.raises(DatasetError, match="2 speakers"):
         load_clips(mixed, MelConfig())
     assert len(load_clips(mixed, MelConfig(), speaker="s1")) == 2
-    silent = _write_clips(tmp_path / "silent", ["Hello."] * 3, silent=(1,))
+    silent = write_clips(tmp_path / "silent", ["Hello."] * 3, transcripts="manifest", silent=(1,))
     with pytest.raises(EmptyAudioError, match="silent") as caught:
         load_clips(silent, MelConfig())
     assert "c01.wav" in str(caught.value)
@@ -441,7 +415,8 @@ def test_a_transcript_with_nothing_to_say_names_its_clip(tmp_path):
     from adavoice.api import adapt
     from adavoice.errors import EmptyTextError
 
-    data = _write_clips(tmp_path / "voice", ["Hello there.", "...!?", "Good day."])
+    data = write_clips(tmp_path / "voice", ["Hello there.", "...!?", "Good day."],
+                       transcripts="manifest")
     with pytest.raises(EmptyTextError, match="clip c01"):
         adapt("demo", data, steps=1, progress=False)
 

@@ -98,6 +98,17 @@ def test_unknown_characters_are_warning_lines(tiny_model_dir, tmp_path, capsys):
     assert "TextWarning" not in err and "wrote" in out
 
 
+def _eval_args(tmp_path) -> list:
+    """`adavoice eval` over one matching ref/hyp tone pair with the transcript 'hello'."""
+    t = np.arange(int(0.6 * SR)) / SR
+    for folder in ("ref", "hyp"):
+        (tmp_path / folder).mkdir()
+        sf.write(str(tmp_path / folder / "a.wav"), 0.3 * np.sin(2 * np.pi * 200 * t), SR)
+    (tmp_path / "metadata.csv").write_text("a|hello\n", encoding="utf-8")
+    return ["eval", "--ref", tmp_path / "ref", "--hyp", tmp_path / "hyp", "--transcripts",
+            tmp_path / "metadata.csv", "--out-dir", tmp_path / "report", "--no-mos"]
+
+
 def test_eval_uses_the_built_in_recogniser_for_english(tmp_path, capsys, monkeypatch):
     from adavoice.evaluate import sphinx
 
@@ -109,15 +120,23 @@ def test_eval_uses_the_built_in_recogniser_for_english(tmp_path, capsys, monkeyp
             return "hello"
 
     monkeypatch.setattr(sphinx, "PocketSphinxRecognizer", FakeSphinx)
-    t = np.arange(int(0.6 * SR)) / SR
-    for folder in ("ref", "hyp"):
-        (tmp_path / folder).mkdir()
-        sf.write(str(tmp_path / folder / "a.wav"), 0.3 * np.sin(2 * np.pi * 200 * t), SR)
-    (tmp_path / "metadata.csv").write_text("a|hello\n", encoding="utf-8")
-    args = ["eval", "--ref", tmp_path / "ref", "--hyp", tmp_path / "hyp", "--transcripts",
-            tmp_path / "metadata.csv", "--out-dir", tmp_path / "report", "--no-mos"]
+    args = _eval_args(tmp_path)
     out, _ = run_ok(args, capsys)
     assert heard and "0.000" in out.splitlines()[1]  # CER computed, not "-"
     heard.clear()
     out, err = run_ok([*args, "--language", "cs"], capsys)
     assert not heard and "CER/WER not computed" in err
+
+
+def test_eval_without_pocketsphinx_still_reports_and_says_why(tmp_path, capsys, monkeypatch):
+    from adavoice.errors import EngineError
+    from adavoice.evaluate import sphinx
+
+    def missing():
+        raise EngineError("pocketsphinx is not installed", fix="pip install 'adavoice[eval]'")
+
+    monkeypatch.setattr(sphinx, "PocketSphinxRecognizer", missing)
+    out, err = run_ok(_eval_args(tmp_path), capsys)
+    assert "CER/WER not computed (pocketsphinx is not installed" in err
+    assert out.splitlines()[1].split()[1] != "-"  # MCD still computed
+    assert (tmp_path / "report" / "report.md").exists()

@@ -16,12 +16,9 @@ from adavoice.api import BaseModel, SynthesisConfig
 from adavoice.audio import save_audio
 from adavoice.cli.main import main
 from adavoice.errors import ConfigError, EmptyTextError
-from tests.conftest import tone
+from tests.conftest import one_line_error, run_cli, tiny_voice, tone, write_tone
 
 SR = 22050
-
-
-
 
 
 @pytest.fixture
@@ -33,27 +30,11 @@ def no_model_load(monkeypatch):
     monkeypatch.setattr(BaseModel, "load", refuse)
 
 
-def run_cli(args, capsys) -> tuple[int, str]:
-    """(exit code, stderr) of ``adavoice ARGS`` run in-process."""
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    return exit_info.value.code, capsys.readouterr().err
-
-
-def one_line_error(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), err
-    return lines[0]
-
-
-
-
-
 # ---- 1: vocode never writes into its input folder ------------------------------------------
 def test_vocode_refuses_its_input_folder_as_output(tmp_path, capsys, no_model_load):
     source = tmp_path / "clips"
     source.mkdir()
-    sf.write(str(source / "a.wav"), tone(0.3), SR)
+    write_tone(source / "a.wav", 0.3)
     before = (source / "a.wav").read_bytes()
     for out in (source, tmp_path / "clips" / ".." / "clips"):
         code, err = run_cli(["vocode", source, out, "--model", "demo"], capsys)
@@ -92,7 +73,7 @@ def test_vocode_reads_every_input_before_writing(tiny_model_dir, tmp_path, capsy
     source, out = tmp_path / "in", tmp_path / "out"
     source.mkdir()
     out.mkdir()
-    sf.write(str(source / "a.wav"), tone(0.3), SR)
+    write_tone(source / "a.wav", 0.3)
     (source / "b.wav").write_text("not audio", encoding="utf-8")
     (out / "a.wav").write_bytes(b"earlier output")
     code, err = run_cli(["vocode", source, out, "--model", tiny_model_dir], capsys)
@@ -208,23 +189,8 @@ def test_text_outside_the_alphabet_names_the_language():
 
 # ---- the Python API: found by an audit of bad input (ninth session) ---------------------------
 
-def _tiny_voice(folder):
-    from adavoice.adaptation.config import AdapterConfig
-    from adavoice.adaptation.kinds import adapter_for
-    from adavoice.api import Voice
-
-    base = BaseModel.load(folder)
-    cfg = AdapterConfig.for_kind("cln")
-    adapter = adapter_for(base.model, cfg, base.model.speaker_embedding.weight[0],
-                          base.model.speaker_utterance_vectors[0])
-    config = {"name": "tiny",
-              "base": {"name": base.name, "content_hash": base.content_hash},
-              "adapter": cfg.to_dict()}
-    return base, adapter.export(), config, Voice(base, adapter.export(), config)
-
-
 def test_voice_save_never_removes_a_folder_of_other_files(tiny_model_dir, tmp_path):
-    _, _, _, voice = _tiny_voice(tiny_model_dir)
+    _, _, _, voice = tiny_voice(tiny_model_dir)
     recordings = tmp_path / "recordings"
     recordings.mkdir()
     (recordings / "take1.flac").write_bytes(b"precious")
@@ -243,7 +209,7 @@ def test_adapter_tensors_with_nan_are_refused(tiny_model_dir):
     from adavoice.api import Voice
     from adavoice.errors import ModelFormatError
 
-    base, tensors, config, _ = _tiny_voice(tiny_model_dir)
+    base, tensors, config, _ = tiny_voice(tiny_model_dir)
     tensors["norms.0.scale"][3] = float("nan")
     with pytest.raises(ModelFormatError, match=r"NaN.*norms\.0\.scale"):
         Voice(base, tensors, config)
@@ -365,7 +331,7 @@ def test_a_damaged_voice_config_is_a_typed_error(tiny_model_dir, tmp_path, edit,
     from adavoice.api import Voice
     from adavoice.errors import ModelFormatError
 
-    folder = _tiny_voice(tiny_model_dir)[3].save(tmp_path / "voice")
+    folder = tiny_voice(tiny_model_dir)[3].save(tmp_path / "voice")
     config = json.loads((folder / "adapter_config.json").read_text())
     edit(config)
     (folder / "adapter_config.json").write_text(json.dumps(config))
@@ -377,7 +343,7 @@ def test_tensors_of_another_kind_are_refused(tiny_model_dir):
     from adavoice.api import Voice
     from adavoice.errors import ModelFormatError
 
-    base, tensors, config, _ = _tiny_voice(tiny_model_dir)
+    base, tensors, config, _ = tiny_voice(tiny_model_dir)
     tensors["voice_decoder.layers.0.conv1.weight"] = torch.zeros(2)
     with pytest.raises(ModelFormatError, match="another kind"):
         Voice(base, tensors, config)

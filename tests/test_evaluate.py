@@ -54,9 +54,6 @@ def vowel_utterance(
     return (0.5 * wave / np.abs(wave).max()).astype(np.float32)
 
 
-
-
-
 def hand_mcd(c_ref: np.ndarray, c_hyp: np.ndarray) -> float:
     """The textbook formula, frame by frame, written without the library's helpers."""
     per_frame = []

@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from adavoice.audio import MelFrontend
 from adavoice.config import MelConfig
@@ -14,14 +13,9 @@ from adavoice.data import features as features_module
 from adavoice.data.features import FeatureCache, Features, compute_features, precompute
 from adavoice.data.manifest import Manifest, Utterance
 from adavoice.errors import AudioReadError, ConfigError, MissingFileError
+from tests.conftest import write_tone
 
 RATE = 22050
-
-
-def write_tone(path, seconds=0.3, freq_hz=220.0, rate=RATE):
-    t = np.arange(int(seconds * rate)) / rate
-    sf.write(path, (0.5 * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32), rate)
-    return path
 
 
 @pytest.fixture
@@ -38,7 +32,7 @@ def counted(monkeypatch):
 
 
 def test_get_computes_once_then_reads_the_cache(tmp_path, counted):
-    wav = write_tone(tmp_path / "a.wav")
+    wav = write_tone(tmp_path / "a.wav", 0.3, amplitude=0.5)
     cache = FeatureCache(tmp_path / "cache", MelConfig())
     first = cache.get(wav)
     second = cache.get(wav)
@@ -58,7 +52,7 @@ def test_get_computes_once_then_reads_the_cache(tmp_path, counted):
 
 
 def test_cached_features_match_a_direct_computation(tmp_path):
-    wav = write_tone(tmp_path / "a.wav", freq_hz=200.0)
+    wav = write_tone(tmp_path / "a.wav", 0.3, freq_hz=200.0, amplitude=0.5)
     cfg = MelConfig()
     cache = FeatureCache(tmp_path / "cache", cfg)
     cache.get(wav)
@@ -71,14 +65,14 @@ def test_cached_features_match_a_direct_computation(tmp_path):
 
 
 def test_key_changes_with_file_config_and_pitch_method(tmp_path, counted):
-    wav = write_tone(tmp_path / "a.wav")
+    wav = write_tone(tmp_path / "a.wav", 0.3, amplitude=0.5)
     cache = FeatureCache(tmp_path / "cache", MelConfig())
     key = cache.key(wav)
     assert key == FeatureCache(tmp_path / "other", MelConfig()).key(wav)
     assert key != FeatureCache(tmp_path / "cache", MelConfig(n_mels=40)).key(wav)
     assert key != FeatureCache(tmp_path / "cache", MelConfig(), pitch_method="pyin").key(wav)
     cache.get(wav)
-    write_tone(wav, seconds=0.4)  # new content, new size
+    write_tone(wav, 0.4, amplitude=0.5)  # new content, new size
     stat = wav.stat()
     os.utime(wav, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert cache.key(wav) != key
@@ -88,7 +82,7 @@ def test_key_changes_with_file_config_and_pitch_method(tmp_path, counted):
 
 @pytest.mark.parametrize("damage", ["garbage", "truncate", "wrong_shape"])
 def test_corrupt_entry_is_recomputed_and_overwritten(tmp_path, counted, damage):
-    wav = write_tone(tmp_path / "a.wav")
+    wav = write_tone(tmp_path / "a.wav", 0.3, amplitude=0.5)
     cfg = MelConfig()
     cache = FeatureCache(tmp_path / "cache", cfg)
     good = cache.get(wav)
@@ -119,7 +113,7 @@ def test_audio_errors_propagate_and_bad_method_is_rejected(tmp_path):
 
 
 def test_resamples_to_the_config_rate(tmp_path):
-    wav = write_tone(tmp_path / "a16k.wav", seconds=0.5, rate=16000)
+    wav = write_tone(tmp_path / "a16k.wav", 0.5, 16000, amplitude=0.5)
     feats = FeatureCache(tmp_path / "cache", MelConfig()).get(wav)
     assert abs(feats.num_samples - RATE // 2) <= 1
 
@@ -130,7 +124,7 @@ def _manifest(tmp_path, names):
         for n in names
     ]
     for n in names:
-        write_tone(tmp_path / f"{n}.wav", freq_hz=150.0 + 20 * len(n))
+        write_tone(tmp_path / f"{n}.wav", 0.3, freq_hz=150.0 + 20 * len(n), amplitude=0.5)
     return Manifest(rows, root=tmp_path)
 
 

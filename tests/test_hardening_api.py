@@ -31,8 +31,7 @@ from adavoice.errors import (
     OutputError,
     TranscriptError,
 )
-from tests.conftest import write_tone
-from tests.test_cli_robustness import _tiny_voice, one_line_error, run_cli
+from tests.conftest import one_line_error, run_cli, tiny_voice, write_tone
 
 SR = 22050
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -40,12 +39,6 @@ SENTENCE = "The birch canoe slid on the smooth planks."  # 42 characters
 ROOT_SKIP = pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits, so a "
                                "chmod 0o555 folder is writable; the 'under a file' case covers "
                                "the same check")
-
-
-
-
-
-
 
 
 def _unwritable(tmp_path: Path, where: str) -> Path:
@@ -195,7 +188,7 @@ def _flip(path: Path, where: str) -> None:
 def test_a_flipped_byte_in_the_weights_is_a_model_format_error(tiny_model_dir, tmp_path,
                                                                artifact, where):
     if artifact == "voice":
-        folder = _tiny_voice(tiny_model_dir)[3].save(tmp_path / "voice")
+        folder = tiny_voice(tiny_model_dir)[3].save(tmp_path / "voice")
         weights = folder / "adapter.safetensors"
 
         def load():
@@ -220,7 +213,7 @@ def test_a_flipped_byte_in_the_weights_is_a_model_format_error(tiny_model_dir, t
 @pytest.mark.parametrize("artifact", ["voice", "base"])
 def test_absurdly_nested_config_is_a_typed_error(tiny_model_dir, tmp_path, artifact, text):
     if artifact == "voice":
-        folder = _tiny_voice(tiny_model_dir)[3].save(tmp_path / "voice")
+        folder = tiny_voice(tiny_model_dir)[3].save(tmp_path / "voice")
         config = folder / "adapter_config.json"
 
         def load():
@@ -242,7 +235,7 @@ def test_absurdly_nested_config_is_a_typed_error(tiny_model_dir, tmp_path, artif
 @pytest.mark.parametrize("where", ["under a file", pytest.param("read-only", marks=ROOT_SKIP)])
 def test_voice_save_where_nothing_can_be_written_is_an_output_error(tiny_model_dir, tmp_path,
                                                                    where):
-    voice = _tiny_voice(tiny_model_dir)[3]
+    voice = tiny_voice(tiny_model_dir)[3]
     target = _unwritable(tmp_path, where)
     before = sorted(p.name for p in tmp_path.rglob("*"))
     with pytest.raises(OutputError):
@@ -300,7 +293,7 @@ def test_non_finite_synthesis_is_a_model_format_error(tiny_model_dir, tmp_path, 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)], ids=["022", "027"])
 def test_voice_files_share_the_usual_permissions(tiny_model_dir, tmp_path, umask, mode):
-    voice = _tiny_voice(tiny_model_dir)[3]
+    voice = tiny_voice(tiny_model_dir)[3]
     previous = os.umask(umask)
     try:
         folder = voice.save(tmp_path / "voice")

@@ -32,9 +32,6 @@ from tests.conftest import write_tone
 NOISY = {"freq_hz": 200.0, "noise": 0.01}  # a 200 Hz tone with a little noise
 
 
-
-
-
 def write(path: Path, text: str | bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(text, bytes):

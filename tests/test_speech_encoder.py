@@ -8,7 +8,7 @@ import torch
 from adavoice.models.speech_encoder import SpeechEncoder, SpeechEncoderConfig, voice_frames
 from adavoice.train.acoustic_data import collate_acoustic
 from adavoice.train.speech_encoder import mel_encoder_losses
-from tests.test_acoustic import make_items, tiny_model
+from tests.conftest import make_items, tiny_model
 
 
 def _setup(speaker_free: bool):

@@ -17,7 +17,7 @@ from adavoice.train.acoustic_losses import LossWeights, acoustic_losses
 from adavoice.train.batching import frame_budget_batches
 from adavoice.train.checkpoint import load_checkpoint, save_checkpoint
 from adavoice.train.loop import TrainConfig, Trainer
-from tests.test_acoustic import make_items, run_model
+from tests.conftest import make_items, run_model
 
 ITEMS = make_items(seed=1, count=8)
 

