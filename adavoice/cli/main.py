@@ -24,9 +24,8 @@ def _register() -> None:
 
     app.add_typer(corpus.app, name="corpus", help="Build synthetic corpora and import real ones.")
     app.add_typer(lang.app, name="lang", help="Language packs: list them, show normalisation.")
-    app.command(name="eval", help="Compare synthesized audio with references (MCD, F0, V/UV).")(
-        evaluate.eval_command
-    )
+    app.command(name="eval", help="Compare synthesized audio with references (MCD, F0, V/UV, "
+                                  "CER/WER, predicted MOS).")(evaluate.eval_command)
     app.add_typer(train.app, name="train",
                   help="Train models (base, vocoder, speaker encoder, mel encoder).")
     app.command(name="adapt", help="Adapt the base to a new voice from ~20 clips.")(
