@@ -25,6 +25,32 @@ from adavoice.nn.istft import ConvISTFT
 KIND = "adavoice-vocoder"
 
 
+class AnglePhase:
+    """The phase as one number per bin, read as an angle (Vocos)."""
+
+    numbers_per_bin = 1
+
+    @staticmethod
+    def direction(angle: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.cos(angle), torch.sin(angle)
+
+
+class VectorPhase:
+    """The phase as the direction of two numbers per bin (APNet's parallel estimation): a
+    target phase has no wrap to cross."""
+
+    numbers_per_bin = 2
+
+    @staticmethod
+    def direction(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        radius = torch.sqrt(x ** 2 + y ** 2 + 1e-12)
+        return x / radius, y / radius
+
+
+# a new way to state the phase is one class here
+PHASE_HEADS = {"angle": AnglePhase, "vector": VectorPhase}
+
+
 @dataclass(frozen=True)
 class VocoderConfig(JsonConfig):
     """Backbone width/depth plus the STFT the head inverts (same hop as the mel front end)."""
@@ -44,8 +70,9 @@ class VocoderConfig(JsonConfig):
     phase_head: str = "vector"
 
     def __post_init__(self) -> None:
-        if self.phase_head not in ("angle", "vector"):
-            raise ConfigError(f"unknown phase_head {self.phase_head!r}", fix="angle | vector")
+        if self.phase_head not in PHASE_HEADS:
+            raise ConfigError(f"unknown phase_head {self.phase_head!r}",
+                              fix=" | ".join(PHASE_HEADS))
         if self.kernel_size % 2 == 0:
             raise ConfigError("kernel_size must be odd")
         if self.n_fft < self.hop_length:
@@ -104,7 +131,8 @@ class Vocoder(nn.Module):
             for _ in range(cfg.layers))
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         bins = cfg.n_fft // 2 + 1
-        self.head = nn.Linear(cfg.dim, (2 if cfg.phase_head == "angle" else 3) * bins)
+        self.phase = PHASE_HEADS[cfg.phase_head]
+        self.head = nn.Linear(cfg.dim, (1 + self.phase.numbers_per_bin) * bins)
         self.istft = ConvISTFT(cfg.n_fft, cfg.hop_length)
 
     def components(self, mel: torch.Tensor
@@ -114,13 +142,8 @@ class Vocoder(nn.Module):
         for block in self.blocks:
             x = block(x)
         out = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)
-        if self.cfg.phase_head == "angle":
-            log_magnitude, phase = out.chunk(2, dim=1)
-            cos, sin = torch.cos(phase), torch.sin(phase)
-        else:
-            log_magnitude, x_part, y_part = out.chunk(3, dim=1)
-            radius = torch.sqrt(x_part ** 2 + y_part ** 2 + 1e-12)
-            cos, sin = x_part / radius, y_part / radius
+        log_magnitude, *phase_parts = out.chunk(1 + self.phase.numbers_per_bin, dim=1)
+        cos, sin = self.phase.direction(*phase_parts)
         magnitude = torch.exp(log_magnitude.clamp(max=self.cfg.max_log_magnitude))
         return magnitude, cos, sin
 
