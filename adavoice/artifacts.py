@@ -156,7 +156,8 @@ def load_weights(module: torch.nn.Module, state: dict, folder: str | Path) -> to
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:
-        raise ModelFormatError(f"weights do not match the config ({str(exc)[:300]})",
+        reason = " ".join(str(exc).split())[:300]  # torch's message spans lines
+        raise ModelFormatError(f"weights do not match the config ({reason})",
                                path=Path(folder)) from exc
     return module.eval()
 

@@ -85,11 +85,21 @@ def resample(wave: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
 AUDIO_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
 
 
+def path_exists(path: str | Path) -> bool:
+    """``Path.exists`` that turns what the OS refuses to look at (a name too long, a loop) into
+    a ConfigError naming the path instead of an OSError."""
+    try:
+        return Path(path).exists()
+    except OSError as exc:
+        raise ConfigError(f"cannot use this path ({exc.strerror or exc})", path=path,
+                          fix="choose a shorter or simpler path") from exc
+
+
 def check_output_path(path: str | Path) -> tuple[str, str]:
     """(format, subtype) save_audio would write ``path`` in; ConfigError for a folder or a
     suffix other than .wav, .flac and .ogg. Cheap: call it before any slow work."""
     path = Path(path)
-    if path.is_dir():
+    if path_exists(path) and path.is_dir():
         raise ConfigError("is a folder, not an audio file name", path=path,
                           fix=f"name a file, e.g. {path / 'out.wav'}")
     if path.suffix.lower() not in AUDIO_FORMATS:

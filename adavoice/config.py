@@ -211,6 +211,9 @@ class SynthesisConfig(JsonConfig):
     def make(cls, config: "SynthesisConfig | None" = None, **knobs) -> "SynthesisConfig":
         """``config`` with the keyword knobs that are not None put over it; an unknown knob
         is a ConfigError."""
+        if config is not None and not isinstance(config, SynthesisConfig):
+            raise ConfigError(f"config must be a SynthesisConfig, not {type(config).__name__}",
+                              fix="pass SynthesisConfig(...) or the settings as keywords")
         unknown = sorted(set(knobs) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ConfigError(f"unknown synthesis setting(s) {unknown}",

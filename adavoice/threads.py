@@ -32,8 +32,9 @@ def choose_threads(requested: int | None = None, cores: int | None = None,
         if requested < 1:
             raise ConfigError(f"--threads is {requested}, must be at least 1")
         return int(requested)
-    if str(environ.get("OMP_NUM_THREADS", "")).isdigit() and int(environ["OMP_NUM_THREADS"]) > 0:
-        return int(environ["OMP_NUM_THREADS"])
+    value = str(environ.get("OMP_NUM_THREADS", "")).strip()
+    if value.isascii() and value.isdigit() and int(value) > 0:  # '²' is a digit, not a number
+        return int(value)
     if cores is None:
         cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                  else os.cpu_count() or 1)

@@ -87,6 +87,11 @@ def build_command(
         raise UnknownLanguageError(f"cannot build a corpus in {language!r}: it needs a language "
                                    "pack and a text source",
                                    fix=f"use one of {', '.join(corpus_languages())}")
+    if out.exists() and not out.is_dir():
+        raise ConfigError("the corpus folder path is a file", path=out,
+                          fix="choose a new or existing folder")
+    if workers < 1:
+        raise ConfigError(f"--workers is {workers}, must be at least 1")
     all_voices = list(voices) + list(more_voices or [])
     if not all_voices:
         raise ConfigError("no voices given", fix="pass --voices espeak:en-us flite:kal16 ...")

@@ -30,7 +30,27 @@ def load_recognizer(spec: str) -> Any:
     if not callable(recognizer):
         raise ConfigError(f"recogniser {spec!r} is not callable",
                           fix="name a function or class taking (samples, sample_rate_hz)")
-    return recognizer
+    return _CheckedRecognizer(spec, recognizer)
+
+
+class _CheckedRecognizer:
+    """A user's recogniser whose failures and non-text answers are typed errors, not a
+    traceback or a CER computed from something that is not a transcript."""
+
+    def __init__(self, spec: str, recognizer):
+        self.spec, self.recognizer = spec, recognizer
+
+    def __call__(self, samples, sample_rate_hz: int) -> str:
+        fix = "name a function or class taking (samples, sample_rate_hz) and returning text"
+        try:
+            text = self.recognizer(samples, sample_rate_hz)
+        except Exception as exc:  # the user's code: any error is theirs to see, in one line
+            raise ConfigError(f"recogniser {self.spec!r} failed ({type(exc).__name__}: "
+                              f"{' '.join(str(exc).split())[:200]})", fix=fix) from exc
+        if not isinstance(text, str):
+            raise ConfigError(f"recogniser {self.spec!r} returned {type(text).__name__}, "
+                              "not text", fix=fix)
+        return text
 
 
 def _cell(value: Any, digits: int) -> str:
@@ -72,14 +92,23 @@ def eval_command(
 
     if pitch_method not in ("yin", "pyin"):
         raise ConfigError(f"unknown pitch method {pitch_method!r}", fix="use yin or pyin")
+    if sample_rate is not None and sample_rate <= 0:
+        raise ConfigError(f"--sample-rate is {sample_rate}, must be a positive rate in Hz",
+                          fix="e.g. --sample-rate 16000, or leave it out")
     texts = load_transcripts(transcripts) if transcripts is not None else None
     asr = _recognizer(recognizer, language) if texts is not None else None
     if out_dir is None:
         out_dir = json_out.parent if json_out is not None else DEFAULT_OUT_DIR
-    report = evaluate_dirs(ref, hyp, texts, asr, out_dir=out_dir, pitch_method=pitch_method,
-                           sample_rate_hz=sample_rate)
-    if json_out is not None:
-        report.write_json(json_out)
+    try:
+        report = evaluate_dirs(ref, hyp, texts, asr, out_dir=out_dir, pitch_method=pitch_method,
+                               sample_rate_hz=sample_rate)
+        if json_out is not None:
+            report.write_json(json_out)
+    except OSError as exc:  # a report folder under a file, a full disk, no rights
+        from adavoice.errors import OutputError
+
+        raise OutputError(f"cannot write the report ({exc.strerror or exc})",
+                          path=getattr(exc, "filename", None) or out_dir) from exc
 
     typer.echo(f"{'utterance':<24} {'MCD dB':>8} {'F0 cents':>9} {'V/UV':>6} {'CER':>6}")
     for pair in report.pairs:

@@ -123,7 +123,9 @@ def synth_command(
 
 
 def _refuse_existing(paths: list[Path]) -> None:
-    existing = [p for p in paths if p.exists()]
+    from adavoice.audio import path_exists
+
+    existing = [p for p in paths if path_exists(p)]
     if existing:
         from adavoice.errors import ConfigError
 
@@ -159,17 +161,23 @@ def _text_warnings_as_lines():
 
     from adavoice.text.normalize import TextWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", TextWarning)
-        try:
-            yield
-        finally:
-            seen = set()
-            for item in caught:
-                message = str(item.message)
-                if not issubclass(item.category, TextWarning):  # not ours to reformat
-                    warnings.showwarning(item.message, item.category, item.filename,
-                                         item.lineno)
-                elif message not in seen:
-                    seen.add(message)
-                    typer.echo(f"warning: {message}", err=True)
+    foreign = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TextWarning)
+            try:
+                yield
+            finally:
+                seen = set()
+                for item in list(caught):
+                    message = str(item.message)
+                    if not issubclass(item.category, TextWarning):
+                        foreign.append(item)
+                    elif message not in seen:
+                        seen.add(message)
+                        typer.echo(f"warning: {message}", err=True)
+    finally:
+        # other warnings are not ours to reformat; shown once the recording has ended (shown
+        # inside it, each one was recorded again and the loop never ended)
+        for item in foreign:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)

@@ -50,7 +50,8 @@ def load_base_model(folder: str | Path) -> tuple[AcousticModel, BaseModelConfig]
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise ModelFormatError(f"weights do not match config.json ({str(exc)[:300]})",
+        raise ModelFormatError(f"weights do not match config.json "
+                               f"({' '.join(str(exc).split())[:300]})",
                                path=Path(folder) / WEIGHTS_NAME) from exc
     return model.eval(), cfg
 
@@ -64,6 +65,9 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
     """A model folder path, or ``"demo"`` (any name under the repo's ``models/``). A folder
     that holds a ``config.json`` wins; an unrelated folder named ``demo`` does not hide the
     shipped model."""
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path):
+        raise MissingFileError(f"a model is named by a folder path or 'demo', not "
+                               f"{name_or_path!r}", fix="pass 'demo' or a model folder")
     path = Path(name_or_path)
     if (path / "config.json").is_file():
         return path
