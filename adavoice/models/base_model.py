@@ -43,6 +43,12 @@ def save_base_model(folder: str | Path, model: AcousticModel, cfg: BaseModelConf
 def load_base_model(folder: str | Path) -> tuple[AcousticModel, BaseModelConfig]:
     """(eval-mode model, config) from a base-model folder; MissingFileError or
     ModelFormatError naming the file for anything missing, damaged or inconsistent."""
+    model, cfg, _ = _read_base_model(folder)
+    return model, cfg
+
+
+def _read_base_model(folder: str | Path) -> tuple[AcousticModel, BaseModelConfig, str]:
+    """:func:`load_base_model` plus the weights' sha256, checked against the file on read."""
     config, state = read_artifact(folder, KIND, "base model")
     cfg = BaseModelConfig.from_dict(config, Path(folder) / "config.json")
     with damaged(folder, "base model"):
@@ -53,7 +59,7 @@ def load_base_model(folder: str | Path) -> tuple[AcousticModel, BaseModelConfig]
         raise ModelFormatError(f"weights do not match config.json "
                                f"({' '.join(str(exc).split())[:300]})",
                                path=Path(folder) / WEIGHTS_NAME) from exc
-    return model.eval(), cfg
+    return model.eval(), cfg, config["weights_sha256"]
 
 
 def content_hash(folder: str | Path) -> str:
@@ -83,13 +89,15 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
 class BaseModel:
     """A trained multi-speaker acoustic model with its text front end and vocoder."""
 
-    def __init__(self, model: AcousticModel, cfg: BaseModelConfig, folder: Path):
+    def __init__(self, model: AcousticModel, cfg: BaseModelConfig, folder: Path,
+                 weights_sha256: str | None = None):
         from adavoice.text import SymbolTable, TextProcessor
 
         self.model, self.cfg, self.folder = model.eval(), cfg, folder
         self.name = str(Path(folder).resolve())  # what a voice bundle records as its base
         self.processor = TextProcessor.from_symbols(SymbolTable.from_dict(cfg.symbols))
-        self._hash = content_hash(folder)  # load_base_model has checked it
+        # ``load`` passes the hash the read has just checked: the weights are hashed once
+        self._hash = weights_sha256 or content_hash(folder)
         self._parts: dict = {}
 
     @classmethod
@@ -98,9 +106,9 @@ class BaseModel:
         where the CPU has AMX, else float32), ``"float32"`` or ``"bfloat16"``; durations
         are computed in float32 in every case (see AcousticModel.set_inference_precision)."""
         folder = resolve_model_dir(name_or_path)
-        model, cfg = load_base_model(folder)
+        model, cfg, weights_sha256 = _read_base_model(folder)
         model.set_inference_precision(precision)
-        base = cls(model, cfg, folder)
+        base = cls(model, cfg, folder, weights_sha256)
         if folder != Path(name_or_path):
             base.name = str(name_or_path)  # a shipped name stays portable
         return base

@@ -45,6 +45,7 @@ class HiFiGANConfig(JsonConfig):
     # the last activation of the original is a bare leaky_relu: torch's default slope
     final_leaky_slope: float = 0.01
     output_delay_samples: int = 128  # half of the 256-sample hop (see the module docstring)
+    sample_rate_hz: int = 22050  # of the audio the weights were trained on
 
     def __post_init__(self) -> None:
         self.check_field_types()
@@ -65,7 +66,8 @@ class HiFiGANConfig(JsonConfig):
 
     def fits(self, mel: MelConfig) -> bool:
         """Whether mels of ``mel`` are what this generator renders."""
-        return (self.n_mels, self.hop_length) == (mel.n_mels, mel.hop_length)
+        return ((self.n_mels, self.hop_length, self.sample_rate_hz)
+                == (mel.n_mels, mel.hop_length, mel.sample_rate_hz))
 
 
 class ResidualBlock(nn.Module):

@@ -174,7 +174,7 @@ class HiFiGANRenderer:
 def universal_vocoder(mel: MelConfig, precision: str = "auto") -> HiFiGANRenderer:
     """The universal renderer for mels of ``mel``; ModelFormatError when they do not fit it."""
     generator = load_universal()
-    if not generator.cfg.fits(mel) or mel.sample_rate_hz != 22050:
+    if not generator.cfg.fits(mel):
         raise ModelFormatError("the universal vocoder renders 22050 Hz mels with 80 bands and "
                                "a 256-sample hop; this model's front end differs",
                                fix="use --vocoder griffin-lim")
