@@ -20,7 +20,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from adavoice.cli import adapt, corpus, evaluate, lang, synth, train, vocode
+    from adavoice.cli import adapt, corpus, evaluate, export, lang, synth, train, vocode
 
     app.add_typer(corpus.app, name="corpus", help="Build synthetic corpora and import real ones.")
     app.add_typer(lang.app, name="lang", help="Language packs: list them, show normalisation.")
@@ -35,6 +35,12 @@ def _register() -> None:
     app.command(name="vocode", help="Copy-synthesis: audio -> mel -> audio, per file.")(
         vocode.vocode_command
     )
+    app.command(name="export", help="Write a deployable bundle: ONNX graphs (the voice is an "
+                                    "input) + voices, for the runtime without torch.")(
+        export.export_command
+    )
+    app.command(name="serve", help="HTTP server over a bundle (/voices, /synthesize, /health)."
+                )(export.serve_command)
 
 
 @app.callback()

@@ -12,6 +12,8 @@ True
 
 from __future__ import annotations
 
+import copy
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +22,32 @@ import torch
 OPSET = 17
 
 
-def export_vocoder(vocoder, path: str | Path, opset: int = OPSET) -> Path:
+class HalfVocoder(torch.nn.Module):
+    """A vocoder copy in float16 behind float32 edges (the GPU graph)."""
+
+    def __init__(self, vocoder: torch.nn.Module):
+        super().__init__()
+        self.inner = copy.deepcopy(vocoder).half()
+        self.cfg = vocoder.cfg
+
+    def forward(self, mel):
+        return self.inner(mel.half()).float()
+
+
+def export_vocoder(vocoder, path: str | Path, half: bool = False, opset: int = OPSET) -> Path:
+    """Write ``path`` (replaced atomically): float32, or float16 inside with ``half``."""
+    from adavoice.atomic import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    module = HalfVocoder(vocoder) if half else vocoder
     example = torch.randn(1, vocoder.cfg.n_mels, 16)
-    tmp = path.with_suffix(".onnx.part")
-    with torch.no_grad():
-        torch.onnx.export(vocoder.eval(), (example,), str(tmp), input_names=["mel"],
+    with torch.no_grad(), warnings.catch_warnings(), atomic_path(path) as tmp:
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notes
+        torch.onnx.export(module.eval(), (example,), str(tmp), input_names=["mel"],
                           output_names=["wave"], opset_version=opset, dynamo=False,
                           dynamic_axes={"mel": {0: "batch", 2: "frames"},
                                         "wave": {0: "batch", 1: "samples"}})
-    tmp.replace(path)
     return path
 
 

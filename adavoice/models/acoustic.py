@@ -310,30 +310,46 @@ class AcousticModel(nn.Module):
             utterance_vector = self.utterance_encoder(reference_mel, ref_mask)
         else:
             utterance_vector = voice.utterance_vector.view(1, -1).expand(batch, -1)
+        out = self.synthesis_pass(tokens, text_mask, speaker_vector, utterance_vector,
+                                  self.condition_norm_params(voice), voice.decoder,
+                                  torch.as_tensor(float(length_scale)),
+                                  torch.as_tensor(float(pitch_shift_semitones)),
+                                  torch.as_tensor(float(energy_scale)))
+        if not (out.log_duration.abs() <= MAX_LOG_DURATION).all():  # NaN fails too
+            raise ModelFormatError("the duration predictor gave non-finite durations: the "
+                                   "model's weights are damaged")
+        return out
+
+    def synthesis_pass(self, tokens, text_mask, speaker_vector, utterance_vector, norm_params,
+                       decoder, length_scale, pitch_shift, energy_scale) -> AcousticOutput:
+        """The inference computation without checks or Python branches on values, so the
+        exported graph (adavoice.export.acoustic) is this very function: tokens (B, N);
+        vectors (B, D); norm_params per-CLN (1, hidden) pairs; the three knobs 0-d tensors.
+        Damaged weights give |log_duration| > MAX_LOG_DURATION, which callers check (the
+        durations themselves are computed from a log-duration of 0 there, so no pass asks
+        for unbounded memory)."""
         hidden, _ = self.encode_text(tokens, text_mask, speaker_vector, utterance_vector)
         hidden = hidden + self.phoneme_to_hidden(self.phoneme_predictor(hidden, text_mask))
         log_duration = self.duration_predictor(hidden, text_mask)
-        if not (log_duration.abs() <= MAX_LOG_DURATION).all():  # NaN fails too
-            raise ModelFormatError("the duration predictor gave non-finite durations: the "
-                                   "model's weights are damaged")
-        frames_per_token = (torch.exp(log_duration) - 1).clamp(max=MAX_FRAMES_PER_TOKEN)
+        usable = torch.where(log_duration.abs() <= MAX_LOG_DURATION, log_duration,
+                             torch.zeros_like(log_duration))
+        frames_per_token = (torch.exp(usable) - 1).clamp(max=MAX_FRAMES_PER_TOKEN)
         durations = torch.clamp(torch.round(frames_per_token * length_scale), min=0)
         durations = (durations * text_mask).long()
         # an utterance never renders to fewer than two frames (a centred inverse STFT makes
         # (frames - 1) * hop samples, so one frame would be no audio): its first token gets
         # what is missing
         missing = (MIN_FRAMES - durations.sum(1, keepdim=True)).clamp(min=0)
-        durations = durations + missing * nn.functional.one_hot(
-            torch.zeros_like(durations[:, 0]), durations.shape[1])
+        durations = torch.cat([durations[:, :1] + missing, durations[:, 1:]], dim=1)
         pitch = self.pitch_predictor(hidden, text_mask)
-        pitch = pitch + pitch_shift_semitones * LOG_2_OVER_12 / self.pitch_stats[1]
+        pitch = pitch + pitch_shift * LOG_2_OVER_12 / self.pitch_stats[1]
         energy = self.energy_predictor(hidden, text_mask)
-        energy = energy + torch.log(torch.as_tensor(energy_scale)) / self.energy_stats[1]
+        energy = energy + torch.log(energy_scale) / self.energy_stats[1]
         hidden = hidden + self.pitch_embedding(pitch) + self.energy_embedding(energy)
         frames = regulate_length(hidden, durations)
-        frame_mask = torch.arange(frames.shape[1]).unsqueeze(0) < durations.sum(1, keepdim=True)
-        mel = self.decode(frames, frame_mask, speaker_vector, self.condition_norm_params(voice),
-                          voice.decoder)
+        frame_mask = (torch.arange(frames.shape[1], device=frames.device).unsqueeze(0)
+                      < durations.sum(1, keepdim=True))
+        mel = self.decode(frames, frame_mask, speaker_vector, norm_params, decoder)
         floor = torch.log(torch.tensor(1e-5))
         mel = torch.where(frame_mask.unsqueeze(1), mel, floor)
         return AcousticOutput(mel=mel, durations=durations, frame_mask=frame_mask,

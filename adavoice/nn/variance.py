@@ -52,7 +52,10 @@ class BucketEmbedding(nn.Module):
         self.embedding = nn.Embedding(bins, hidden)
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
-        return self.embedding(torch.bucketize(values.contiguous(), self.boundaries))
+        # torch.bucketize's index (boundaries strictly below the value), as a comparison and a
+        # sum: the same numbers, and an ONNX form (ONNX has no bucketize)
+        index = (values.unsqueeze(-1) > self.boundaries).sum(-1)
+        return self.embedding(index)
 
 
 def regulate_length(hidden: torch.Tensor, durations: torch.Tensor,
