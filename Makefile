@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned, so nothing later pulls a different build
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev,export,eval]' $(TORCH)
+	$(BIN)/pip install -q -e '.[sdk,dev,eval]' $(TORCH)
 	touch $(STAMP)
 
 # System speech engines used by the synthetic corpora and their tests (needs root).

@@ -195,6 +195,7 @@ def test_phoneme_packs_give_language_specific_ipa(code, text, phoneme):
 
 
 def test_espeak_batch_falls_back_to_one_run_per_chunk(monkeypatch):
+    monkeypatch.setenv("ADAVOICE_ESPEAK", "command")  # the command's path, not the library's
     real_run = tokenize._run_espeak
     calls = []
 

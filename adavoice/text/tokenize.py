@@ -211,16 +211,31 @@ def phoneme_tokens(texts: list[str], pack: LanguagePack) -> list[list[str]]:
 
 
 def espeak_phonemize(chunks: list[str], voice: str) -> list[str]:
-    """One espeak-ng run for all ``chunks`` (each without clause punctuation); returns one
-    ``"p_h_o n_e_s"`` string per chunk. Falls back to a run per chunk if espeak-ng's paragraph
-    breaks do not line up with the chunks."""
+    """``"p_h_o n_e_s"`` per chunk (each without clause punctuation): from espeak-ng's
+    library in this process where it loads (adavoice.text.espeak_lib, the same output as the
+    command), else one run of the command for all chunks, or a run per chunk if its
+    paragraph breaks do not line up with the chunks."""
     if not chunks:
         return []
+    from adavoice.text.espeak_lib import library
+
+    lib = library()
+    if lib is not None:  # in this process: one call a chunk, as fast as one for all
+        return [" ".join(_library_phonemes(lib, chunk, voice).split()) for chunk in chunks]
     output = _run_espeak("\n\n".join(chunks), voice)
     groups = [g for g in _PARAGRAPH_BREAK.split(output.strip())]
     if len(groups) == len(chunks):
         return [" ".join(g.split()) for g in groups]
     return [" ".join(_run_espeak(chunk, voice).split()) for chunk in chunks]
+
+
+def _library_phonemes(lib, text: str, voice: str) -> str:
+    """:func:`_run_espeak`'s output, from the library in this process."""
+    output = lib.phonemize(text, voice, ESPEAK_PHONEME_SEPARATOR)
+    if output is None:
+        raise UnknownVoiceError(f"espeak-ng has no voice {voice!r}",
+                                fix="set espeak_voice in pack.json (espeak-ng --voices)")
+    return _LANGUAGE_SWITCH.sub("", output)
 
 
 def _run_espeak(text: str, voice: str) -> str:
