@@ -76,7 +76,36 @@ def build_bundle(work: Path) -> Path:
     torch.manual_seed(0)
     Vocoder(VocoderConfig.small()).save(model / "vocoder", BaseModel.load("demo").cfg.mel,
                                         training={"note": "random weights: speed only"})
-    return export_bundle(model, work / "bundle", voices=[REPO / "adapters" / "demo-transcribed"])
+    from adavoice.api import adapt
+
+    lora = adapt("demo", REPO / "examples" / "demo-voice", kind="lora", steps=20,
+                 max_utterances=20, progress=False).save(work / "lora-voice")
+    return export_bundle(model, work / "bundle",
+                         voices=[REPO / "adapters" / "demo-transcribed", lora])
+
+
+def lora_graph_cost(bundle: Path) -> dict:
+    """What a weight-changing voice costs as its own graph: file size, RSS it adds when
+    loaded, and its pass time against the shared graph's (the peft-wrapped decoder keeps the
+    LoRA products apart, so the difference is what LoRA matrices fed as inputs would make
+    every voice pay)."""
+    from adavoice.runtime import Synthesizer
+
+    tts = Synthesizer.load(bundle, threads=1)
+    sentence = SENTENCES[1]
+    tts.mel(sentence, voice="demo-transcribed")
+    before = rss_mb()
+    tts.mel(sentence, voice="lora-voice")
+    added = rss_mb() - before
+    times = {"demo-transcribed": [], "lora-voice": []}
+    for _ in range(10):
+        for name in times:
+            times[name].append(timed(lambda name=name: tts.mel(sentence, voice=name))[0])
+    shared = statistics.median(times["demo-transcribed"])
+    own = statistics.median(times["lora-voice"])
+    return {"graph_mb": round((bundle / "voices" / "lora-voice.onnx").stat().st_size / 1e6, 1),
+            "rss_added_mb": round(added, 1), "shared_graph_ms": shared * 1000,
+            "lora_graph_ms": own * 1000, "lora_over_shared": own / shared}
 
 
 def timed(fn):
@@ -283,6 +312,7 @@ def main() -> None:
             "sentences": len(SENTENCES), "repeats": REPEATS, "voice": VOICE,
             "export_s": export_s, "graph_sizes_mb": size_mb,
             "side_by_side": side_by_side(bundle, work),
+            "lora_voice_graph": lora_graph_cost(bundle),
             "memory": memory(bundle, work),
             "cold_start": cold_start(bundle, work),
             "load_test": load_test(bundle),

@@ -1,0 +1,220 @@
+"""Issue 18 part 2: distil the universal HiFi-GAN (teacher) into the project's small iSTFT
+vocoder (student), pairing the real mel with the teacher's rendering of it.
+
+A real waveform is one of many that fit a mel and regression averages them; the teacher is a
+deterministic function of the mel, so its rendering is one target the student can fit.
+
+    # here: pack the corpus (Ogg Vorbis) and the teacher (fp16 safetensors) for the GPU machine
+    .venv/bin/python benchmarks/distill_fast_vocoder.py pack data/fast-vocoder-corpus .gpu
+    # on the GPU machine (device tool), ~8 min of training:
+    python3 benchmarks/distill_fast_vocoder.py train .gpu $OUT/fast --seconds 420 --device cuda
+
+Training: every utterance's log-mel comes from the whole real recording (as inference sees
+it), the teacher renders each utterance once, in full, at the start; batches are random
+segments of (mel frames, the teacher samples of those frames). Losses: multi-resolution STFT
+and mel L1 against the teacher's segment, plus the phase losses against its STFT (the
+project's vocoder losses, adavoice.train.vocoder). The student is saved with
+``Vocoder.save`` (fp32; ship it with ``--half``) every two minutes and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def pack(corpus: Path, out: Path, audio_mb: float = 19.0) -> None:
+    """The corpus's audio as Ogg Vorbis + a list (utterances in a seeded random order until
+    ``audio_mb``: the device tool carries 64 MiB with the repo), the teacher as fp16
+    safetensors."""
+    import soundfile as sf
+
+    from adavoice.models.universal import load_universal
+
+    (out / "audio").mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines()]
+    random.Random(0).shuffle(rows)
+    names, used = [], 0
+    for row in rows:
+        if used > audio_mb * 1e6:
+            break
+        audio_path = corpus / row["audio"]
+        samples, rate = sf.read(audio_path, dtype="float32")
+        name = f"{len(names):05d}.ogg"
+        sf.write(out / "audio" / name, samples, rate, format="OGG", subtype="VORBIS")
+        used += (out / "audio" / name).stat().st_size
+        names.append({"file": name, "speaker": row.get("speaker"), "split": row.get("split")})
+    (out / "audio" / "list.json").write_text(json.dumps(names))
+    load_universal().save(out / "teacher", {"note": "the universal HiFi-GAN V1, fp16 copy"},
+                          half=True)
+    # the mel filters, so the GPU machine needs no librosa
+    from adavoice.audio import mel_filterbank
+    from adavoice.config import MelConfig
+
+    np.save(out / "mel_filterbank.npy", mel_filterbank(MelConfig()))
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
+    print(f"packed {len(names)} utterances + teacher into {out} ({size:.1f} MB)")
+
+
+def train(data: Path, out: Path, seconds: float, device: str, batch: int, segment: int,
+          lr: float, seed: int) -> None:
+    import soundfile as sf
+    import torch
+
+    import adavoice.audio
+    from adavoice.audio import MelFrontend
+    from adavoice.config import MelConfig
+    from adavoice.models.hifigan import HiFiGAN
+    from adavoice.models.vocoder import Vocoder, VocoderConfig
+    from adavoice.train.vocoder import multi_resolution_stft_loss, phase_losses
+
+    bank = np.load(data / "mel_filterbank.npy")
+    adavoice.audio.mel_filterbank = lambda cfg: bank  # the packed filters (no librosa there)
+    started = time.time()
+    torch.manual_seed(seed)
+    random.seed(seed)
+    dev = torch.device(device)
+    mel_cfg = MelConfig()
+    frontend = MelFrontend(mel_cfg).to(dev)
+    hop = mel_cfg.hop_length
+    teacher = HiFiGAN.from_dir(data / "teacher").float().to(dev).eval()
+    listing = json.loads((data / "audio" / "list.json").read_text())
+    mels, waves, held = [], [], []
+    with torch.no_grad():
+        for index, row in enumerate(listing):
+            samples, rate = sf.read(data / "audio" / row["file"], dtype="float32")
+            if rate != mel_cfg.sample_rate_hz or len(samples) < (segment + 2) * hop:
+                continue
+            mel = frontend(torch.from_numpy(samples).to(dev))  # (80, T)
+            wave = teacher(mel[None])[0].clamp(-1, 1)  # (T - 1) * hop samples
+            if index % 50 == 0:
+                held.append((mel, wave))
+            else:
+                mels.append(mel)
+                waves.append(wave)
+    print(f"{len(mels)} train / {len(held)} held-out utterances, teacher rendered in "
+          f"{time.time() - started:.1f} s", flush=True)
+
+    cfg = VocoderConfig.for_mel("small", mel_cfg)
+    student = Vocoder(cfg).to(dev).train()
+    optimiser = torch.optim.AdamW(student.parameters(), lr=lr, betas=(0.8, 0.99),
+                                  weight_decay=0.01)
+    lengths = np.array([m.shape[-1] for m in mels])
+    weights = lengths / lengths.sum()
+    rng = np.random.default_rng(seed)
+    use_amp = dev.type == "cuda"
+    step, last_save, log = 0, time.time(), []
+    budget_end = started + seconds
+
+    def batch_of(n):
+        picks = rng.choice(len(mels), size=n, p=weights)
+        mel_b, wave_b = [], []
+        for i in picks:
+            start = int(rng.integers(0, mels[i].shape[-1] - segment))
+            mel_b.append(mels[i][:, start:start + segment])
+            wave_b.append(waves[i][start * hop:(start + segment - 1) * hop])
+        return torch.stack(mel_b), torch.stack(wave_b)
+
+    def losses(mel, target):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            magnitude, cos, sin = student.components(mel)
+        magnitude, cos, sin = magnitude.float(), cos.float(), sin.float()
+        pred = student.istft.from_cartesian(magnitude * cos, magnitude * sin)
+        length = min(pred.shape[-1], target.shape[-1])
+        pred, target = pred[:, :length], target[:, :length]
+        stft = multi_resolution_stft_loss(pred, target)
+        mel_loss = (frontend(pred) - frontend(target)).abs().mean()
+        spec = frontend.spectrum(target)
+        frames = min(spec.shape[-1], cos.shape[-1])
+        terms = phase_losses(torch.atan2(sin, cos)[..., :frames], torch.angle(spec)[..., :frames])
+        phase = sum(terms.values())
+        return stft + mel_loss + phase, {"stft": stft.detach(), "mel": mel_loss.detach(),
+                                         "phase": phase.detach()}
+
+    def held_out() -> float:
+        student.eval()
+        total = 0.0
+        with torch.no_grad():
+            for mel, wave in held:
+                pred = student(mel[None])[0]
+                n = min(len(pred), len(wave))
+                total += float((frontend(pred[:n]) - frontend(wave[:n])).abs().mean())
+        student.train()
+        return total / max(1, len(held))
+
+    def save(tag: str) -> None:
+        folder = out / "student"
+        student.eval()
+        student.cpu().save(folder, mel_cfg, training={
+            "teacher": "universal HiFi-GAN V1 (adavoice.models.universal)",
+            "recipe": "benchmarks/distill_fast_vocoder.py", "steps": step, "batch": batch,
+            "segment_frames": segment, "learning_rate": lr, "device": str(dev),
+            "wall_s": round(time.time() - started, 1), "tag": tag,
+            "held_out_mel_l1_vs_teacher": held_mel})
+        student.to(dev).train()
+        (out / "log.json").write_text(json.dumps(log))
+        print(f"saved at step {step} ({tag})", flush=True)
+
+    held_mel = held_out()
+    print(f"start: held-out mel L1 vs teacher {held_mel:.4f}", flush=True)
+    while time.time() < budget_end:
+        # cosine decay over the time budget (the number of steps is not known in advance)
+        progress = (time.time() - started) / seconds
+        for group in optimiser.param_groups:
+            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        mel, target = batch_of(batch)
+        loss, parts = losses(mel, target)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        optimiser.step()
+        step += 1
+        if step % 500 == 0:
+            held_mel = held_out()
+            log.append({"step": step, "s": round(time.time() - started, 1),
+                        **{k: round(float(v), 4) for k, v in parts.items()},
+                        "held_out_mel_l1": held_mel})
+            print(json.dumps(log[-1]), flush=True)
+        if time.time() - last_save > 120:
+            save("periodic")
+            last_save = time.time()
+    held_mel = held_out()
+    log.append({"step": step, "s": round(time.time() - started, 1), "held_out_mel_l1": held_mel})
+    save("final")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pack")
+    p.add_argument("corpus", type=Path)
+    p.add_argument("out", type=Path)
+    t = sub.add_parser("train")
+    t.add_argument("data", type=Path)
+    t.add_argument("out", type=Path)
+    t.add_argument("--seconds", type=float, default=420)
+    t.add_argument("--device", default="cuda")
+    t.add_argument("--batch", type=int, default=64)
+    t.add_argument("--segment", type=int, default=48)
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.command == "pack":
+        pack(args.corpus, args.out)
+    else:
+        train(args.data, args.out, args.seconds, args.device, args.batch, args.segment,
+              args.lr, args.seed)
+
+
+if __name__ == "__main__":
+    main()
