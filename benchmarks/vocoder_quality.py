@@ -168,6 +168,10 @@ def main(argv=None) -> int:
     parser.add_argument("--sentences", type=int, default=40, help="held-out sentences per voice")
     parser.add_argument("--out", type=Path,
                         default=ROOT / "benchmarks" / "results" / "vocoder-quality.json")
+    parser.add_argument("--fast", type=Path, default=None,
+                        help="a trained iSTFT vocoder folder to judge as 'fast'")
+    parser.add_argument("--renderers", default="griffin-lim,universal-fp32,universal-bf16",
+                        help="which of griffin-lim, universal-fp32, universal-bf16 to run")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     manifest = build_corpus(args.data, seed=23)
@@ -176,8 +180,15 @@ def main(argv=None) -> int:
     renderers = {"griffin-lim": GriffinLim(base.cfg.mel),
                  "universal-fp32": HiFiGANRenderer(generator, "float32"),
                  "universal-bf16": HiFiGANRenderer(generator, "bfloat16")}
+    renderers = {k: v for k, v in renderers.items() if k in args.renderers.split(",")}
+    if args.fast is not None:
+        from adavoice.models.vocoder import NeuralVocoder, Vocoder
+
+        vocoder, _ = Vocoder.from_dir(args.fast)
+        renderers["fast"] = NeuralVocoder(vocoder)
     started = time.perf_counter()
-    result = {"command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/vocoder_quality.py",
+    result = {"command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/vocoder_quality.py "
+                         + " ".join(argv if argv is not None else sys.argv[1:]),
               "cpu": platform.processor() or platform.machine(),
               "speed_one_thread": speed(base, renderers)}
     result["copy_synthesis"] = copy_synthesis(manifest, renderers, args.copy)

@@ -133,23 +133,24 @@ def test_cuda_bundle_is_float16_with_the_same_inputs(demo_bundle, tmp_path):
     assert half.shape == full.shape and np.abs(half - full).max() < 0.05
 
 
-def test_lora_voice_carries_its_own_graph(tmp_path, demo_bundle):
-    from adavoice.api import BaseModel, adapt
+@pytest.mark.parametrize("kind", ["lora", "decoder"])
+def test_weight_changing_voice_carries_its_own_graph(tmp_path, demo_bundle, kind):
+    from adavoice.api import BaseModel, Voice, adapt
 
     clips = REPO / "examples" / "demo-voice"
-    voice = adapt("demo", clips, kind="lora", steps=2, max_utterances=6, progress=False)
-    folder = voice.save(tmp_path / "lora-voice")
+    voice = adapt("demo", clips, kind=kind, steps=2, max_utterances=6, progress=False)
+    folder = voice.save(tmp_path / f"{kind}-voice")
     bundle = _copy(demo_bundle, tmp_path)
-    add_voice(bundle, folder, name="lora one")
-    meta = json.loads((bundle / "voices" / "lora-one.json").read_text())
-    assert meta["graph"] == "lora-one.onnx" and meta["adapter_kind"] == "lora"
+    add_voice(bundle, folder, name=f"{kind} one")
+    meta = json.loads((bundle / "voices" / f"{kind}-one.json").read_text())
+    assert meta["graph"] == f"{kind}-one.onnx" and meta["adapter_kind"] == kind
     tts = Synthesizer.load(bundle, threads=1)
-    got = tts.mel(TEXT, voice="lora one")
+    got = tts.mel(TEXT, voice=f"{kind} one")
     base = BaseModel.load("demo", precision="float32")
-    from adavoice.api import Voice
-
     expected = Voice.load(folder, base=base).mel(TEXT).numpy()
     assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-4
+    # the shared graph and the other voices are untouched
+    assert "flite:rms" in tts.voices and tts.voice("flite:rms").graph is None
 
 
 # ---- adding voices -------------------------------------------------------------------------
