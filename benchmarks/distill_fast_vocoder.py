@@ -67,7 +67,15 @@ def pack(corpus: Path, out: Path, audio_mb: float = 19.0) -> None:
 
 
 def train(data: Path, out: Path, seconds: float, device: str, batch: int, segment: int,
-          lr: float, seed: int) -> None:
+          lr: float, seed: int, init: Path | None = None, adversarial: bool = False,
+          critic_warmup: int = 200, reconstruction_weight: float = 45.0,
+          feature_weight: float = 2.0) -> None:
+    """Regression on the teacher (``adversarial=False``), or, from ``init``, the project's
+    adversarial phase against the teacher's audio: multi-period + multi-resolution
+    discriminators (``VocoderCritic`` small), the student's loss ``reconstruction_weight`` x
+    (STFT + mel + phase) + adversarial + ``feature_weight`` x feature matching, the
+    discriminators learning alone for ``critic_warmup`` steps (``adavoice train vocoder
+    --adversarial``'s recipe)."""
     import soundfile as sf
     import torch
 
@@ -105,8 +113,18 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
     print(f"{len(mels)} train / {len(held)} held-out utterances, teacher rendered in "
           f"{time.time() - started:.1f} s", flush=True)
 
-    cfg = VocoderConfig.for_mel("small", mel_cfg)
-    student = Vocoder(cfg).to(dev).train()
+    if init is not None:
+        student, _ = Vocoder.from_dir(init)
+        student = student.float().to(dev).train()
+    else:
+        student = Vocoder(VocoderConfig.for_mel("small", mel_cfg)).to(dev).train()
+    critic = critic_optimiser = None
+    if adversarial:
+        from adavoice.models.discriminators import VocoderCritic, critic_loss, generator_terms
+
+        critic = VocoderCritic.for_preset("small").to(dev).train()
+        critic_optimiser = torch.optim.AdamW(critic.parameters(), lr=lr, betas=(0.8, 0.99),
+                                             weight_decay=1e-6)
     optimiser = torch.optim.AdamW(student.parameters(), lr=lr, betas=(0.8, 0.99),
                                   weight_decay=0.01)
     lengths = np.array([m.shape[-1] for m in mels])
@@ -138,8 +156,8 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
         frames = min(spec.shape[-1], cos.shape[-1])
         terms = phase_losses(torch.atan2(sin, cos)[..., :frames], torch.angle(spec)[..., :frames])
         phase = sum(terms.values())
-        return stft + mel_loss + phase, {"stft": stft.detach(), "mel": mel_loss.detach(),
-                                         "phase": phase.detach()}
+        return stft + mel_loss + phase, pred, target, {
+            "stft": stft.detach(), "mel": mel_loss.detach(), "phase": phase.detach()}
 
     def held_out() -> float:
         student.eval()
@@ -159,6 +177,7 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
             "teacher": "universal HiFi-GAN V1 (adavoice.models.universal)",
             "recipe": "benchmarks/distill_fast_vocoder.py", "steps": step, "batch": batch,
             "segment_frames": segment, "learning_rate": lr, "device": str(dev),
+            "init": None if init is None else str(init), "adversarial": adversarial,
             "wall_s": round(time.time() - started, 1), "tag": tag,
             "held_out_mel_l1_vs_teacher": held_mel})
         student.to(dev).train()
@@ -173,7 +192,26 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
         for group in optimiser.param_groups:
             group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
         mel, target = batch_of(batch)
-        loss, parts = losses(mel, target)
+        loss, pred, target, parts = losses(mel, target)
+        if critic is not None:
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                d_loss = critic_loss(critic, target, pred)
+            critic_optimiser.zero_grad(set_to_none=True)
+            d_loss.backward()
+            torch.nn.utils.clip_grad_norm_(critic.parameters(), 10.0)
+            critic_optimiser.step()
+            parts["critic"] = d_loss.detach()
+            loss = reconstruction_weight * loss
+            if step >= critic_warmup:
+                for p in critic.parameters():
+                    p.requires_grad_(False)
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                    terms = generator_terms(critic, target, pred)
+                for p in critic.parameters():
+                    p.requires_grad_(True)
+                loss = loss + terms["adversarial_loss"] + feature_weight * terms["feature_loss"]
+                parts["adversarial"] = terms["adversarial_loss"].detach()
+                parts["feature"] = terms["feature_loss"].detach()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
@@ -208,12 +246,14 @@ def main() -> None:
     t.add_argument("--segment", type=int, default=48)
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--init", type=Path, default=None, help="start from this student folder")
+    t.add_argument("--adversarial", action="store_true")
     args = parser.parse_args()
     if args.command == "pack":
         pack(args.corpus, args.out)
     else:
         train(args.data, args.out, args.seconds, args.device, args.batch, args.segment,
-              args.lr, args.seed)
+              args.lr, args.seed, args.init, args.adversarial)
 
 
 if __name__ == "__main__":
