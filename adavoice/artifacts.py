@@ -18,14 +18,13 @@ load instead of a voice that speaks wrongly.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from adavoice.atomic import atomic_path, output_error
+from adavoice.atomic import atomic_path, output_error, sha256_file
 from adavoice.config import read_json
 from adavoice.errors import (
     AdavoiceError,
@@ -50,14 +49,6 @@ def write_json(path: str | Path, data: dict) -> Path:
             raise output_error(Path(path), "the config", exc) from exc
     return Path(path)
 
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_weights(path: str | Path, tensors: dict[str, torch.Tensor], half: bool = False) -> str:

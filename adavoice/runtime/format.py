@@ -15,10 +15,9 @@ A bundle is a folder::
 
 from __future__ import annotations
 
-import hashlib
 import re
-from pathlib import Path
 
+from adavoice.atomic import sha256_file
 from adavoice.errors import ConfigError
 
 BUNDLE_FORMAT_VERSION = 1
@@ -38,9 +37,4 @@ def voice_slug(name: str) -> str:
     return slug
 
 
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_of = sha256_file  # the bundle's checksums are the artifacts' (adavoice.atomic)
