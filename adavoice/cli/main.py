@@ -20,12 +20,15 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from adavoice.cli import adapt, corpus, evaluate, export, lang, synth, train, vocode
+    from adavoice.cli import adapt, asr, corpus, evaluate, export, lang, synth, train, vocode
 
     app.add_typer(corpus.app, name="corpus", help="Build synthetic corpora and import real ones.")
     app.add_typer(lang.app, name="lang", help="Language packs: list them, show normalisation.")
     app.command(name="eval", help="Compare synthesized audio with references (MCD, F0, V/UV, "
                                   "CER/WER, predicted MOS).")(evaluate.eval_command)
+    app.add_typer(asr.app, name="asr", help="Speech recognition: transcribe, eval (CTC).")
+    train.app.command(name="asr", help="Train the CTC speech recogniser.")(
+        asr.train_asr_command)
     app.add_typer(train.app, name="train",
                   help="Train models (base, vocoder, speaker encoder, mel encoder).")
     app.command(name="adapt", help="Adapt the base to a new voice from ~20 clips.")(

@@ -1,0 +1,100 @@
+"""Issue 20 part 1: the CTC recogniser: training (loss falls, resume), transcribe, eval, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from adavoice.errors import AdapterMismatchError, DatasetError, MissingFileError
+from adavoice.models.asr import Recogniser, resolve_asr_dir
+from adavoice.train.asr import train_asr
+from adavoice.train.settings import TrainConfig
+from tests.conftest import one_line_error, run_cli, write_clips
+
+TEXTS = ["aa", "bee", "see dee", "eee"]
+
+
+def _cfg(steps: int) -> TrainConfig:
+    return TrainConfig(steps=steps, learning_rate=3e-3, warmup_steps=2, validate_every=10**9,
+                       max_frames=400, log_every=5, checkpoint_every=10)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    corpus = write_clips(tmp_path_factory.mktemp("asr") / "corpus", TEXTS,
+                         transcripts="manifest", seconds=0.5, step_hz=40.0)
+    out = train_asr(corpus, corpus.parent / "asr", preset="tiny", train_cfg=_cfg(60),
+                    progress=False)
+    return corpus, out
+
+
+def test_loss_falls_on_a_tiny_overfit(trained):
+    _, out = trained
+    import csv
+
+    with open(out / "curves.csv", newline="") as handle:
+        losses = [float(row["loss"]) for row in csv.DictReader(handle) if row.get("loss")]
+    config = json.loads((out / "config.json").read_text())
+    assert config["kind"] == "adavoice-asr" and config["training"]["steps"] == 60
+    assert config["symbols"]["tokenizer"] == "graphemes"
+    assert len(losses) >= 4 and losses[-1] < 0.7 * losses[0]
+
+
+def test_transcribe_and_eval(trained, tmp_path, capsys):
+    corpus, out = trained
+    recogniser = Recogniser.load(out)
+    texts = recogniser.transcribe([corpus / "c00.wav", corpus / "c01.wav"])
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+    report = recogniser.evaluate(corpus)
+    assert set(report) >= {"cer", "wer", "utterances", "rows"} and report["utterances"] == 4
+    assert 0.0 <= report["cer"] and report["rows"][0]["reference"] == "aa"
+    # a folder of audio with metadata.csv works too, through the CLI with --json
+    folder = write_clips(tmp_path / "clips", TEXTS, transcripts="metadata", seconds=0.5,
+                         step_hz=40.0)
+    from adavoice.cli.main import main
+
+    main(["asr", "eval", str(out), str(folder), "--json", str(tmp_path / "r.json")])
+    assert "CER" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["utterances"] == 4 and isinstance(saved["cer"], float)
+    code, err = run_cli(["asr", "transcribe", str(out), str(tmp_path / "nope.wav")], capsys)
+    assert code == 1 and "no such audio file" in one_line_error(err)
+
+
+def test_a_model_folder_carries_its_recogniser(trained, tmp_path):
+    _, out = trained
+    model = tmp_path / "lang-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    shutil.copytree(out, model / "asr", ignore=shutil.ignore_patterns("checkpoints"))
+    assert resolve_asr_dir(model) == model / "asr"
+    assert Recogniser.load(model).symbols.tokenizer == "graphemes"
+    with pytest.raises(MissingFileError):
+        resolve_asr_dir(tmp_path / "missing")
+
+
+def test_resume_continues_the_run(trained, tmp_path):
+    corpus, _ = trained
+    out = tmp_path / "run"
+    train_asr(corpus, out, preset="tiny", train_cfg=_cfg(20), progress=False)
+    train_asr(corpus, out, preset="tiny", train_cfg=_cfg(30), resume=True, progress=False)
+    assert json.loads((out / "config.json").read_text())["training"]["steps"] == 30
+
+
+def test_bad_corpora_are_typed_errors(trained, tmp_path):
+    corpus, out = trained
+    silent = write_clips(tmp_path / "untranscribed", 2, transcripts="manifest")
+    with pytest.raises(DatasetError, match="no transcribed"):
+        train_asr(silent, tmp_path / "x", preset="tiny", train_cfg=_cfg(2), progress=False)
+    mixed = tmp_path / "mixed"
+    shutil.copytree(corpus, mixed)
+    rows = [json.loads(line) for line in (mixed / "manifest.jsonl").read_text().splitlines()]
+    rows[0]["language"] = "cs"
+    (mixed / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DatasetError, match="mixes languages"):
+        train_asr(mixed, tmp_path / "y", preset="tiny", train_cfg=_cfg(2), progress=False)
+    with pytest.raises(AdapterMismatchError):  # phonemes have another symbol table
+        train_asr(corpus, tmp_path / "z", preset="tiny", tokens="phonemes", init=out,
+                  train_cfg=_cfg(2), progress=False)
