@@ -345,3 +345,12 @@ def test_runtime_needs_only_the_core_dependencies(tiny_bundle, tmp_path):
     for module in modules:
         dists = {d.lower().replace("_", "-") for d in owners.get(module, [module])}
         assert dists & allowed, f"the runtime imports {module} ({dists}), not a core dependency"
+
+
+def test_overwrite_swaps_the_whole_bundle(tiny_bundle, tmp_path):
+    bundle = _copy(tiny_bundle, tmp_path)
+    (bundle / "voices" / "stray.json").write_text("{}")  # not in a fresh export
+    export_bundle(tiny_bundle.parent / "model", bundle, vocoders=("fast",), overwrite=True)
+    assert not (bundle / "voices" / "stray.json").exists()
+    assert Synthesizer.load(bundle).voices == ["one", "two"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

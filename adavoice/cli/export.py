@@ -9,7 +9,8 @@ import typer
 
 def export_command(
     out: Path = typer.Option(..., "--out", help="Bundle folder to write (or add a voice to)"),
-    model: str = typer.Option("demo", "--model", help="'demo' or a base-model folder"),
+    model: str = typer.Option(None, "--model", help="'demo' (default) or a base-model folder; "
+                                                    "with --add-voice: the bundle's base"),
     device: str = typer.Option("cpu", "--device", help="cpu (float32 graphs) | cuda (float16 "
                                                       "graphs for onnxruntime's CUDA provider)"),
     voice: list[Path] = typer.Option([], "--voice", help="An adapted voice folder to include "
@@ -36,11 +37,11 @@ def export_command(
                               "and --overwrite")
         if len(name) > 1:
             raise ConfigError("--add-voice takes at most one --name")
-        path = add(out, add_voice, name[0] if name else None, overwrite)
+        path = add(out, add_voice, name[0] if name else None, overwrite, model)
         typer.echo(f"added voice {path.stem!r} to {out}")
         return
-    bundle = export_bundle(model, out, device=device, voices=list(voice), names=list(name),
-                           vocoders=tuple(vocoder) or None,
+    bundle = export_bundle(model or "demo", out, device=device, voices=list(voice),
+                           names=list(name), vocoders=tuple(vocoder) or None,
                            speakers=[] if no_speakers else None, overwrite=overwrite)
     from adavoice.runtime.format import VOICES_DIR
 

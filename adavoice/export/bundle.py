@@ -99,26 +99,39 @@ def export_bundle(model: str | Path = "demo", out: str | Path = "bundle", device
         for index, voice in enumerate(loaded):
             name = names[index] if index < len(names) else Path(voices[index]).name
             _write_adapted(work, config, base, voice, name, half, overwrite=False)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(work, out)
+        _swap_in(work, out)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     return out
 
 
+def _swap_in(work: Path, out: Path) -> None:
+    """Put the finished bundle at ``out``: an old bundle there is moved aside first and
+    deleted only once the new one is in place, so a kill at any point leaves one whole
+    bundle at ``out`` or beside it."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.{secrets.token_hex(4)}.old")
+        os.replace(out, old)
+    os.replace(work, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def add_voice(bundle: str | Path, voice: str | Path, name: str | None = None,
-              overwrite: bool = False) -> Path:
+              overwrite: bool = False, model: str | Path | None = None) -> Path:
     """Add the adapted voice in folder ``voice`` to an existing bundle without touching its
-    graphs; AdapterMismatchError when the voice or the bundle is for another base."""
+    graphs; AdapterMismatchError when the voice or the bundle is for another base. ``model``:
+    the base model folder (default: the one bundle.json names)."""
     bundle = Path(bundle)
     config = read_bundle_config(bundle)
-    base = BaseModel.load(config["base"]["name"], precision="float32")
+    named = model if model is not None else config["base"]["name"]
+    base = BaseModel.load(named, precision="float32")
     if base.content_hash != config["base"]["weights_sha256"]:
-        raise AdapterMismatchError("this bundle was exported from another base than the one "
-                                   f"named {config['base']['name']!r} here", path=bundle,
-                                   fix="export the bundle again from this base")
+        raise AdapterMismatchError(f"this bundle was exported from another base than {named}",
+                                   path=bundle, fix="pass the bundle's base with --model, or "
+                                                    "export the bundle again from this base")
     loaded = _load_voice(base, voice)
     return _write_adapted(bundle, config, base, loaded, name or Path(voice).name,
                           config["device"] == "cuda", overwrite)
