@@ -84,8 +84,11 @@ def build_bundle(work: Path) -> tuple[Path, str]:
 
     lora = adapt("demo", REPO / "examples" / "demo-voice", kind="lora", steps=20,
                  max_utterances=20, progress=False).save(work / "lora-voice")
-    return export_bundle(model, work / "bundle",
-                         voices=[REPO / "adapters" / "demo-transcribed", lora]), label
+    cln = REPO / "adapters" / "demo-transcribed"  # what `make demo` writes
+    if not (cln / "adapter_config.json").is_file():
+        cln = adapt("demo", REPO / "examples" / "demo-voice", kind="cln",
+                    progress=False).save(work / "demo-transcribed")
+    return export_bundle(model, work / "bundle", voices=[cln, lora]), label
 
 
 def lora_graph_cost(bundle: Path) -> dict:

@@ -28,14 +28,24 @@ from adavoice.runtime import Synthesizer
 from tests.conftest import one_line_error, run_cli, save_tiny_base, tiny_voice
 
 REPO = Path(__file__).resolve().parent.parent
-ADAPTED = REPO / "adapters" / "demo-transcribed"
 TEXT = "Hello there, this is a test of the bundle."
 
 
 @pytest.fixture(scope="module")
-def demo_bundle(tmp_path_factory):
+def adapted(tmp_path_factory):
+    """A CLN voice on the demo base, adapted briefly from the shipped clips (the folders
+    `make demo` writes under adapters/ are not in the repository)."""
+    from adavoice.api import adapt
+
+    voice = adapt("demo", REPO / "examples" / "demo-voice", kind="cln", steps=3,
+                  max_utterances=6, progress=False)
+    return voice.save(tmp_path_factory.mktemp("voices") / "demo-transcribed")
+
+
+@pytest.fixture(scope="module")
+def demo_bundle(tmp_path_factory, adapted):
     """The demo base with two seen speakers, one adapted voice and the universal vocoder."""
-    return export_bundle("demo", tmp_path_factory.mktemp("b") / "demo", voices=[ADAPTED],
+    return export_bundle("demo", tmp_path_factory.mktemp("b") / "demo", voices=[adapted],
                          speakers=["flite:rms", "espeak:en-us+f2"])
 
 
@@ -71,12 +81,12 @@ def test_export_records_parity_and_voice_inputs(demo_bundle):
     assert meta["stored_numbers"] == 64 + 128 + 2 * 8 * 128
 
 
-def test_runtime_mel_matches_eager_torch(demo_bundle):
+def test_runtime_mel_matches_eager_torch(demo_bundle, adapted):
     from adavoice.api import BaseModel, Voice
 
     base = BaseModel.load("demo", precision="float32")
     tts = Synthesizer.load(demo_bundle, threads=1)
-    voice = Voice.load(ADAPTED, base=base)
+    voice = Voice.load(adapted, base=base)
     for name, condition, knobs in (
             ("flite:rms", base.model.speaker_condition(base.speaker_id("flite:rms")), {}),
             ("demo-transcribed", voice.condition,
@@ -154,19 +164,19 @@ def test_weight_changing_voice_carries_its_own_graph(tmp_path, demo_bundle, kind
 
 
 # ---- adding voices -------------------------------------------------------------------------
-def test_add_voice_leaves_the_graphs_alone(demo_bundle, tmp_path, capsys):
+def test_add_voice_leaves_the_graphs_alone(demo_bundle, adapted, tmp_path, capsys):
     bundle = _copy(demo_bundle, tmp_path)
     graphs = {p.name: p.read_bytes() for p in bundle.glob("*.onnx")}
+    second = shutil.copytree(adapted, tmp_path / "second-voice")
     from adavoice.cli.main import main
 
-    main(["export", "--out", str(bundle), "--add-voice",
-          str(REPO / "adapters" / "demo-untranscribed")])
-    assert "added voice 'demo-untranscribed'" in capsys.readouterr().out
+    main(["export", "--out", str(bundle), "--add-voice", str(second)])
+    assert "added voice 'second-voice'" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in bundle.glob("*.onnx")} == graphs
-    assert "demo-untranscribed" in Synthesizer.load(bundle).voices
+    assert "second-voice" in Synthesizer.load(bundle).voices
     # the same name again is refused without --overwrite
     with pytest.raises(OutputError):
-        add_voice(bundle, REPO / "adapters" / "demo-untranscribed")
+        add_voice(bundle, second)
 
 
 def test_voice_for_another_base_is_refused(demo_bundle, tmp_path):
