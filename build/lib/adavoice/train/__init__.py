@@ -1,0 +1,1 @@
+"""Training: data batching, losses, the one training loop, resumable atomic checkpoints."""

@@ -1,0 +1,221 @@
+"""``adavoice train asr``: the CTC recogniser (adavoice.models.asr) on a corpus's transcribed
+utterances, with the project's loop (checkpoints, resume, progress, torchrun DDP).
+
+Every mel is computed once, at the start, and held in memory (1 h of audio is ~120 MB);
+batches are utterances of similar length up to ``max_frames`` mel frames, SpecAugment masks
+(two frequency bands of up to 15 bins, two time spans of up to 5 % of the utterance) on the
+training batches, CTC loss with the pad as blank. At the end the release holds the weights,
+the mel settings, the symbol table and the greedy CER/WER on the valid split.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+
+from adavoice.audio import MelFrontend, load_audio
+from adavoice.config import MelConfig
+from adavoice.data.manifest import Manifest
+from adavoice.errors import DatasetError
+from adavoice.models.asr import AsrConfig, CtcRecogniser, greedy_ids
+from adavoice.train.loop import TrainConfig, Trainer, recent_mean
+
+
+def asr_processor(language: str, tokens: str):
+    """The text front end whose symbol table the recogniser writes."""
+    from adavoice.text import TextProcessor
+
+    return TextProcessor.from_language(language, tokenizer=tokens, emit_warnings=False)
+
+
+def load_utterances(manifest: Manifest, rows, processor, mel_cfg: MelConfig,
+                    progress: bool = False) -> list[tuple[torch.Tensor, list[int], str]]:
+    """(mel (n_mels, T), token ids, normalised reference) per row with text; rows whose text
+    gives no tokens are skipped."""
+    from adavoice.errors import EmptyTextError
+
+    frontend = MelFrontend(mel_cfg)
+    items = []
+    for row in rows:
+        if not row.text:
+            continue
+        try:
+            processed = processor.process(row.text)
+        except EmptyTextError:
+            continue
+        with torch.no_grad():
+            mel = frontend(torch.from_numpy(load_audio(manifest.audio_path(row),
+                                                       mel_cfg.sample_rate_hz)))
+        items.append((mel, list(processed.ids), token_text(processed.tokens)))
+    return items
+
+
+def token_text(tokens) -> str:
+    """Tokens as the string CER compares: graphemes are text; phonemes are IPA with spaces."""
+    return "".join(tokens)
+
+
+class _LengthBatches:
+    """Batches of utterances of similar length, at most ``max_frames`` frames of padded mel
+    each, reshuffled per epoch (the same for a seed wherever a run resumes)."""
+
+    def __init__(self, items, max_frames: int, seed: int, device: torch.device,
+                 augment: bool):
+        self.items, self.max_frames, self.seed = items, max_frames, seed
+        self.device, self.augment = device, augment
+
+    def make(self, epoch: int) -> list:
+        rng = random.Random(self.seed * 7919 + epoch)
+        order = sorted(range(len(self.items)),
+                       key=lambda i: (self.items[i][0].shape[-1], rng.random()))
+        batches, current, longest = [], [], 0
+        for index in order:
+            frames = self.items[index][0].shape[-1]
+            if current and max(longest, frames) * (len(current) + 1) > self.max_frames:
+                batches.append(current)
+                current, longest = [], 0
+            current.append(index)
+            longest = max(longest, frames)
+        if current:
+            batches.append(current)
+        rng.shuffle(batches)
+        return [(epoch, position, batch) for position, batch in enumerate(batches)]
+
+    def load(self, item):
+        epoch, position, indices = item
+        chosen = [self.items[i] for i in indices]
+        lengths = torch.tensor([m.shape[-1] for m, _, _ in chosen])
+        mel = torch.full((len(chosen), chosen[0][0].shape[0], int(lengths.max())), -11.5129)
+        for row, (m, _, _) in enumerate(chosen):
+            mel[row, :, :m.shape[-1]] = m
+        if self.augment:
+            mel = spec_augment(mel, lengths, random.Random(hash((self.seed, epoch, position))))
+        targets = torch.tensor([t for _, ids, _ in chosen for t in ids], dtype=torch.long)
+        target_lengths = torch.tensor([len(ids) for _, ids, _ in chosen])
+        return (mel.to(self.device), lengths.to(self.device), targets.to(self.device),
+                target_lengths.to(self.device))
+
+
+def spec_augment(mel: torch.Tensor, lengths: torch.Tensor, rng: random.Random,
+                 bands: int = 2, band_bins: int = 15, spans: int = 2,
+                 span_share: float = 0.05) -> torch.Tensor:
+    """SpecAugment's masks (no time warping), filled with each utterance's mean."""
+    mel = mel.clone()
+    n_mels = mel.shape[1]
+    for row, length in enumerate(lengths.tolist()):
+        fill = mel[row, :, :length].mean()
+        for _ in range(bands):
+            width = rng.randint(0, band_bins)
+            start = rng.randint(0, max(0, n_mels - width))
+            mel[row, start:start + width, :length] = fill
+        for _ in range(spans):
+            width = rng.randint(0, max(1, int(length * span_share)))
+            start = rng.randint(0, max(0, length - width))
+            mel[row, :, start:start + width] = fill
+    return mel
+
+
+class CtcTask(torch.nn.Module):
+    """The recogniser and its CTC loss: forward(batch) -> {"loss"}."""
+
+    def __init__(self, model: CtcRecogniser):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        mel, lengths, targets, target_lengths = batch
+        log_probs, steps = self.model(mel, lengths)
+        loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1).float(), targets, steps,
+                                            target_lengths, blank=0, zero_infinity=True)
+        return {"loss": loss}
+
+
+@torch.no_grad()
+def transcribe_mels(model: CtcRecogniser, mels: list[torch.Tensor], symbols: list[str],
+                    batch: int = 16) -> list[str]:
+    """Greedy transcripts of (n_mels, T) mels, as token strings (see :func:`token_text`)."""
+    model.eval()
+    out = []
+    for start in range(0, len(mels), batch):
+        chunk = mels[start:start + batch]
+        lengths = torch.tensor([m.shape[-1] for m in chunk])
+        padded = torch.full((len(chunk), chunk[0].shape[0], int(lengths.max())), -11.5129)
+        for row, m in enumerate(chunk):
+            padded[row, :, :m.shape[-1]] = m
+        log_probs, steps = model(padded, lengths)
+        out += [token_text(symbols[i] for i in ids) for ids in greedy_ids(log_probs, steps)]
+    return out
+
+
+def score(references: list[str], hypotheses: list[str]) -> dict:
+    """Pooled CER and WER (fractions) with the project's text normalisation."""
+    from adavoice.evaluate.text_metrics import cer, wer
+
+    pairs = [(r, h) for r, h in zip(references, hypotheses, strict=True) if r.strip()]
+    if not pairs:
+        raise DatasetError("no reference transcripts to score against")
+    refs, hyps = zip(*pairs, strict=True)
+    return {"cer": cer(list(refs), list(hyps)), "wer": wer(list(refs), list(hyps)),
+            "utterances": len(pairs)}
+
+
+def train_asr(data: str | Path, out: str | Path, preset: str = "small", steps: int = 4000,
+              max_frames: int = 12000, tokens: str = "graphemes", init: str | Path | None = None,
+              device: str = "cpu", resume: bool = False, learning_rate: float = 1e-3,
+              train_cfg: TrainConfig | None = None, progress: bool = True) -> Path:
+    """Train on the manifest's train split (all rows when it has none); write the release to
+    ``out``. ``init``: an ASR folder to start from (same symbol table)."""
+    out, data = Path(out), Path(data)
+    manifest = Manifest.load(data)
+    rows = list(manifest.split("train")) or list(manifest)
+    valid_rows = list(manifest.split("valid"))
+    languages = {row.language for row in rows}
+    if len(languages) != 1:
+        raise DatasetError(f"the corpus mixes languages {sorted(languages)}; an ASR run takes "
+                           f"one", path=data)
+    processor = asr_processor(languages.pop(), tokens)
+    mel_cfg = MelConfig()
+    items = load_utterances(manifest, rows, processor, mel_cfg)
+    if not items:
+        raise DatasetError("no transcribed utterances to train on", path=data)
+    valid = load_utterances(manifest, valid_rows, processor, mel_cfg)
+    symbols = processor.symbols.to_dict()
+    cfg = AsrConfig.preset(preset, n_tokens=len(processor.symbols.symbols))
+    model = CtcRecogniser(cfg)
+    if init is not None:
+        initial, _, initial_symbols = CtcRecogniser.from_dir(init)
+        if initial_symbols.get("symbols") != symbols["symbols"] or initial.cfg != cfg:
+            from adavoice.errors import AdapterMismatchError
+
+            raise AdapterMismatchError("the --init recogniser has another symbol table or "
+                                       "size", path=init, fix="start without --init")
+        model.load_state_dict(initial.state_dict())
+    else:  # standardise the input with the corpus's own statistics
+        frames = torch.cat([m for m, _, _ in items], dim=-1)
+        model.mel_mean.copy_(frames.mean(-1))
+        model.mel_std.copy_(frames.std(-1).clamp(min=0.1))
+    tcfg = train_cfg or TrainConfig(steps=steps, learning_rate=learning_rate,
+                                    warmup_steps=min(500, steps // 10 + 1),
+                                    validate_every=10**9, max_frames=max_frames)
+    torch.manual_seed(tcfg.seed)
+    dev = torch.device(device)
+    batches = _LengthBatches(items, tcfg.max_frames, tcfg.seed, dev, augment=True)
+    task = CtcTask(model)
+    trainer = Trainer(task, lambda net, batch, step: net(batch), batches.make, batches.load,
+                      tcfg, out, device)
+    history = trainer.fit(resume, progress)
+    if trainer.rank == 0:
+        recogniser = trainer.model.model.cpu().eval()
+        training = {"data": str(data), "steps": trainer.step, "utterances": len(items),
+                    "tokens": tokens, "preset": preset, "init": str(init) if init else None,
+                    "final_ctc_loss": recent_mean(history, "loss"),
+                    "last_session_wall_s": trainer.last_session_wall_s,
+                    "parameters": int(sum(p.numel() for p in recogniser.parameters()))}
+        if valid:
+            hyps = transcribe_mels(recogniser, [m for m, _, _ in valid], symbols["symbols"])
+            training["valid"] = score([r for _, _, r in valid], hyps)
+        recogniser.save(out, mel_cfg, symbols, training)
+    return out
+
