@@ -1,1 +1,0 @@
-"""Typer command-line interface: thin shells over the Python API. Nothing imports from here."""

@@ -1,1 +1,0 @@
-"""Explicit export wrappers (ONNX) with parity checks against the eager models."""

@@ -1,1 +1,0 @@
-"""Models, one per file: acoustic (FastSpeech 2 + AdaSpeech)."""

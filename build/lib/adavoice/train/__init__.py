@@ -1,1 +1,0 @@
-"""Training: data batching, losses, the one training loop, resumable atomic checkpoints."""
