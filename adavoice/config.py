@@ -160,6 +160,13 @@ MAX_LENGTH_SCALE = 10.0
 MAX_PITCH_SHIFT = 24.0  # semitones: two octaves either way
 
 
+# Limits past which an output is damage, not speech, checked by the torch path and the runtime
+# alike: |log(frames + 1)| beyond 20 (half a billion frames) is no duration prediction, and a
+# natural-log mel of real sound lies within about [-12, 6].
+MAX_LOG_DURATION = 20.0
+MAX_ABS_LOG_MEL = 100.0
+
+
 @dataclasses.dataclass(frozen=True)
 class SynthesisConfig(JsonConfig):
     """How to speak: ``length_scale`` (>1 slower), ``pitch_shift`` (semitones),

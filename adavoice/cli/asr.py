@@ -1,4 +1,4 @@
-"""`adavoice asr transcribe|eval` and `adavoice train asr` (the CTC recogniser)."""
+"""`adavoice asr transcribe|eval` (the CTC recogniser; `adavoice train asr` trains it)."""
 
 from __future__ import annotations
 
@@ -45,21 +45,3 @@ def eval_command(
     typer.echo(f"CER {100 * result['cer']:.2f} %  WER {100 * result['wer']:.2f} %  "
                f"({result['utterances']} utterances)")
 
-
-def train_asr_command(
-    data: Path = typer.Argument(..., help="Corpus folder with manifest.jsonl (one language)"),
-    out: Path = typer.Option(..., "--out", help="Run folder; the release is written there"),
-    preset: str = typer.Option("small", help="tiny | small (~2.9 M parameters)"),
-    steps: int = typer.Option(4000, help="Total optimisation steps"),
-    max_frames: int = typer.Option(12000, help="Padded mel frames per batch"),
-    tokens: str = typer.Option("graphemes", help="graphemes | phonemes"),
-    init: Path = typer.Option(None, "--init", help="Continue from this ASR folder"),
-    device: str = typer.Option("cpu", help="cpu | cuda"),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.pt"),
-) -> None:
-    """Train the CTC recogniser (Conformer, SpecAugment, greedy decoding)."""
-    from adavoice.train.asr import train_asr
-
-    folder = train_asr(data, out, preset=preset, steps=steps, max_frames=max_frames,
-                       tokens=tokens, init=init, device=device, resume=resume)
-    typer.echo(f"recogniser written to {folder}")

@@ -27,8 +27,6 @@ def _register() -> None:
     app.command(name="eval", help="Compare synthesized audio with references (MCD, F0, V/UV, "
                                   "CER/WER, predicted MOS).")(evaluate.eval_command)
     app.add_typer(asr.app, name="asr", help="Speech recognition: transcribe, eval (CTC).")
-    train.app.command(name="asr", help="Train the CTC speech recogniser.")(
-        asr.train_asr_command)
     app.add_typer(train.app, name="train",
                   help="Train models (base, vocoder, speaker encoder, mel encoder).")
     app.command(name="adapt", help="Adapt the base to a new voice from ~20 clips.")(

@@ -26,11 +26,9 @@ import numpy as np
 import torch
 
 from adavoice.atomic import atomic_write_bytes
-from adavoice.config import read_json
 from adavoice.errors import (
     AdapterMismatchError,
     ConfigError,
-    MissingFileError,
     ModelFormatError,
     OutputError,
 )
@@ -43,6 +41,7 @@ from adavoice.export.acoustic import (
 )
 from adavoice.models.acoustic import SpeakerCondition
 from adavoice.models.base_model import BaseModel
+from adavoice.runtime import read_bundle_json
 from adavoice.runtime.format import (
     BUNDLE_FORMAT_VERSION,
     BUNDLE_JSON,
@@ -125,7 +124,7 @@ def add_voice(bundle: str | Path, voice: str | Path, name: str | None = None,
     graphs; AdapterMismatchError when the voice or the bundle is for another base. ``model``:
     the base model folder (default: the one bundle.json names)."""
     bundle = Path(bundle)
-    config = read_bundle_config(bundle)
+    config = read_bundle_json(bundle)
     named = model if model is not None else config["base"]["name"]
     base = BaseModel.load(named, precision="float32")
     if base.content_hash != config["base"]["weights_sha256"]:
@@ -135,18 +134,6 @@ def add_voice(bundle: str | Path, voice: str | Path, name: str | None = None,
     loaded = _load_voice(base, voice)
     return _write_adapted(bundle, config, base, loaded, name or Path(voice).name,
                           config["device"] == "cuda", overwrite)
-
-
-def read_bundle_config(bundle: str | Path) -> dict:
-    path = Path(bundle) / BUNDLE_JSON
-    if not path.is_file():
-        raise MissingFileError("not a bundle (no bundle.json)", path=bundle,
-                               fix="write one with `adavoice export --out DIR`")
-    config = read_json(path)
-    if config.get("kind") != BUNDLE_KIND:
-        raise ModelFormatError(f"bundle.json is not an adavoice bundle (kind "
-                               f"{config.get('kind')!r})", path=path)
-    return config
 
 
 # ---- pieces ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from adavoice.config import MAX_LOG_DURATION
 from adavoice.errors import ModelFormatError
 from adavoice.models.acoustic_config import AcousticConfig
 from adavoice.nn.alignment import AlignmentEncoder, monotonic_alignment_search
@@ -100,8 +101,6 @@ MIN_FRAMES = 2  # the fewest frames an utterance renders to at inference
 # longest pause a trained model predicts; only damaged weights reach it, and uncapped they
 # would ask for any amount of memory.
 MAX_FRAMES_PER_TOKEN = 100
-# |log(frames + 1)| beyond 20 (half a billion frames) is no prediction but damaged weights.
-MAX_LOG_DURATION = 20.0
 
 
 class AcousticModel(nn.Module):

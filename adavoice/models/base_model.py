@@ -17,7 +17,7 @@ import torch
 
 from adavoice.artifacts import damaged, read_artifact, read_json, sha256_file, write_artifact
 from adavoice.audio import Audio
-from adavoice.config import SynthesisConfig
+from adavoice.config import MAX_ABS_LOG_MEL, SynthesisConfig
 from adavoice.errors import (
     AdapterMismatchError,
     MissingFileError,
@@ -30,8 +30,6 @@ from adavoice.text.chunks import token_pieces
 
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent.parent / "models"
 WEIGHTS_NAME = "model.safetensors"
-# a natural-log mel of real sound lies within about [-12, 6]; beyond 100 is damage
-MAX_ABS_LOG_MEL = 100.0
 
 
 def save_base_model(folder: str | Path, model: AcousticModel, cfg: BaseModelConfig,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adavoice.config import SynthesisConfig, read_json
+from adavoice.config import MAX_ABS_LOG_MEL, MAX_LOG_DURATION, SynthesisConfig, read_json
 from adavoice.errors import (
     AdapterMismatchError,
     ConfigError,
@@ -43,9 +43,6 @@ from adavoice.runtime.format import (
     sha256_of,
 )
 from adavoice.windows import plan_passes
-
-MAX_ABS_LOG_MEL = 100.0  # as the torch path: a natural-log mel beyond this is damage
-MAX_LOG_DURATION = 20.0
 
 __all__ = ["Synthesizer", "RuntimeVoice"]
 
@@ -87,7 +84,7 @@ class Synthesizer:
         ModelFormatError or AdapterMismatchError naming the file for anything missing,
         damaged or made for another base."""
         folder = Path(bundle)
-        config = _read_bundle_json(folder)
+        config = read_bundle_json(folder)
         voices = _read_voices(folder, config)
         return cls(folder, config, voices, threads, providers)
 
@@ -233,7 +230,8 @@ class Synthesizer:
 
 
 # ---- reading a bundle ------------------------------------------------------------------------
-def _read_bundle_json(folder: Path) -> dict:
+def read_bundle_json(folder: Path) -> dict:
+    """bundle.json checked for kind, format version and the fields the runtime reads."""
     path = folder / BUNDLE_JSON
     if not folder.is_dir():
         raise MissingFileError("no such bundle folder", path=folder,

@@ -138,8 +138,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _voices(self):
         tts = self.server.synthesizer
-        voices = [{"name": name, "kind": tts.voice(name).kind,
-                   "defaults": tts.voice(name).defaults} for name in tts.voices]
+        voices = [{"name": voice.name, "kind": voice.kind, "defaults": voice.defaults}
+                  for voice in map(tts.voice, tts.voices)]
         return 200, _json({"voices": voices, "sample_rate": tts.sample_rate,
                            "vocoders": list(tts.vocoders)}), "application/json"
 

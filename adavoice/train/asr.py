@@ -10,6 +10,7 @@ the mel settings, the symbol table and the greedy CER/WER on the valid split.
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -57,6 +58,16 @@ def token_text(tokens) -> str:
     return "".join(tokens)
 
 
+def pad_mels(mels: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n_mels, T_i) mels -> ((B, n_mels, max T) padded with the log floor, lengths (B,))."""
+    lengths = torch.tensor([m.shape[-1] for m in mels])
+    floor = math.log(MelConfig().log_floor)
+    padded = torch.full((len(mels), mels[0].shape[0], int(lengths.max())), floor)
+    for row, mel in enumerate(mels):
+        padded[row, :, :mel.shape[-1]] = mel
+    return padded, lengths
+
+
 class _LengthBatches:
     """Batches of utterances of similar length, at most ``max_frames`` frames of padded mel
     each, reshuffled per epoch (the same for a seed wherever a run resumes)."""
@@ -86,10 +97,7 @@ class _LengthBatches:
     def load(self, item):
         epoch, position, indices = item
         chosen = [self.items[i] for i in indices]
-        lengths = torch.tensor([m.shape[-1] for m, _, _ in chosen])
-        mel = torch.full((len(chosen), chosen[0][0].shape[0], int(lengths.max())), -11.5129)
-        for row, (m, _, _) in enumerate(chosen):
-            mel[row, :, :m.shape[-1]] = m
+        mel, lengths = pad_mels([m for m, _, _ in chosen])
         if self.augment:
             mel = spec_augment(mel, lengths, random.Random(hash((self.seed, epoch, position))))
         targets = torch.tensor([t for _, ids, _ in chosen for t in ids], dtype=torch.long)
@@ -139,11 +147,7 @@ def transcribe_mels(model: CtcRecogniser, mels: list[torch.Tensor], symbols: lis
     model.eval()
     out = []
     for start in range(0, len(mels), batch):
-        chunk = mels[start:start + batch]
-        lengths = torch.tensor([m.shape[-1] for m in chunk])
-        padded = torch.full((len(chunk), chunk[0].shape[0], int(lengths.max())), -11.5129)
-        for row, m in enumerate(chunk):
-            padded[row, :, :m.shape[-1]] = m
+        padded, lengths = pad_mels(mels[start:start + batch])
         log_probs, steps = model(padded, lengths)
         out += [token_text(symbols[i] for i in ids) for ids in greedy_ids(log_probs, steps)]
     return out
