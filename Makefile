@@ -6,10 +6,12 @@ STAMP   := $(VENV)/.installed
 SYSSTAMP := .system-packages
 TORCH   := torch==2.11.0 torchaudio==2.11.0
 APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox-kdlpc16k \
-  festvox-us-slt-hts festvox-czech-dita festvox-italp16k festvox-itapc16k sox libsox-fmt-all \
+  festvox-us-slt-hts festvox-czech-dita festvox-czech-machac festvox-czech-ph \
+  festvox-czech-krb festvox-italp16k festvox-itapc16k sox libsox-fmt-all \
   fortunes fortunes-cs fortunes-it wordnet-base
 
-.PHONY: install install-system test test-slow lint demo corpus-en corpus-adapt corpus-adapt-dev clean
+.PHONY: install install-system test test-slow lint demo corpus-en corpus-adapt corpus-adapt-dev \
+  corpus-cs bootstrap-cs clean
 
 install: $(STAMP)
 
@@ -51,6 +53,20 @@ corpus-adapt: install install-system
 corpus-adapt-dev: install install-system
 	$(BIN)/adavoice corpus build data/adapt-dev --language en --utterances 60 --seed 11 \
 	  --voices flite:slt espeak:en-us+f3 espeak:en-us+m3
+
+# The Czech data of the LRSpeech benchmark (issue 20): see benchmarks/bootstrap_corpus.py.
+corpus-cs: install install-system
+	$(BIN)/python benchmarks/bootstrap_corpus.py --language cs --out data/bootstrap-cs
+
+# The Czech bootstrap on default settings, then its ablation table (BENCHMARKS.md).
+bootstrap-cs: corpus-cs
+	test -f runs/judge-cs/config.json || $(BIN)/adavoice train asr data/bootstrap-cs/full \
+	  --out runs/judge-cs --init demo --steps 500
+	$(BIN)/adavoice lang bootstrap cs --paired data/bootstrap-cs/paired \
+	  --low-quality-paired data/bootstrap-cs/low-quality --unpaired-speech data/bootstrap-cs/unpaired \
+	  --unpaired-text data/bootstrap-cs/unpaired-text.txt --eval data/bootstrap-cs/eval \
+	  --judge runs/judge-cs --out runs/bootstrap-cs
+	$(BIN)/python benchmarks/bootstrap.py runs/bootstrap-cs --data data/bootstrap-cs
 
 demo: install install-system
 	$(BIN)/python examples/demo.py

@@ -95,6 +95,22 @@ def test_bad_corpora_are_typed_errors(trained, tmp_path):
     (mixed / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(DatasetError, match="mixes languages"):
         train_asr(mixed, tmp_path / "y", preset="tiny", train_cfg=_cfg(2), progress=False)
-    with pytest.raises(AdapterMismatchError):  # phonemes have another symbol table
-        train_asr(corpus, tmp_path / "z", preset="tiny", tokens="phonemes", init=out,
-                  train_cfg=_cfg(2), progress=False)
+    with pytest.raises(AdapterMismatchError):  # a tiny recogniser cannot start a small one
+        train_asr(corpus, tmp_path / "z", preset="small", init=out, train_cfg=_cfg(2),
+                  progress=False)
+
+
+def test_init_from_another_symbol_table_matches_rows_by_symbol(trained, tmp_path):
+    """A phoneme recogniser (or one of another language) starts from a grapheme one: the body
+    is copied, output rows only where the symbol (or its base letter) exists in both."""
+    from adavoice.models.asr import CtcRecogniser
+
+    corpus, out = trained
+    phon = train_asr(corpus, tmp_path / "p", preset="tiny", tokens="phonemes", init=out,
+                     train_cfg=_cfg(1), progress=False)
+    copied = json.loads((phon / "config.json").read_text())["training"]["init_copied"]
+    old, _, old_symbols = CtcRecogniser.from_dir(out)
+    new_symbols = json.loads((phon / "config.json").read_text())["symbols"]["symbols"]
+    shared = [s for s in new_symbols if s in old_symbols["symbols"]]
+    assert copied["output_rows"] >= len(shared) > 0
+    assert copied["of"] == len(new_symbols) != len(old_symbols["symbols"])

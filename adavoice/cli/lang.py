@@ -97,3 +97,85 @@ def _model_processor(model: str) -> TextProcessor:
     processor = TextProcessor.from_symbols(SymbolTable.from_dict(symbols["symbols"]))
     processor.emit_warnings = False
     return processor
+
+
+@app.command("new")
+def new_command(
+    code: str = typer.Argument(..., help="Code of the new language (e.g. 'sk')."),
+    text: Path = typer.Option(..., "--text", help="UTF-8 text of the language, a sentence a "
+                                                  "line; its letters become the alphabet."),
+    name: str | None = typer.Option(None, "--name", help="Display name (default: the code)."),
+    espeak: str | None = typer.Option(
+        None, "--espeak", help="espeak-ng voice for phonemes (default: the code, when espeak-ng "
+                               "knows it; '' for none: graphemes)"),
+    tokenizer: str | None = typer.Option(None, "--tokenizer",
+                                         help="graphemes | phonemes (default: phonemes when "
+                                              "espeak-ng knows the language)"),
+    min_count: int = typer.Option(2, "--min-count", help="Letters seen fewer times than this "
+                                                         "(stray foreign names) are left out."),
+    packs_dir: Path | None = PACKS_DIR_OPTION,
+    force: bool = typer.Option(False, "--force", help="Replace an existing pack."),
+) -> None:
+    """Make a language pack from the language's own text (adavoice.bootstrap.pack)."""
+    from adavoice.bootstrap.data import read_text
+    from adavoice.bootstrap.pack import new_pack, write_pack
+    from adavoice.errors import ConfigError
+    from adavoice.text.pack import PACK_FILE, default_packs_dir
+
+    root = packs_dir or default_packs_dir()
+    if (root / code / PACK_FILE).is_file() and not force:
+        raise ConfigError(f"a pack {code!r} exists already", path=root / code / PACK_FILE,
+                          fix="pass --force to replace it, or --packs-dir for another folder")
+    pack = new_pack(code, read_text(text), name=name, espeak_voice=espeak, tokenizer=tokenizer,
+                    min_count=min_count)
+    path = write_pack(pack, root)
+    typer.echo(f"wrote {path}: {len(pack.alphabet)} letters, {len(pack.phonemes)} phonemes, "
+               f"tokenizer {pack.tokenizer}, espeak {pack.espeak_voice or '-'}")
+
+
+@app.command("bootstrap")
+def bootstrap_command(
+    language: str = typer.Argument(..., help="Language code; without an installed pack one is "
+                                             "made from --unpaired-text."),
+    paired: Path = typer.Option(..., "--paired", help="The target voice's transcribed speech "
+                                                      "(manifest folder or audio + "
+                                                      "metadata.csv); its valid split is held "
+                                                      "out for the report."),
+    unpaired_speech: Path = typer.Option(..., "--unpaired-speech",
+                                         help="Untranscribed speech: a manifest folder or "
+                                              "folders of audio (one speaker a folder)."),
+    unpaired_text: Path = typer.Option(..., "--unpaired-text", help="Text, a sentence a line."),
+    out: Path = typer.Option(..., "--out", help="The new base model folder (ASR in asr/); "
+                                                "work/ inside keeps the stages for resuming."),
+    low_quality: Path | None = typer.Option(None, "--low-quality-paired",
+                                            help="Extra multi-speaker transcribed speech."),
+    init: str = typer.Option("demo", "--init", help="The rich-language base to start from "
+                                                    "(its asr/ starts the recogniser)."),
+    rounds: int = typer.Option(None, "--rounds", help="Dual-transformation rounds."),
+    judge: Path | None = typer.Option(None, "--judge", help="A frozen ASR that judges the TTS "
+                                                            "(default: the fine-tuned one)."),
+    evaluation: list[Path] = typer.Option([], "--eval", help="Held-out transcribed speech to "
+                                                             "report ASR CER on (repeatable)."),
+    preset: str = typer.Option("default", "--preset", help="default | tiny (a smoke test)"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
+) -> None:
+    """LRSpeech: TTS + ASR for a new language (fine-tune, dual transformation, distillation).
+
+    Run the same command again to continue a stopped run; report.md says what each stage did."""
+    import dataclasses
+
+    from adavoice.bootstrap import BootstrapConfig, bootstrap
+    from adavoice.errors import ConfigError
+
+    if preset not in ("default", "tiny"):
+        raise ConfigError(f"unknown bootstrap preset {preset!r}", fix="default | tiny")
+    config = BootstrapConfig() if preset == "default" else BootstrapConfig.tiny()
+    if rounds is not None:
+        if rounds < 0:
+            raise ConfigError("--rounds must be 0 or more")
+        config = dataclasses.replace(config, rounds=rounds)
+    result = bootstrap(language, out, paired, unpaired_speech, unpaired_text,
+                       init=init, low_quality=low_quality, evaluation=list(evaluation),
+                       judge=judge, config=config, progress=not quiet, device=device)
+    typer.echo(f"wrote {result} (report: {result / 'report.md'})")

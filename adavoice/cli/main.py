@@ -23,7 +23,8 @@ def _register() -> None:
     from adavoice.cli import adapt, asr, corpus, evaluate, export, lang, synth, train, vocode
 
     app.add_typer(corpus.app, name="corpus", help="Build synthetic corpora and import real ones.")
-    app.add_typer(lang.app, name="lang", help="Language packs: list them, show normalisation.")
+    app.add_typer(lang.app, name="lang", help="Language packs (list, show, new) and the LRSpeech "
+                                              "bootstrap of a new language.")
     app.command(name="eval", help="Compare synthesized audio with references (MCD, F0, V/UV, "
                                   "CER/WER, predicted MOS).")(evaluate.eval_command)
     app.add_typer(asr.app, name="asr", help="Speech recognition: transcribe, eval (CTC).")

@@ -165,7 +165,8 @@ def train_asr_command(
     steps: int = typer.Option(4000, help="Total optimisation steps"),
     max_frames: int = typer.Option(12000, help="Padded mel frames per batch"),
     tokens: str = typer.Option("graphemes", help="graphemes | phonemes"),
-    init: Path = typer.Option(None, "--init", help="Continue from this ASR folder"),
+    init: Path = typer.Option(None, "--init", help="Start from this ASR folder, or a model with "
+                              "asr/ (demo: English); another language's rows match by letter"),
     device: str = typer.Option("cpu", help="cpu | cuda"),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.pt"),
 ) -> None:

@@ -38,6 +38,14 @@ def save_base_model(folder: str | Path, model: AcousticModel, cfg: BaseModelConf
     return write_artifact(folder, KIND, cfg.to_dict(), model.state_dict(), half)
 
 
+def read_base_config(folder: str | Path) -> BaseModelConfig:
+    """The config of a base model folder (or shipped name) without loading its weights."""
+    from adavoice.config import read_json
+
+    path = resolve_model_dir(folder) / "config.json"
+    return BaseModelConfig.from_dict(read_json(path, what="base model config"))
+
+
 def load_base_model(folder: str | Path) -> tuple[AcousticModel, BaseModelConfig]:
     """(eval-mode model, config) from a base-model folder; MissingFileError or
     ModelFormatError naming the file for anything missing, damaged or inconsistent."""

@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from adavoice.errors import ConfigError, ModelFormatError, UnknownSymbolError
@@ -32,7 +33,9 @@ class SymbolTable:
     """An ordered, duplicate-free list of token strings; ``symbols[0]`` is :data:`PAD`.
 
     ``language`` and ``tokenizer`` record what the table was built for, so a model can rebuild
-    the matching text front end from its own config.
+    the matching text front end from its own config. ``pack`` embeds the language pack itself
+    (``LanguagePack.to_dict()``) for a language that is not installed, such as one made by
+    ``adavoice lang new`` for a bootstrapped model, so the model carries its own front end.
 
     >>> from adavoice.text.pack import LanguagePack
     >>> table = SymbolTable.from_pack(LanguagePack.load("en"))
@@ -49,6 +52,7 @@ class SymbolTable:
     language: str = ""
     tokenizer: str = "graphemes"
     format_version: int = SYMBOLS_FORMAT_VERSION
+    pack: dict | None = dataclasses.field(default=None, compare=False, hash=False, repr=False)
     _ids: dict[str, int] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -81,8 +85,13 @@ class SymbolTable:
         """The table of ``pack``: word separator and punctuation first, then the alphabet
         (graphemes) or the stress marks, the phoneme inventory and every phoneme with each
         stress mark in front (phonemes). A stressed phoneme is one token: a stress mark alone has
-        no sound, and as a token of its own it became a hub the aligner gave whole words to."""
+        no sound, and as a token of its own it became a hub the aligner gave whole words to.
+        A pack from outside the installed ``languages/`` is embedded in the table."""
+        from adavoice.text.pack import default_packs_dir
+
         tokenizer = tokenizer or pack.tokenizer
+        installed = pack.path is not None and \
+            Path(pack.path).resolve().parent.parent == default_packs_dir()
         if tokenizer == "phonemes":
             stressed = tuple(mark + p for mark in pack.stress_marks for p in pack.phonemes)
             units: tuple[str, ...] = pack.stress_marks + pack.phonemes + stressed
@@ -90,7 +99,9 @@ class SymbolTable:
             units = pack.alphabet
         else:
             raise ConfigError(f"unknown tokenizer {tokenizer!r}; use graphemes or phonemes")
-        return cls.from_symbols(pack.kept_punctuation + units, pack.code, tokenizer)
+        table = cls.from_symbols(pack.kept_punctuation + units, pack.code, tokenizer)
+        return table if installed else dataclasses.replace(
+            table, pack=pack.with_tokenizer(tokenizer).to_dict())
 
     @property
     def pad_id(self) -> int:
@@ -142,6 +153,7 @@ class SymbolTable:
             "language": self.language,
             "tokenizer": self.tokenizer,
             "symbols": list(self.symbols),
+            **({"pack": self.pack} if self.pack is not None else {}),
         }
 
     @classmethod
@@ -161,6 +173,7 @@ class SymbolTable:
             language=str(data.get("language", "")),
             tokenizer=str(data.get("tokenizer", "graphemes")),
             format_version=version,
+            pack=data.get("pack") if isinstance(data.get("pack"), dict) else None,
         )
 
 

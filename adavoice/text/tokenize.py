@@ -100,8 +100,10 @@ class TextProcessor:
     def from_symbols(
         cls, symbols: SymbolTable, packs_dir: str | Path | None = None, **kwargs
     ) -> TextProcessor:
-        """Processor matching a model's saved symbol table (its language and tokenizer)."""
-        pack = LanguagePack.load(symbols.language, packs_dir)
+        """Processor matching a model's saved symbol table (its language and tokenizer); a
+        table that embeds its pack uses that pack, installed or not."""
+        pack = (LanguagePack.from_dict(symbols.pack) if symbols.pack is not None
+                else LanguagePack.load(symbols.language, packs_dir))
         return cls(pack, tokenizer=symbols.tokenizer, symbols=symbols, **kwargs)
 
     def process(self, text: str) -> ProcessedText:

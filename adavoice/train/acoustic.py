@@ -47,7 +47,8 @@ def _majority_language(manifest: Manifest) -> str:
 
 
 def prepare_run(data: Path, out: Path, preset: str, resume: bool, overrides: dict | None = None,
-                tokenizer: str | None = None):
+                tokenizer: str | None = None, packs_dir: Path | None = None,
+                feature_cache: Path | None = None):
     """Load data and build (or, on resume, rebuild) the model and its release config."""
     manifest = Manifest.load(data)
     train_rows, valid_rows = _splits(manifest)
@@ -59,9 +60,10 @@ def prepare_run(data: Path, out: Path, preset: str, resume: bool, overrides: dic
         speakers, mel = cfg.speakers, cfg.mel
     else:
         language = _majority_language(train_rows)
-        processor = TextProcessor.from_language(language, tokenizer=tokenizer)
+        processor = TextProcessor.from_language(language, tokenizer=tokenizer,
+                                                packs_dir=packs_dir)
         speakers, mel = sorted({u.speaker for u in train_rows if u.text}), MelConfig()
-    cache = FeatureCache(Path(data) / ".feature-cache", mel)
+    cache = FeatureCache(feature_cache or Path(data) / ".feature-cache", mel)
     precompute(train_rows, cache)
     precompute(valid_rows, cache)
     train_set = AcousticDataset(train_rows, processor, cache, speakers)
@@ -180,7 +182,8 @@ def train_base(data: str | Path, out: str | Path, preset: str = BASE_RUN.preset,
                progress: bool = True, tokenizer: str | None = None,
                init: str | Path | None = None,
                aligner_lr_scale: float = BASE_RUN.aligner_lr_scale,
-               predicted_condition_share: float = BASE_RUN.predicted_condition_share) -> Path:
+               predicted_condition_share: float = BASE_RUN.predicted_condition_share,
+               packs_dir: Path | None = None, feature_cache: Path | None = None) -> Path:
     """Train and write the release folder ``out``; returns it. See the module docstring.
 
     ``tokenizer`` ("graphemes" | "phonemes") overrides the language pack's default (with
@@ -189,13 +192,15 @@ def train_base(data: str | Path, out: str | Path, preset: str = BASE_RUN.preset,
     (and its own token embedding) learns at ``aligner_lr_scale`` times the run's rate: alone,
     it aligned the base corpus in 600 steps at 3e-3 where 1e-3 needed twice as many.
     ``predicted_condition_share`` of the utterances decode from the predicted phoneme-level
-    condition, as at inference (see :meth:`AcousticModel.forward`)."""
+    condition, as at inference (see :meth:`AcousticModel.forward`). ``packs_dir``: where the
+    corpus's language pack is when it is not installed; ``feature_cache``: a cache folder to
+    share between runs (default: the corpus's own ``.feature-cache``)."""
     out = Path(out)
     torch.manual_seed((train_cfg or TrainConfig()).seed)
     if init is not None and tokenizer is None:  # a warm start keeps the init's kind of tokens
         tokenizer = _release_tokenizer(init)
     model, cfg, train_set, valid_set = prepare_run(Path(data), out, preset, resume, overrides,
-                                                   tokenizer)
+                                                   tokenizer, packs_dir, feature_cache)
     if not (resume and (out / "checkpoints" / "last.pt").is_file()):
         if init is not None:
             cfg.training["init"] = initialise_from(model, cfg, init)

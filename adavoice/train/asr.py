@@ -10,6 +10,7 @@ the mel settings, the symbol table and the greedy CER/WER on the valid split.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from pathlib import Path
@@ -19,16 +20,17 @@ import torch
 from adavoice.audio import MelFrontend, load_audio
 from adavoice.config import MelConfig
 from adavoice.data.manifest import Manifest
-from adavoice.errors import DatasetError
-from adavoice.models.asr import AsrConfig, CtcRecogniser, greedy_ids
+from adavoice.errors import ConfigError, DatasetError
+from adavoice.models.asr import AsrConfig, CtcRecogniser, greedy_ids, resolve_asr_dir
 from adavoice.train.loop import TrainConfig, Trainer, recent_mean
 
 
-def asr_processor(language: str, tokens: str):
+def asr_processor(language: str, tokens: str, packs_dir: Path | None = None):
     """The text front end whose symbol table the recogniser writes."""
     from adavoice.text import TextProcessor
 
-    return TextProcessor.from_language(language, tokenizer=tokens, emit_warnings=False)
+    return TextProcessor.from_language(language, tokenizer=tokens, emit_warnings=False,
+                                       packs_dir=packs_dir)
 
 
 def load_utterances(manifest: Manifest, rows, processor, mel_cfg: MelConfig,
@@ -170,7 +172,9 @@ def train_asr(data: str | Path, out: str | Path, preset: str = "small", steps: i
               device: str = "cpu", resume: bool = False, learning_rate: float = 1e-3,
               train_cfg: TrainConfig | None = None, progress: bool = True) -> Path:
     """Train on the manifest's train split (all rows when it has none); write the release to
-    ``out``. ``init``: an ASR folder to start from (same symbol table)."""
+    ``out``. ``init``: an ASR folder to start from; with the same symbol table every tensor is
+    copied, with another one (a recogniser of another language) the output rows are matched by
+    symbol (see :func:`initialise_recogniser`)."""
     out, data = Path(out), Path(data)
     manifest = Manifest.load(data)
     rows = list(manifest.split("train")) or list(manifest)
@@ -185,24 +189,41 @@ def train_asr(data: str | Path, out: str | Path, preset: str = "small", steps: i
     if not items:
         raise DatasetError("no transcribed utterances to train on", path=data)
     valid = load_utterances(manifest, valid_rows, processor, mel_cfg)
-    symbols = processor.symbols.to_dict()
-    cfg = AsrConfig.preset(preset, n_tokens=len(processor.symbols.symbols))
-    model = CtcRecogniser(cfg)
-    if init is not None:
-        initial, _, initial_symbols = CtcRecogniser.from_dir(init)
-        if initial_symbols.get("symbols") != symbols["symbols"] or initial.cfg != cfg:
-            from adavoice.errors import AdapterMismatchError
+    tcfg = train_cfg or TrainConfig(steps=steps, learning_rate=learning_rate,
+                                    warmup_steps=min(500, steps // 10 + 1),
+                                    validate_every=10**9, max_frames=max_frames)
+    return fit_recogniser(items, valid, out, processor.symbols.to_dict(), preset, tcfg,
+                          init=init, device=device, resume=resume, progress=progress,
+                          training={"data": str(data), "tokens": tokens})
 
-            raise AdapterMismatchError("the --init recogniser has another symbol table or "
-                                       "size", path=init, fix="start without --init")
-        model.load_state_dict(initial.state_dict())
+
+def fit_recogniser(items: list, valid: list, out: str | Path, symbols: dict, preset: str | None,
+                   tcfg: TrainConfig, init: str | Path | None = None, device: str = "cpu",
+                   resume: bool = False, progress: bool = True, training: dict | None = None,
+                   mel_cfg: MelConfig | None = None) -> Path:
+    """The training itself, on ``items`` already in memory: (mel (n_mels, T), token ids,
+    reference) triples, mels from real audio or from a TTS. ``preset`` None: the size of
+    ``init``. Writes the release to ``out`` (greedy CER/WER on ``valid`` in its config) and
+    returns it."""
+    out, mel_cfg = Path(out), mel_cfg or MelConfig()
+    if not items:
+        raise DatasetError("no transcribed utterances to train on", path=out)
+    if preset is None:  # the size of the recogniser it starts from
+        if init is None:
+            raise ConfigError("a recogniser without --init needs a preset", fix="tiny | small")
+        preset = "init"
+        cfg = CtcRecogniser.from_dir(resolve_asr_dir(init))[0].cfg.replace(
+            n_tokens=len(symbols["symbols"]))
+    else:
+        cfg = AsrConfig.preset(preset, n_tokens=len(symbols["symbols"]))
+    model = CtcRecogniser(cfg)
+    init_report = None
+    if init is not None:
+        init_report = initialise_recogniser(model, symbols, init)
     else:  # standardise the input with the corpus's own statistics
         frames = torch.cat([m for m, _, _ in items], dim=-1)
         model.mel_mean.copy_(frames.mean(-1))
         model.mel_std.copy_(frames.std(-1).clamp(min=0.1))
-    tcfg = train_cfg or TrainConfig(steps=steps, learning_rate=learning_rate,
-                                    warmup_steps=min(500, steps // 10 + 1),
-                                    validate_every=10**9, max_frames=max_frames)
     torch.manual_seed(tcfg.seed)
     dev = torch.device(device)
     batches = _LengthBatches(items, tcfg.max_frames, tcfg.seed, dev, augment=True)
@@ -212,8 +233,9 @@ def train_asr(data: str | Path, out: str | Path, preset: str = "small", steps: i
     history = trainer.fit(resume, progress)
     if trainer.rank == 0:
         recogniser = trainer.model.model.cpu().eval()
-        training = {"data": str(data), "steps": trainer.step, "utterances": len(items),
-                    "tokens": tokens, "preset": preset, "init": str(init) if init else None,
+        training = {**(training or {}), "steps": trainer.step, "utterances": len(items),
+                    "preset": preset, "init": str(init) if init else None,
+                    "init_copied": init_report,
                     "final_ctc_loss": recent_mean(history, "loss"),
                     "last_session_wall_s": trainer.last_session_wall_s,
                     "parameters": int(sum(p.numel() for p in recogniser.parameters()))}
@@ -223,3 +245,30 @@ def train_asr(data: str | Path, out: str | Path, preset: str = "small", steps: i
         recogniser.save(out, mel_cfg, symbols, training)
     return out
 
+
+def initialise_recogniser(model: CtcRecogniser, symbols: dict, init: str | Path) -> dict:
+    """Warm start from the recogniser in ``init``, which must have the same size. Every tensor
+    but the output layer is copied; output rows are matched by symbol, and a letter the old
+    table lacks starts from its base letter (``č`` from ``c``: the NFD form's first character),
+    so an English recogniser starts a Czech one. Returns counts of what was copied."""
+    import unicodedata
+
+    from adavoice.errors import AdapterMismatchError
+
+    initial, _, initial_symbols = CtcRecogniser.from_dir(resolve_asr_dir(init))
+    if dataclasses.replace(initial.cfg, n_tokens=model.cfg.n_tokens) != model.cfg:
+        raise AdapterMismatchError("the --init recogniser has another size", path=init,
+                                   fix="use the same preset, or start without --init")
+    old = list(initial_symbols.get("symbols", []))
+    state = {k: v for k, v in initial.state_dict().items() if not k.startswith("out.")}
+    model.load_state_dict(state, strict=False)
+    rows = 0
+    with torch.no_grad():
+        for index, symbol in enumerate(symbols["symbols"]):
+            base = unicodedata.normalize("NFD", symbol)[:1] if symbol else symbol
+            source = symbol if symbol in old else base if base in old else None
+            if source is not None:
+                model.out.weight[index] = initial.out.weight[old.index(source)]
+                model.out.bias[index] = initial.out.bias[old.index(source)]
+                rows += 1
+    return {"tensors": len(state), "output_rows": rows, "of": len(symbols["symbols"])}

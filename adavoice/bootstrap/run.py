@@ -1,0 +1,549 @@
+"""The LRSpeech bootstrap (Xu et al., KDD 2020; DESIGN §7): a TTS and a CTC ASR for a new
+language from a few paired sentences, unpaired speech and unpaired text.
+
+Stages, in order; each is resumable and, once done, recorded in ``work/state.json``:
+
+1. ``finetune``: the TTS starts from ``init`` (a base of a rich language: token rows of shared
+   symbols, the aligner, encoder and decoder are copied) and the ASR from the recogniser it
+   carries in ``asr/`` (output rows matched by symbol); both train on the paired data plus the
+   low-quality pairs.
+2. ``round-1`` ... ``round-N``, dual transformation: the ASR of the round before transcribes
+   the unpaired speech and the TTS trains on those pseudo-pairs; the TTS of the round before
+   speaks a fresh slice of the unpaired text in every voice it has, and the ASR trains on
+   those mels (a TTS mel is what the ASR reads; no vocoder is in the loop). The real pairs are
+   mixed into every round. Both start from the round before.
+3. ``distill``: the last TTS (teacher) speaks another slice of the text in the target voice;
+   a sample is kept only when every phoneme got at least one frame and the last ASR reads it
+   back under ``distill_max_cer``; the kept mels become audio (Griffin-Lim) and a student TTS
+   for the target voice trains on them plus the real pairs, starting from the teacher. The ASR
+   student trains on the real pairs, the teacher TTS's multi-voice mels and the unpaired
+   speech under the teacher ASR's labels, keeping the most confident ``asr_keep_share``.
+
+A killed run continues at the stage it reached and, inside a stage, at the training step of
+its last checkpoint (the loop's own resume); pseudo-labels are written once per round.
+After every stage a row goes to ``report.json`` / ``report.md`` (see adavoice.bootstrap.report).
+The result: ``out`` is a base model folder (``adavoice synth --model OUT``) with the ASR in
+``out/asr`` and, for a language without an installed pack, the pack embedded in both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from adavoice.atomic import atomic_write_bytes
+from adavoice.bootstrap.data import Inputs, read_inputs
+from adavoice.errors import ConfigError, DatasetError
+from adavoice.train.settings import TrainConfig
+
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    """Step counts and filters. The defaults fit the whole bootstrap of the Czech benchmark
+    (50 / 198 / 2,598 utterances) in about an hour on a 2-core CPU; see BENCHMARKS.md."""
+
+    rounds: int = 2
+    tts_finetune_steps: int = 800
+    asr_finetune_steps: int = 500
+    tts_round_steps: int = 300
+    asr_round_steps: int = 300
+    distill_tts_steps: int = 400
+    distill_asr_steps: int = 300
+    texts_per_round: int = 600  # unpaired sentences the TTS speaks for the ASR each round
+    distill_texts: int = 600  # sentences the teacher speaks for the student TTS
+    distill_max_cer: float = 0.3
+    asr_keep_share: float = 0.7
+    asr_preset: str = "small"  # when init carries no ASR; else the size of init's ASR
+    asr_max_frames: int = 12000
+    tts_max_frames: int = 6000
+    tts_tokenizer: str | None = None  # None: phonemes when the pack has them, else graphemes
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+    @classmethod
+    def tiny(cls, **overrides) -> "BootstrapConfig":
+        """For tests: a few steps per stage and tiny models."""
+        return cls(**{"rounds": 1, "tts_finetune_steps": 3, "asr_finetune_steps": 3,
+                      "tts_round_steps": 2, "asr_round_steps": 2, "distill_tts_steps": 2,
+                      "distill_asr_steps": 2, "texts_per_round": 4, "distill_texts": 4,
+                      "distill_max_cer": 10.0, "asr_preset": "tiny", **overrides})
+
+    def stages(self) -> list[str]:
+        return ["finetune"] + [f"round-{r}" for r in range(1, self.rounds + 1)] + ["distill"]
+
+    def planned_steps(self, stage: str) -> int:
+        if stage == "finetune":
+            return self.tts_finetune_steps + self.asr_finetune_steps
+        if stage == "distill":
+            return self.distill_tts_steps + self.distill_asr_steps
+        return self.tts_round_steps + self.asr_round_steps
+
+
+class Bootstrap:
+    """One bootstrap into ``out``; :meth:`run` does (or finishes) every stage."""
+
+    def __init__(self, language: str, out: Path, paired: Path, unpaired_speech: Path,
+                 unpaired_text: Path, init: str | Path = "demo", low_quality: Path | None = None,
+                 evaluation: list[Path] = (), judge: str | Path | None = None,
+                 config: BootstrapConfig = BootstrapConfig(), progress: bool = True,
+                 device: str = "cpu"):
+        from adavoice.models.asr import resolve_asr_dir
+        from adavoice.models.base_model import resolve_model_dir
+
+        self.out, self.cfg, self.progress, self.device = Path(out), config, progress, device
+        self.work = self.out / "work"
+        self.init = resolve_model_dir(init)
+        self.init_asr = resolve_asr_dir(self.init) if (self.init / "asr").is_dir() else None
+        self.judge = judge  # resolved when first used: it may still be training
+        self.packs_dir, self.pack = self._language_pack(language, unpaired_text, paired)
+        self.inputs: Inputs = read_inputs(language, self.pack, paired, unpaired_speech,
+                                          unpaired_text, low_quality, evaluation)
+        self.fingerprint = {"language": language, "paired": str(Path(paired).resolve()),
+                            "unpaired_speech": str(Path(unpaired_speech).resolve()),
+                            "unpaired_text": str(Path(unpaired_text).resolve()),
+                            "low_quality": str(Path(low_quality).resolve()) if low_quality
+                            else None, "init": str(self.init),
+                            "config": dataclasses.asdict(config)}
+        self.tts_tokenizer = config.tts_tokenizer or (
+            "phonemes" if self.pack.phonemes and self.pack.espeak_voice else "graphemes")
+        self._real_cache: dict[str, torch.Tensor] = {}
+
+    # ---- language ------------------------------------------------------------------------------
+    def _language_pack(self, language: str, text_file: Path, paired: Path):
+        """(packs_dir or None, pack): the installed pack, else one made from the unpaired text
+        and the paired transcripts (written to ``out/language`` and embedded in the models'
+        symbol tables)."""
+        from adavoice.bootstrap.data import paired_texts, read_text
+        from adavoice.bootstrap.pack import new_pack, write_pack
+        from adavoice.errors import UnknownLanguageError
+        from adavoice.text.pack import LanguagePack
+
+        try:
+            return None, LanguagePack.load(language)
+        except UnknownLanguageError:
+            pass
+        packs_dir = self.out / "language"
+        if (packs_dir / language / "pack.json").is_file():
+            return packs_dir, LanguagePack.load(language, packs_dir)
+        lines = read_text(text_file) + paired_texts(paired, language)
+        pack = new_pack(language, lines)
+        write_pack(pack, packs_dir)
+        return packs_dir, LanguagePack.load(language, packs_dir)
+
+    # ---- state ---------------------------------------------------------------------------------
+    def _state(self) -> dict:
+        path = self.work / "state.json"
+        if not path.is_file():
+            return {"format": STATE_FORMAT, "inputs": self.fingerprint, "done": {}}
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if state.get("inputs") != self.fingerprint:
+            raise ConfigError("this --out holds a bootstrap of other inputs or settings",
+                              path=path, fix="use another --out, or the same command as "
+                                             "before to continue it")
+        return state
+
+    def _save_state(self, state: dict) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.work / "state.json",
+                           (json.dumps(state, indent=2, ensure_ascii=False) + "\n").encode())
+
+    # ---- the run -------------------------------------------------------------------------------
+    def run(self) -> Path:
+        from adavoice.bootstrap.report import write_report
+
+        state = self._state()
+        self._save_state(state)
+        stages = self.cfg.stages()
+        started = time.perf_counter()
+        done_steps = sum(self.cfg.planned_steps(s) for s in stages if s in state["done"])
+        total_steps = sum(self.cfg.planned_steps(s) for s in stages)
+        session_steps = 0
+        for index, stage in enumerate(stages):
+            if stage in state["done"]:
+                continue
+            elapsed = time.perf_counter() - started
+            eta = (elapsed / session_steps * (total_steps - done_steps)) if session_steps else None
+            self._say(f"bootstrap: stage {index + 1}/{len(stages)} {stage} "
+                      f"({done_steps}/{total_steps} steps, {_clock(elapsed)} elapsed"
+                      + (f", ETA {_clock(eta)}" if eta is not None else "") + ")")
+            stage_start = time.perf_counter()
+            row = self._run_stage(stage, index)
+            row["wall_s"] = round(time.perf_counter() - stage_start, 1)
+            state["done"][stage] = row
+            self._save_state(state)
+            write_report(self.out, [state["done"][s] for s in stages if s in state["done"]],
+                         self.inputs.summary(), self.fingerprint)
+            done_steps += self.cfg.planned_steps(stage)
+            session_steps += self.cfg.planned_steps(stage)
+        self._release(stages[-1])
+        self._say(f"bootstrap: done in {_clock(time.perf_counter() - started)}: {self.out}")
+        return self.out
+
+    def _say(self, line: str) -> None:
+        if self.progress:
+            import sys
+
+            print(line, file=sys.stderr, flush=True)
+
+    def _stage_dir(self, stage: str) -> Path:
+        return self.work / stage
+
+    def _previous(self, index: int) -> tuple[Path, Path | None]:
+        """(TTS, ASR) folders the stage at ``index`` starts from."""
+        if index == 0:
+            return self.init, self.init_asr
+        before = self._stage_dir(self.cfg.stages()[index - 1])
+        return before / "tts", before / "asr"
+
+    def _run_stage(self, stage: str, index: int) -> dict:
+        tts_init, asr_init = self._previous(index)
+        folder = self._stage_dir(stage)
+        if stage == "finetune":
+            row = {"stage": stage}
+            self._train_tts(folder, self._real_rows(), tts_init, self.cfg.tts_finetune_steps)
+            self._train_asr(folder, self._real_items(), asr_init, self.cfg.asr_finetune_steps)
+        elif stage.startswith("round-"):
+            row = {"stage": stage}
+            round_number = int(stage.split("-")[1])
+            pseudo, pseudo_row = self._pseudo_labels(folder, asr_init)
+            row.update(pseudo_row)
+            texts = self._text_slice(round_number - 1, self.cfg.texts_per_round)
+            spoken = self._speak_many_voices(tts_init, texts, round_number)
+            self._train_tts(folder, self._real_rows() + pseudo, tts_init,
+                            self.cfg.tts_round_steps)
+            self._train_asr(folder, self._real_items() + spoken, asr_init,
+                            self.cfg.asr_round_steps)
+            row["synthetic_for_asr"] = len(spoken)
+        else:
+            row = self._distill(folder, tts_init, asr_init)
+        row.update(self._measure(folder / "tts", folder / "asr"))
+        return row
+
+    # ---- data ----------------------------------------------------------------------------------
+    def _real_rows(self):
+        return self.inputs.paired + self.inputs.low_quality
+
+    def _asr_processor(self):
+        from adavoice.train.asr import asr_processor
+
+        return asr_processor(self.inputs.language, "graphemes", self.packs_dir)
+
+    def _items(self, rows) -> list:
+        """ASR training triples of real speech (mels cached in memory across stages)."""
+        from adavoice.errors import EmptyTextError
+        from adavoice.train.asr import token_text
+
+        processor = self._asr_processor()
+        items = []
+        for row in rows:
+            try:
+                processed = processor.process(row.text)
+            except EmptyTextError:
+                continue
+            items.append((self._mel(row.audio), list(processed.ids),
+                          token_text(processed.tokens)))
+        return items
+
+    def _real_items(self) -> list:
+        return self._items(self._real_rows())
+
+    def _mel(self, audio: str) -> torch.Tensor:
+        from adavoice.audio import MelFrontend, load_audio
+        from adavoice.config import MelConfig
+
+        if audio not in self._real_cache:
+            mel_cfg = MelConfig()
+            with torch.no_grad():
+                self._real_cache[audio] = MelFrontend(mel_cfg)(
+                    torch.from_numpy(load_audio(audio, mel_cfg.sample_rate_hz)))
+        return self._real_cache[audio]
+
+    def _text_slice(self, part: int, count: int) -> list[str]:
+        """The ``part``-th slice of ``count`` sentences of the seeded unpaired text (wrapping
+        around when the text runs out)."""
+        order = list(self.inputs.text)
+        random.Random(self.cfg.seed).shuffle(order)
+        return [order[(part * count + i) % len(order)] for i in range(count)]
+
+    # ---- training ------------------------------------------------------------------------------
+    def _train_tts(self, folder: Path, rows, init: Path, steps: int) -> Path:
+        from adavoice.data.manifest import Manifest
+        from adavoice.models.base_model import read_base_config
+        from adavoice.train.acoustic import train_base
+        from adavoice.train.acoustic_losses import LossWeights
+
+        data = folder / "tts-data"
+        rows = [dataclasses.replace(u, extra={**u.extra, "split": "train"}) for u in rows]
+        Manifest(rows, data).save()
+        init_cfg = read_base_config(init)
+        overrides = {k: v for k, v in init_cfg.acoustic.to_dict().items()
+                     if k not in ("n_symbols", "n_speakers")}
+        tcfg = TrainConfig.for_steps(steps, learning_rate=self.cfg.learning_rate,
+                                     max_frames=self.cfg.tts_max_frames, seed=self.cfg.seed,
+                                     checkpoint_every=max(50, min(250, steps // 4)))
+        # the aligner comes trained from init: binarise from the first step
+        return train_base(data, folder / "tts", steps=steps, resume=True, train_cfg=tcfg,
+                          overrides=overrides, tokenizer=self.tts_tokenizer, init=init,
+                          loss_weights=LossWeights(binarization_start_step=0),
+                          progress=self.progress, packs_dir=self.packs_dir,
+                          feature_cache=self.work / "features", device=self.device)
+
+    def _train_asr(self, folder: Path, items: list, init: Path | None, steps: int) -> Path:
+        from adavoice.train.asr import fit_recogniser
+
+        valid = self._items(self.inputs.held_out)
+        tcfg = TrainConfig(steps=steps, learning_rate=self.cfg.learning_rate,
+                           warmup_steps=min(500, steps // 10 + 1), validate_every=10**9,
+                           max_frames=self.cfg.asr_max_frames, seed=self.cfg.seed,
+                           checkpoint_every=max(50, min(250, steps // 4)))
+        return fit_recogniser(items, valid, folder / "asr",
+                              self._asr_processor().symbols.to_dict(),
+                              None if init is not None else self.cfg.asr_preset,
+                              tcfg, init=init, device=self.device, resume=True,
+                              progress=self.progress,
+                              training={"bootstrap_stage": folder.name, "tokens": "graphemes"})
+
+    # ---- the two directions --------------------------------------------------------------------
+    def _pseudo_labels(self, folder: Path, asr_dir: Path):
+        """The unpaired speech with the ASR's transcripts as text (read back from
+        ``pseudo.jsonl`` when a killed round wrote it before), and the report's numbers."""
+        path = folder / "pseudo.jsonl"
+        if path.is_file():
+            texts = [json.loads(line)["text"] for line in path.read_text().splitlines()]
+        else:
+            texts, _ = self._transcribe(asr_dir, [self._mel(u.audio) for u in
+                                                  self.inputs.unpaired])
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, "".join(json.dumps({"id": u.id, "text": t},
+                                                        ensure_ascii=False) + "\n"
+                                             for u, t in zip(self.inputs.unpaired, texts,
+                                                             strict=True)).encode())
+        rows = [dataclasses.replace(u, text=t) for u, t in zip(self.inputs.unpaired, texts,
+                                                                 strict=True)
+                if sum(c.isalpha() for c in t) >= 2]
+        return rows, {"pseudo_label_cer": self._pseudo_cer(self.inputs.unpaired, texts),
+                      "pseudo_labels_kept": round(len(rows) / len(self.inputs.unpaired), 4)}
+
+    def _pseudo_cer(self, rows, texts) -> float | None:
+        from adavoice.train.asr import score, token_text
+
+        processor = self._asr_processor()
+        pairs = [(token_text(processor.process(u.extra["true_text"]).tokens), t)
+                 for u, t in zip(rows, texts, strict=True) if u.extra.get("true_text")]
+        if not pairs:
+            return None
+        return round(score([r for r, _ in pairs], [h for _, h in pairs])["cer"], 4)
+
+    def _transcribe(self, asr_dir: Path, mels: list) -> tuple[list[str], list[float]]:
+        """Greedy transcripts and a confidence per utterance: the mean over encoder steps of
+        the best token's probability."""
+        from adavoice.models.asr import CtcRecogniser, greedy_ids
+        from adavoice.train.asr import pad_mels, token_text
+
+        model, _, symbols = CtcRecogniser.from_dir(asr_dir)
+        table = symbols["symbols"]
+        texts, confidence = [], []
+        with torch.no_grad():
+            for start in range(0, len(mels), 16):
+                padded, lengths = pad_mels(mels[start:start + 16])
+                log_probs, steps = model(padded, lengths)
+                best = log_probs.max(-1).values.exp()
+                for row, n in enumerate(steps.tolist()):
+                    confidence.append(float(best[row, :n].mean()))
+                texts += [token_text(table[i] for i in ids)
+                          for ids in greedy_ids(log_probs, steps)]
+        return texts, confidence
+
+    def _speak(self, tts_dir: Path, texts: list[str], speakers: list[str]):
+        """(mel, every phoneme got a frame) per text, in the given voices."""
+        from adavoice.models.base_model import BaseModel
+
+        base = BaseModel.load(tts_dir, precision="float32")
+        out = []
+        for text, speaker in zip(texts, speakers, strict=True):
+            condition = base.model.speaker_condition(base.speaker_id(speaker))
+            mels, every = [], True
+            for tokens in base.token_pieces(text):
+                result = base.model.infer(tokens, condition)
+                mels.append(result.mel[0])
+                spoken = [d for t, d in zip(tokens[0].tolist(), result.durations[0].tolist(),
+                                            strict=True) if t in self._sounding_ids(base)]
+                every = every and all(d >= 1 for d in spoken)
+            out.append((torch.cat(mels, dim=-1), every))
+        return out
+
+    def _sounding_ids(self, base) -> set[int]:
+        """Token ids of letters or phonemes (not the separator or punctuation)."""
+        pack = base.processor.pack
+        silent = set(pack.kept_punctuation) | {"<pad>"}
+        return {i for i, s in enumerate(base.processor.symbols.symbols) if s not in silent}
+
+    def _speak_many_voices(self, tts_dir: Path, texts: list[str], seed: int) -> list:
+        """ASR training triples: the TTS's mels of ``texts``, voices in rotation."""
+        from adavoice.models.base_model import read_base_config
+
+        voices = read_base_config(tts_dir).speakers
+        rng = random.Random(self.cfg.seed * 1009 + seed)
+        speakers = [voices[rng.randrange(len(voices))] for _ in texts]
+        processor = self._asr_processor()
+        items = []
+        from adavoice.errors import EmptyTextError
+        from adavoice.train.asr import token_text
+
+        for text, (mel, _) in zip(texts, self._speak(tts_dir, texts, speakers), strict=True):
+            try:
+                processed = processor.process(text)
+            except EmptyTextError:
+                continue
+            items.append((mel, list(processed.ids), token_text(processed.tokens)))
+        return items
+
+    # ---- distillation --------------------------------------------------------------------------
+    def _distill(self, folder: Path, teacher: Path, teacher_asr: Path) -> dict:
+        from adavoice.audio import save_audio
+        from adavoice.config import MelConfig
+        from adavoice.data.manifest import Utterance
+        from adavoice.models.griffin_lim import GriffinLim
+        from adavoice.train.asr import score, token_text
+
+        texts = self._text_slice(self.cfg.rounds, self.cfg.distill_texts)
+        target = self.inputs.target
+        spoken = self._speak(teacher, texts, [target] * len(texts))
+        readback, _ = self._transcribe(teacher_asr, [m for m, _ in spoken])
+        processor = self._asr_processor()
+        audio_dir, kept_rows = folder / "audio", []
+        mel_cfg = MelConfig()
+        vocoder = GriffinLim(mel_cfg)
+        aligned = sum(1 for _, every in spoken if every)
+        for index, (text, (mel, every), heard) in enumerate(zip(texts, spoken, readback,
+                                                               strict=True)):
+            reference = token_text(processor.process(text).tokens)
+            if not every or score([reference], [heard])["cer"] > self.cfg.distill_max_cer:
+                continue
+            path = audio_dir / f"distill-{index:05d}.wav"
+            if not path.is_file():
+                with torch.no_grad():
+                    save_audio(path, vocoder(mel).numpy(), mel_cfg.sample_rate_hz)
+            kept_rows.append(Utterance(id=f"distill-{index:05d}", audio=str(path.resolve()),
+                                       text=text, speaker=target,
+                                       language=self.inputs.language,
+                                       duration_s=mel.shape[-1] * mel_cfg.hop_length
+                                       / mel_cfg.sample_rate_hz))
+        paired_target = [u for u in self.inputs.paired if u.speaker == target]
+        self._train_tts(folder, kept_rows + paired_target, teacher, self.cfg.distill_tts_steps)
+        # the ASR student: real pairs, the teacher's mels in many voices, confident labels
+        unpaired_mels = [self._mel(u.audio) for u in self.inputs.unpaired]
+        labels, confidence = self._transcribe(teacher_asr, unpaired_mels)
+        order = sorted(range(len(labels)), key=lambda i: -confidence[i])
+        keep = set(order[:int(len(order) * self.cfg.asr_keep_share)])
+        ids = processor.symbols
+        pseudo_items = []
+        for i in sorted(keep):
+            tokens = [c for c in labels[i]]
+            known = [ids.id_of(c) for c in tokens]
+            if sum(c.isalpha() for c in labels[i]) >= 2 and None not in known:
+                pseudo_items.append((unpaired_mels[i], known, labels[i]))
+        synthetic = self._speak_many_voices(teacher, texts, self.cfg.rounds + 1)
+        self._train_asr(folder, self._real_items() + synthetic + pseudo_items, teacher_asr,
+                        self.cfg.distill_asr_steps)
+        kept_pseudo = [self.inputs.unpaired[i] for i in sorted(keep)]
+        return {"stage": "distill",
+                "tts_kept_share": round(len(kept_rows) / max(1, len(texts)), 4),
+                "tts_aligned_share": round(aligned / max(1, len(texts)), 4),
+                "asr_kept_share": round(len(pseudo_items) / max(1, len(labels)), 4),
+                "pseudo_label_cer": self._pseudo_cer(self.inputs.unpaired, labels),
+                "kept_pseudo_label_cer": self._pseudo_cer(
+                    kept_pseudo, [labels[i] for i in sorted(keep)]),
+                "synthetic_for_asr": len(synthetic)}
+
+    # ---- measurement ---------------------------------------------------------------------------
+    def _measure(self, tts_dir: Path, asr_dir: Path) -> dict:
+        """ASR CER/WER on held-out real speech; the judge's CER on the TTS's speech of the
+        held-out sentences over its CER on the real recordings of the same sentences."""
+        from adavoice.train.asr import score, token_text
+
+        row: dict = {}
+        processor = self._asr_processor()
+        held = self.inputs.held_out
+        sets = ({"target": held} if held else {}) | self.inputs.evaluation
+        for name, rows in sets.items():
+            refs = [token_text(processor.process(u.text).tokens) for u in rows]
+            hyps, _ = self._transcribe(asr_dir, [self._mel(u.audio) for u in rows])
+            result = score(refs, hyps)
+            row[f"asr_cer_{name}"] = round(result["cer"], 4)
+            row[f"asr_wer_{name}"] = round(result["wer"], 4)
+            if name != "target":
+                by_speaker: dict[str, list[int]] = {}
+                for i, u in enumerate(rows):
+                    by_speaker.setdefault(u.speaker, []).append(i)
+                row[f"asr_cer_{name}_by_speaker"] = {
+                    s: round(score([refs[i] for i in ix], [hyps[i] for i in ix])["cer"], 4)
+                    for s, ix in sorted(by_speaker.items())}
+        if held:
+            from adavoice.models.asr import resolve_asr_dir
+
+            judge = (resolve_asr_dir(self.judge) if self.judge is not None
+                     else self._stage_dir("finetune") / "asr")
+            judge_processor = self._judge_processor(judge)
+            refs = [token_text(judge_processor.process(u.text).tokens) for u in held]
+            synthetic = [m for m, _ in self._speak(tts_dir, [u.text for u in held],
+                                                   [self.inputs.target] * len(held))]
+            tts_hyps, _ = self._transcribe(judge, synthetic)
+            real_hyps, _ = self._transcribe(judge, [self._mel(u.audio) for u in held])
+            tts_cer, real_cer = score(refs, tts_hyps)["cer"], score(refs, real_hyps)["cer"]
+            row.update({"judge": str(judge) if self.judge else "finetune-asr (frozen)",
+                        "judge_cer_tts": round(tts_cer, 4), "judge_cer_real": round(real_cer, 4),
+                        "judge_cer_ratio": round(tts_cer / max(real_cer, 0.005), 3)})
+        return row
+
+    def _judge_processor(self, judge: Path):
+        from adavoice.models.asr import CtcRecogniser
+        from adavoice.text import SymbolTable, TextProcessor
+
+        _, _, symbols = CtcRecogniser.from_dir(judge)
+        return TextProcessor.from_symbols(SymbolTable.from_dict(symbols),
+                                          packs_dir=self.packs_dir, emit_warnings=False)
+
+    # ---- release -------------------------------------------------------------------------------
+    def _release(self, stage: str) -> None:
+        """``out`` becomes a base model folder (fp16) with ``asr/`` beside it."""
+        from adavoice.models.asr import CtcRecogniser
+        from adavoice.models.base_model import load_base_model, save_base_model
+
+        source = self._stage_dir(stage)
+        model, cfg = load_base_model(source / "tts")
+        report = json.loads((self.out / "report.json").read_text(encoding="utf-8"))
+        cfg.training["bootstrap"] = {"stages": [r["stage"] for r in report["rows"]],
+                                     "inputs": report["inputs"]}
+        save_base_model(self.out, model, cfg, half=True)
+        asr, mel, symbols = CtcRecogniser.from_dir(source / "asr")
+        training = json.loads((source / "asr" / "config.json").read_text())["training"]
+        asr.save(self.out / "asr", mel, symbols, training, half=True)
+        if self.packs_dir is not None and not (self.out / "language").is_dir():
+            shutil.copytree(self.packs_dir, self.out / "language")
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def bootstrap(language: str, out: str | Path, paired: str | Path, unpaired_speech: str | Path,
+              unpaired_text: str | Path, **kwargs) -> Path:
+    """Run (or continue) the bootstrap; see :class:`Bootstrap` and the module docstring."""
+    if not language:
+        raise DatasetError("a language code is needed")
+    return Bootstrap(language, Path(out), Path(paired), Path(unpaired_speech),
+                     Path(unpaired_text), **kwargs).run()

@@ -1,0 +1,145 @@
+"""Issue 20 part 3: the LRSpeech ablation on Czech -> benchmarks/results/bootstrap-cs.json
+(+ a Markdown table for BENCHMARKS.md).
+
+    python benchmarks/bootstrap_corpus.py --language cs --out data/bootstrap-cs
+    adavoice train asr data/bootstrap-cs/full --out runs/judge-cs --init demo ...   # the judge
+    adavoice lang bootstrap cs --paired data/bootstrap-cs/paired \\
+        --low-quality-paired data/bootstrap-cs/low-quality \\
+        --unpaired-speech data/bootstrap-cs/unpaired \\
+        --unpaired-text data/bootstrap-cs/unpaired-text.txt \\
+        --eval data/bootstrap-cs/eval --judge runs/judge-cs --out runs/bootstrap-cs
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bootstrap.py runs/bootstrap-cs \\
+        --data data/bootstrap-cs [--topline runs/topline-cs]
+
+Per stage of the bootstrap (fine-tune only = the ``finetune`` row, each dual-transformation
+round, distillation) and for a topline when given: the stage's own report numbers (ASR CER on
+held-out real speech of the target, seen and unseen voices; the frozen judge's CER on the
+TTS's mels over its CER on the real recordings) and, here, the TTS's 40 held-out sentences
+through the universal vocoder against the engine's own audio: MCD, log-F0 RMSE, DistillMOS and
+DNSMOS. The engine audio's own predicted MOS is the reference row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def tts_quality(tts_dir: Path, held_out, target: str, work: Path) -> dict:
+    from adavoice.evaluate.voice_score import score_voice
+    from adavoice.models.base_model import BaseModel
+
+    base = BaseModel.load(tts_dir)
+    condition = base.model.speaker_condition(base.speaker_id(target))
+    references = {u.id: (Path(u.audio), u.text) for u in held_out}
+    summary = score_voice(base, lambda text: base.mel(text, condition), references, work,
+                          vocoder="universal")
+    keep = ("mcd_db", "log_f0_rmse_cents", "vuv_error", "distillmos", "dnsmos_ovrl")
+    return {k: summary.get(k) for k in keep}
+
+
+def engine_mos(held_out) -> dict:
+    from adavoice.audio import load_audio
+    from adavoice.evaluate.voice_score import mean_mos
+
+    return mean_mos([load_audio(u.audio, 22050) for u in held_out], 22050)
+
+
+def judge_ratio(judge: Path, tts_dir: Path, held_out, target: str) -> dict:
+    """The judge's CER on the TTS's mels of the held-out sentences over its CER on the real
+    recordings (recomputed here for a topline, which has no bootstrap report)."""
+    from adavoice.audio import MelFrontend, load_audio
+    from adavoice.config import MelConfig
+    from adavoice.models.asr import Recogniser
+    from adavoice.models.base_model import BaseModel
+    from adavoice.text import TextProcessor
+    from adavoice.train.asr import score, token_text, transcribe_mels
+
+    recogniser = Recogniser.load(judge)
+    processor = TextProcessor.from_symbols(recogniser.symbols, emit_warnings=False)
+    refs = [token_text(processor.process(u.text).tokens) for u in held_out]
+    base = BaseModel.load(tts_dir)
+    condition = base.model.speaker_condition(base.speaker_id(target))
+    synthetic = [base.mel(u.text, condition) for u in held_out]
+    frontend = MelFrontend(MelConfig())
+    real = [frontend(__import__("torch").from_numpy(load_audio(u.audio, 22050)))
+            for u in held_out]
+    symbols = list(recogniser.symbols.symbols)
+    tts = score(refs, transcribe_mels(recogniser.model, synthetic, symbols))["cer"]
+    real_cer = score(refs, transcribe_mels(recogniser.model, real, symbols))["cer"]
+    return {"judge_cer_tts": round(tts, 4), "judge_cer_real": round(real_cer, 4),
+            "judge_cer_ratio": round(tts / max(real_cer, 0.005), 3)}
+
+
+def table(result: dict) -> str:
+    cols = ["system", "judge_cer_ratio", "mcd_db", "log_f0_rmse_cents", "distillmos",
+            "asr_cer_target", "asr_cer_seen", "asr_cer_unseen", "wall_s"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in result["rows"]:
+        cells = []
+        for c in cols:
+            v = row.get(c)
+            cells.append("-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="the bootstrap's --out")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "bootstrap-cs")
+    parser.add_argument("--topline", type=Path, default=None,
+                        help="a TTS trained on all the target voice's data (optional)")
+    parser.add_argument("--out", type=Path,
+                        default=ROOT / "benchmarks" / "results" / "bootstrap-cs.json")
+    args = parser.parse_args(argv)
+    from adavoice.bootstrap.data import read_inputs
+    from adavoice.text.pack import LanguagePack
+
+    report = json.loads((args.run / "report.json").read_text())
+    language = report["inputs"]["language"]
+    inputs = read_inputs(language, LanguagePack.load(language), args.data / "paired",
+                         args.data / "unpaired", args.data / "unpaired-text.txt")
+    held, target = inputs.held_out, inputs.target
+    started = time.perf_counter()
+    rows = [{"system": "engine audio (reference)", **engine_mos(held)}]
+    unseen = {"festival:czech_ph", "festival:czech_krb"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for stage_row in report["rows"]:
+            stage = stage_row["stage"]
+            row = {"system": stage, **{k: v for k, v in stage_row.items() if k != "stage"}}
+            by_speaker = stage_row.get("asr_cer_eval_by_speaker", {})
+            seen = [v for s, v in by_speaker.items() if s not in unseen]
+            heldout = [v for s, v in by_speaker.items() if s in unseen]
+            row["asr_cer_seen"] = sum(seen) / len(seen) if seen else None
+            row["asr_cer_unseen"] = sum(heldout) / len(heldout) if heldout else None
+            row.update(tts_quality(args.run / "work" / stage / "tts", held, target,
+                                   Path(tmp) / stage))
+            rows.append(row)
+            print(f"{stage}: {json.dumps({k: row.get(k) for k in ('mcd_db', 'distillmos')})}",
+                  flush=True)
+        if args.topline is not None:
+            row = {"system": "topline (all target data)"}
+            row.update(judge_ratio(Path(report["rows"][0].get("judge", "")), args.topline,
+                                   held, target))
+            row.update(tts_quality(args.topline, held, target, Path(tmp) / "topline"))
+            rows.append(row)
+    result = {"command": "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bootstrap.py "
+                         + " ".join(argv if argv is not None else sys.argv[1:]),
+              "inputs": report["inputs"], "settings": report["settings"], "rows": rows,
+              "eval_wall_s": round(time.perf_counter() - started, 1)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

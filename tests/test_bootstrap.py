@@ -1,0 +1,217 @@
+"""Issue 20 part 2: `adavoice lang new` and `adavoice lang bootstrap` (LRSpeech), on tiny
+models and a corpus of tones: the stages run end to end, a killed run continues where it
+stopped, bad inputs are typed errors, the result is a self-contained base + ASR."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from adavoice.bootstrap import Bootstrap, BootstrapConfig, bootstrap
+from adavoice.errors import ConfigError, DatasetError, UnknownSymbolError
+from tests.conftest import one_line_error, run_cli, save_tiny_base, write_clips
+
+CZECH = ["dobrý den", "jak se máš", "řeka teče", "žlutý kůň", "malý pes", "velký dům",
+         "ano ne", "pět šest"]
+TEXT = ["dnes prší", "kočka spí na okně", "voda je studená", "máme rádi čaj", "jedna dvě tři",
+        "les je zelený"]
+
+
+def _corpus(folder: Path, texts, language: str, speaker: str, valid: int = 0,
+            freq_hz: float = 120.0) -> Path:
+    write_clips(folder, texts, transcripts="manifest", seconds=0.5, step_hz=30.0,
+                freq_hz=freq_hz)
+    rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+    for index, row in enumerate(rows):
+        row.update(language=language, speaker=speaker,
+                   split="valid" if index < valid else "train")
+    (folder / "manifest.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                   for r in rows), encoding="utf-8")
+    return folder
+
+
+def _tiny_init(folder: Path) -> Path:
+    """A tiny English phoneme base with a tiny grapheme ASR in asr/."""
+    from adavoice.config import MelConfig
+    from adavoice.models.asr import AsrConfig, CtcRecogniser
+    from adavoice.text import TextProcessor
+
+    save_tiny_base(folder, tokenizer="phonemes")
+    symbols = TextProcessor.from_language("en", tokenizer="graphemes").symbols.to_dict()
+    CtcRecogniser(AsrConfig.tiny(n_tokens=len(symbols["symbols"]))).save(
+        folder / "asr", MelConfig(), symbols, {"note": "random, for tests"})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bootstrap")
+    paired = _corpus(root / "paired", CZECH, "cs", "dita", valid=2)
+    unpaired = root / "unpaired"
+    write_clips(unpaired / "spk1", 3, seconds=0.5, freq_hz=150.0)
+    write_clips(unpaired / "spk2", 2, seconds=0.5, freq_hz=90.0)
+    text = root / "text.txt"
+    text.write_text("\n".join(TEXT) + "\n", encoding="utf-8")
+    return {"root": root, "paired": paired, "unpaired": unpaired, "text": text,
+            "init": _tiny_init(root / "init")}
+
+
+def _args(world, out: Path, **overrides) -> dict:
+    return {"language": "cs", "out": out, "paired": world["paired"],
+            "unpaired_speech": world["unpaired"], "unpaired_text": world["text"],
+            "init": world["init"], "config": BootstrapConfig.tiny(), "progress": False,
+            **overrides}
+
+
+def test_tiny_bootstrap_runs_every_stage_and_releases_a_base_with_its_asr(world, tmp_path):
+    from adavoice.models.asr import Recogniser
+    from adavoice.models.base_model import BaseModel
+
+    out = bootstrap(**_args(world, tmp_path / "cs"))
+    report = json.loads((out / "report.json").read_text())
+    assert [r["stage"] for r in report["rows"]] == ["finetune", "round-1", "distill"]
+    for row in report["rows"]:
+        assert 0 <= row["asr_cer_target"] and row["judge_cer_real"] >= 0 and row["wall_s"] > 0
+    round_row, distill = report["rows"][1], report["rows"][2]
+    assert round_row["synthetic_for_asr"] == BootstrapConfig.tiny().texts_per_round
+    assert 0 <= round_row["pseudo_labels_kept"] <= 1 and round_row["pseudo_label_cer"] is None
+    assert 0 <= distill["tts_kept_share"] <= 1 and 0 <= distill["asr_kept_share"] <= 1
+    assert report["inputs"]["paired"] == 6 and report["inputs"]["held_out"] == 2
+    assert "| round-1 |" in (out / "report.md").read_text() and (out / "report.png").is_file()
+    base = BaseModel.load(out)
+    assert base.cfg.language == "cs" and base.cfg.speakers == ["dita"]
+    assert base.cfg.symbols["tokenizer"] == "phonemes"
+    audio = base.synthesize("dobrý den", vocoder="griffin-lim")
+    assert audio.samples.size > 0
+    recogniser = Recogniser.load(out)  # out/asr, as `adavoice asr eval OUT DATA` finds it
+    assert recogniser.symbols.language == "cs"
+    assert len(recogniser.transcribe([world["paired"] / "c00.wav"])) == 1
+
+
+def test_a_language_without_a_pack_gets_one_made_from_its_text_and_carries_it(world, tmp_path):
+    from adavoice.models.base_model import BaseModel
+
+    paired = _corpus(tmp_path / "paired", CZECH[:5], "qz", "voice", valid=1)
+    out = bootstrap(**_args(world, tmp_path / "qz", language="qz", paired=paired,
+                            config=BootstrapConfig.tiny(rounds=0)))
+    pack = json.loads((out / "language" / "qz" / "pack.json").read_text())
+    assert pack["tokenizer"] == "graphemes" and "ř" in pack["alphabet"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["symbols"]["pack"]["code"] == "qz"  # the model carries its front end
+    assert [r["stage"] for r in json.loads((out / "report.json").read_text())["rows"]] == \
+        ["finetune", "distill"]
+    assert BaseModel.load(out).synthesize("malý pes", vocoder="griffin-lim").samples.size > 0
+
+
+def test_a_killed_run_continues_at_the_stage_it_reached(world, tmp_path, monkeypatch):
+    out = tmp_path / "resume"
+    real_train_asr = Bootstrap._train_asr
+
+    def killed_in_round(self, folder, items, init, steps):
+        if folder.name == "round-1":
+            raise KeyboardInterrupt  # as Ctrl-C arrives between the TTS and the ASR training
+        return real_train_asr(self, folder, items, init, steps)
+
+    monkeypatch.setattr(Bootstrap, "_train_asr", killed_in_round)
+    with pytest.raises(KeyboardInterrupt):
+        bootstrap(**_args(world, out))
+    state = json.loads((out / "work" / "state.json").read_text())
+    assert list(state["done"]) == ["finetune"]
+    pseudo = out / "work" / "round-1" / "pseudo.jsonl"
+    tts_release = out / "work" / "round-1" / "tts" / "model.safetensors"
+    assert pseudo.is_file() and tts_release.is_file()
+    stamps = pseudo.stat().st_mtime_ns, tts_release.stat().st_mtime_ns
+
+    monkeypatch.setattr(Bootstrap, "_train_asr", real_train_asr)
+    finetuned = []
+    real_train_tts = Bootstrap._train_tts
+
+    def counting_tts(self, folder, rows, init, steps):
+        finetuned.append(folder.name)
+        return real_train_tts(self, folder, rows, init, steps)
+
+    monkeypatch.setattr(Bootstrap, "_train_tts", counting_tts)
+    bootstrap(**_args(world, out))
+    assert "finetune" not in finetuned  # the finished stage was not run again
+    assert pseudo.stat().st_mtime_ns == stamps[0]  # the round's pseudo-labels were reused
+    # the round's TTS had finished its steps: resuming it rewrote the release, no new steps
+    tts_config = json.loads((tts_release.parent / "config.json").read_text())
+    assert tts_config["training"]["steps"] == BootstrapConfig.tiny().tts_round_steps
+    rows = json.loads((out / "report.json").read_text())["rows"]
+    assert [r["stage"] for r in rows] == ["finetune", "round-1", "distill"]
+
+
+def test_other_inputs_into_the_same_out_are_refused(world, tmp_path):
+    out = tmp_path / "twice"
+    first = Bootstrap(**_args(world, out))
+    first._save_state(first._state())
+    with pytest.raises(ConfigError, match="other inputs"):
+        Bootstrap(**_args(world, out, config=BootstrapConfig.tiny(rounds=3))).run()
+
+
+def test_bad_inputs_are_typed_errors_before_any_training(world, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "manifest.jsonl").write_text("")
+    with pytest.raises(DatasetError, match="no transcribed"):
+        bootstrap(**_args(world, tmp_path / "a", paired=empty))
+    english = _corpus(tmp_path / "english", ["hello there", "good day"], "en", "x")
+    with pytest.raises(DatasetError, match=r"paired data is in \['en'\]"):
+        bootstrap(**_args(world, tmp_path / "b", paired=english))
+    foreign = tmp_path / "foreign.txt"
+    foreign.write_text("dobrý den\nStraße und Grüße\n", encoding="utf-8")
+    with pytest.raises(UnknownSymbolError, match="line 2"):
+        bootstrap(**_args(world, tmp_path / "c", unpaired_text=foreign))
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(DatasetError, match="no sentences"):
+        bootstrap(**_args(world, tmp_path / "d", unpaired_text=blank))
+    nothing = tmp_path / "nothing"
+    nothing.mkdir()
+    with pytest.raises(DatasetError, match="no unpaired speech"):
+        bootstrap(**_args(world, tmp_path / "e", unpaired_speech=nothing))
+    assert not (tmp_path / "a" / "work").exists()
+
+
+def test_cli_errors_are_one_line(world, tmp_path, capsys):
+    foreign = tmp_path / "foreign.txt"
+    foreign.write_text("Straße\n", encoding="utf-8")
+    code, err = run_cli(["lang", "bootstrap", "cs", "--paired", str(world["paired"]),
+                         "--unpaired-speech", str(world["unpaired"]), "--unpaired-text",
+                         str(foreign), "--out", str(tmp_path / "o"), "--init",
+                         str(world["init"]), "--preset", "tiny", "--quiet"], capsys)
+    assert code != 0 and "not in the cs alphabet" in one_line_error(err)
+
+
+def test_lang_new_makes_a_pack_from_text(tmp_path, capsys):
+    from adavoice.text import TextProcessor
+    from adavoice.text.pack import LanguagePack
+
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(TEXT + CZECH) + "\n", encoding="utf-8")
+    from adavoice.cli.main import main
+
+    main(["lang", "new", "cs", "--text", str(text), "--packs-dir", str(tmp_path / "packs"),
+          "--name", "Czech"])
+    assert "wrote" in capsys.readouterr().out
+    pack = LanguagePack.load("cs", tmp_path / "packs")
+    assert pack.tokenizer == "phonemes" and pack.espeak_voice == "cs" and "r̝" in pack.phonemes
+    processor = TextProcessor(pack)
+    assert processor.process("řeka").tokens[0] in ("r̝", "ˈr̝")
+    code, err = run_cli(["lang", "new", "cs", "--text", str(text), "--packs-dir",
+                         str(tmp_path / "packs")], capsys)
+    assert code != 0 and "exists already" in one_line_error(err)
+    main(["lang", "new", "zz", "--text", str(text), "--packs-dir", str(tmp_path / "packs"),
+          "--espeak", ""])
+    assert LanguagePack.load("zz", tmp_path / "packs").tokenizer == "graphemes"
+
+
+def test_the_shipped_demo_carries_an_english_asr_to_start_from():
+    from adavoice.models.asr import resolve_asr_dir
+
+    config = json.loads((resolve_asr_dir("demo") / "config.json").read_text())
+    assert config["kind"] == "adavoice-asr" and config["symbols"]["language"] == "en"
+    assert os.path.getsize(resolve_asr_dir("demo") / "model.safetensors") < 8_000_000
