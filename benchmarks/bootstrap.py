@@ -8,8 +8,8 @@
         --unpaired-speech data/bootstrap-cs/unpaired \\
         --unpaired-text data/bootstrap-cs/unpaired-text.txt \\
         --eval data/bootstrap-cs/eval --judge runs/judge-cs --out runs/bootstrap-cs
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bootstrap.py runs/bootstrap-cs \\
-        --data data/bootstrap-cs [--topline runs/topline-cs]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bootstrap.py runs/bootstrap-cs \\
+        --data data/bootstrap-cs [--topline runs/topline-cs [--reuse]]
 
 Per stage of the bootstrap (fine-tune only = the ``finetune`` row, each dual-transformation
 round, distillation) and for a topline when given: the stage's own report numbers (ASR CER on
@@ -41,8 +41,9 @@ def tts_quality(tts_dir: Path, held_out, target: str, work: Path) -> dict:
     references = {u.id: (Path(u.audio), u.text) for u in held_out}
     summary = score_voice(base, lambda text: base.mel(text, condition), references, work,
                           vocoder="universal")
-    keep = ("mcd_db", "log_f0_rmse_cents", "vuv_error", "distillmos", "dnsmos_ovrl")
-    return {k: summary.get(k) for k in keep}
+    means = {k: summary.get(f"mean_{k}") for k in ("mcd_db", "log_f0_rmse_cents", "vuv_error")}
+    return {**means, "distillmos": summary.get("distillmos"),
+            "dnsmos_ovrl": summary.get("dnsmos_ovrl")}
 
 
 def engine_mos(held_out) -> dict:
@@ -99,6 +100,8 @@ def main(argv=None) -> int:
                         help="a TTS trained on all the target voice's data (optional)")
     parser.add_argument("--out", type=Path,
                         default=ROOT / "benchmarks" / "results" / "bootstrap-cs.json")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the stage rows already in --out (add only the topline)")
     args = parser.parse_args(argv)
     from adavoice.bootstrap.data import read_inputs
     from adavoice.text.pack import LanguagePack
@@ -109,10 +112,12 @@ def main(argv=None) -> int:
                          args.data / "unpaired", args.data / "unpaired-text.txt")
     held, target = inputs.held_out, inputs.target
     started = time.perf_counter()
-    rows = [{"system": "engine audio (reference)", **engine_mos(held)}]
+    previous = json.loads(args.out.read_text()) if args.reuse and args.out.is_file() else None
+    rows = ([r for r in previous["rows"] if not r["system"].startswith("topline")] if previous
+            else [{"system": "engine audio (reference)", **engine_mos(held)}])
     unseen = {"festival:czech_ph", "festival:czech_krb"}
     with tempfile.TemporaryDirectory() as tmp:
-        for stage_row in report["rows"]:
+        for stage_row in ([] if previous else report["rows"]):
             stage = stage_row["stage"]
             row = {"system": stage, **{k: v for k, v in stage_row.items() if k != "stage"}}
             by_speaker = stage_row.get("asr_cer_eval_by_speaker", {})
@@ -131,8 +136,9 @@ def main(argv=None) -> int:
                                    held, target))
             row.update(tts_quality(args.topline, held, target, Path(tmp) / "topline"))
             rows.append(row)
-    result = {"command": "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bootstrap.py "
-                         + " ".join(argv if argv is not None else sys.argv[1:]),
+    command = ("OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bootstrap.py "
+               + " ".join(argv if argv is not None else sys.argv[1:]))
+    result = {"command": command if not previous else previous["command"] + "; " + command,
               "inputs": report["inputs"], "settings": report["settings"], "rows": rows,
               "eval_wall_s": round(time.perf_counter() - started, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -215,3 +215,14 @@ def test_the_shipped_demo_carries_an_english_asr_to_start_from():
     config = json.loads((resolve_asr_dir("demo") / "config.json").read_text())
     assert config["kind"] == "adavoice-asr" and config["symbols"]["language"] == "en"
     assert os.path.getsize(resolve_asr_dir("demo") / "model.safetensors") < 8_000_000
+
+
+def test_the_shipped_czech_model_speaks_and_its_asr_loads_by_name():
+    from adavoice.models.asr import Recogniser, resolve_asr_dir
+    from adavoice.models.base_model import BaseModel
+
+    base = BaseModel.load("cs-demo")
+    assert base.cfg.language == "cs" and base.cfg.speakers == ["festival:czech_dita"]
+    assert base.synthesize("Dobrý den.", vocoder="griffin-lim").samples.size > 0
+    assert resolve_asr_dir("cs-demo").name == "asr"
+    assert Recogniser.load("cs-demo").symbols.language == "cs"
