@@ -189,9 +189,8 @@ class Recogniser:
         from adavoice.data.manifest import Manifest
         from adavoice.data.readers import read_folder
         from adavoice.errors import DatasetError, EmptyTextError
-        from adavoice.evaluate.text_metrics import cer, wer
         from adavoice.text.tokenize import TextProcessor
-        from adavoice.train.asr import score, token_text
+        from adavoice.train.asr import score_rows, token_text
 
         data = Path(data)
         if (data / "manifest.jsonl").is_file():
@@ -211,10 +210,4 @@ class Recogniser:
         if not rows:
             raise DatasetError("no transcribed utterances to score", path=data,
                                fix="a manifest folder, or audio with metadata.csv")
-        hyps = self.transcribe([manifest.audio_path(r) for r in rows])
-        result = score(refs, hyps)
-        result["rows"] = [{"id": r.id, "speaker": r.speaker, "reference": ref,
-                           "hypothesis": hyp, "cer": cer(ref, hyp) if ref.strip() else None,
-                           "wer": wer(ref, hyp) if ref.strip() else None}
-                          for r, ref, hyp in zip(rows, refs, hyps, strict=True)]
-        return result
+        return score_rows(rows, refs, self.transcribe([manifest.audio_path(r) for r in rows]))

@@ -346,8 +346,7 @@ class HfCtcRecogniser:
         """{"cer", "wer" (fractions, pooled), "utterances", "rows": per-utterance} on every
         transcribed utterance of ``data`` (a manifest folder, or audio with ``metadata.csv``);
         references in the project's normalisation (see the module docstring)."""
-        from adavoice.evaluate.text_metrics import cer, wer
-        from adavoice.train.asr import score
+        from adavoice.train.asr import score_rows
 
         data = Path(data)
         manifest, candidates = _corpus(data)
@@ -360,12 +359,7 @@ class HfCtcRecogniser:
         if not rows:
             raise DatasetError("no transcribed utterances to score", path=data,
                                fix="a manifest folder, or audio with metadata.csv")
-        hyps = self.transcribe([manifest.audio_path(r) for r in rows])
-        result = score(refs, hyps)
-        result["rows"] = [{"id": r.id, "speaker": r.speaker, "reference": ref,
-                           "hypothesis": hyp, "cer": cer(ref, hyp), "wer": wer(ref, hyp)}
-                          for r, ref, hyp in zip(rows, refs, hyps, strict=True)]
-        return result
+        return score_rows(rows, refs, self.transcribe([manifest.audio_path(r) for r in rows]))
 
     def ctc_loss(self, waves: list[np.ndarray], targets: list[list[int]]) -> torch.Tensor:
         """Mean CTC loss (per target token, as torch's ``reduction="mean"``) of one batch; in

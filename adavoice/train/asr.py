@@ -167,6 +167,19 @@ def score(references: list[str], hypotheses: list[str]) -> dict:
             "utterances": len(pairs)}
 
 
+def score_rows(rows, references: list[str], hypotheses: list[str]) -> dict:
+    """:func:`score` plus ``rows``: id, speaker, reference, hypothesis, CER and WER per
+    utterance (manifest rows in the order of the texts)."""
+    from adavoice.evaluate.text_metrics import cer, wer
+
+    result = score(references, hypotheses)
+    result["rows"] = [{"id": r.id, "speaker": r.speaker, "reference": ref, "hypothesis": hyp,
+                       "cer": cer(ref, hyp) if ref.strip() else None,
+                       "wer": wer(ref, hyp) if ref.strip() else None}
+                      for r, ref, hyp in zip(rows, references, hypotheses, strict=True)]
+    return result
+
+
 def train_asr(data: str | Path, out: str | Path, preset: str = "small", steps: int = 4000,
               max_frames: int = 12000, tokens: str = "graphemes", init: str | Path | None = None,
               device: str = "cpu", resume: bool = False, learning_rate: float = 1e-3,
