@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from adavoice.bootstrap import Bootstrap, BootstrapConfig, bootstrap
 from adavoice.errors import ConfigError, DatasetError, UnknownSymbolError
@@ -226,3 +227,33 @@ def test_the_shipped_czech_model_speaks_and_its_asr_loads_by_name():
     assert base.synthesize("Dobrý den.", vocoder="griffin-lim").samples.size > 0
     assert resolve_asr_dir("cs-demo").name == "asr"
     assert Recogniser.load("cs-demo").symbols.language == "cs"
+
+
+def test_batch_synthesis_shards_across_torchrun_workers(tmp_path):
+    """2 gloo processes each speak half the texts; both end with the whole list, equal to
+    what one process speaks."""
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    from adavoice.bootstrap.run import speak
+    from tests.test_training import _free_port
+
+    model = save_tiny_base(tmp_path / "model")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", str(_free_port()), str(Path(__file__).with_name(
+             "bootstrap_ddp_worker.py")), str(model), str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    serial = speak(model, ["hello", "one two", "three", "a b c", "four"],
+                   ["one", "two", "one", "two", "one"])
+    for rank, share in ((0, 3), (1, 2)):
+        gathered = load_file(str(tmp_path / f"rank{rank}.safetensors"))
+        assert int(gathered.pop("spoken_here")) == share  # texts rank, rank + 2, ...
+        assert len(gathered) == len(serial)
+        for index, (mel, _) in enumerate(serial):
+            assert torch.allclose(gathered[f"mel{index}"], mel, atol=1e-5)

@@ -22,6 +22,9 @@ Stages, in order; each is resumable and, once done, recorded in ``work/state.jso
 A killed run continues at the stage it reached and, inside a stage, at the training step of
 its last checkpoint (the loop's own resume); pseudo-labels are written once per round.
 After every stage a row goes to ``report.json`` / ``report.md`` (see adavoice.bootstrap.report).
+:func:`speak`, the batch synthesis of every stage, shards its texts across torchrun ranks when a
+process group is initialised; the stages themselves run in one process (their trainings use the
+loop's own DDP when launched under torchrun, but the stage bookkeeping has no barriers yet).
 The result: ``out`` is a base model folder (``adavoice synth --model OUT``) with the ASR in
 ``out/asr`` and, for a language without an installed pack, the pack embedded in both.
 """
@@ -365,28 +368,7 @@ class Bootstrap:
         return texts, confidence
 
     def _speak(self, tts_dir: Path, texts: list[str], speakers: list[str]):
-        """(mel, every phoneme got a frame) per text, in the given voices."""
-        from adavoice.models.base_model import BaseModel
-
-        base = BaseModel.load(tts_dir, precision="float32")
-        out = []
-        for text, speaker in zip(texts, speakers, strict=True):
-            condition = base.model.speaker_condition(base.speaker_id(speaker))
-            mels, every = [], True
-            for tokens in base.token_pieces(text):
-                result = base.model.infer(tokens, condition)
-                mels.append(result.mel[0])
-                spoken = [d for t, d in zip(tokens[0].tolist(), result.durations[0].tolist(),
-                                            strict=True) if t in self._sounding_ids(base)]
-                every = every and all(d >= 1 for d in spoken)
-            out.append((torch.cat(mels, dim=-1), every))
-        return out
-
-    def _sounding_ids(self, base) -> set[int]:
-        """Token ids of letters or phonemes (not the separator or punctuation)."""
-        pack = base.processor.pack
-        silent = set(pack.kept_punctuation) | {"<pad>"}
-        return {i for i, s in enumerate(base.processor.symbols.symbols) if s not in silent}
+        return speak(tts_dir, texts, speakers)
 
     def _speak_many_voices(self, tts_dir: Path, texts: list[str], seed: int) -> list:
         """ASR training triples: the TTS's mels of ``texts``, voices in rotation."""
@@ -531,6 +513,40 @@ class Bootstrap:
         asr.save(self.out / "asr", mel, symbols, training, half=True)
         if self.packs_dir is not None and not (self.out / "language").is_dir():
             shutil.copytree(self.packs_dir, self.out / "language")
+
+
+def speak(tts_dir: Path, texts: list[str], speakers: list[str]) -> list[tuple[torch.Tensor, bool]]:
+    """(mel (n_mels, T), every letter or phoneme got a frame) per text, in the given voices.
+
+    Under torchrun (an initialised process group of N ranks) rank r speaks texts r, r + N, ...
+    and the results are gathered, so every rank returns the whole list, in order, equal to
+    what one process would speak."""
+    from adavoice.models.base_model import BaseModel
+
+    world, rank = 1, 0
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+    base = BaseModel.load(tts_dir, precision="float32")
+    silent = set(base.processor.pack.kept_punctuation) | {"<pad>"}
+    sounding = {i for i, s in enumerate(base.processor.symbols.symbols) if s not in silent}
+    mine = {}
+    for index in range(rank, len(texts), world):
+        condition = base.model.speaker_condition(base.speaker_id(speakers[index]))
+        mels, every = [], True
+        for tokens in base.token_pieces(texts[index]):
+            result = base.model.infer(tokens, condition)
+            mels.append(result.mel[0])
+            durations = [d for t, d in zip(tokens[0].tolist(), result.durations[0].tolist(),
+                                           strict=True) if t in sounding]
+            every = every and all(d >= 1 for d in durations)
+        mine[index] = (torch.cat(mels, dim=-1), every)
+    if world > 1:
+        parts: list = [None] * world
+        torch.distributed.all_gather_object(
+            parts, {i: (mel.numpy(), every) for i, (mel, every) in mine.items()})
+        mine = {i: (torch.from_numpy(mel), every) for part in parts
+                for i, (mel, every) in part.items()}
+    return [mine[i] for i in range(len(texts))]
 
 
 def _clock(seconds: float | None) -> str:
