@@ -114,3 +114,56 @@ def test_init_from_another_symbol_table_matches_rows_by_symbol(trained, tmp_path
     shared = [s for s in new_symbols if s in old_symbols["symbols"]]
     assert copied["output_rows"] >= len(shared) > 0
     assert copied["of"] == len(new_symbols) != len(old_symbols["symbols"])
+
+
+def test_beam_search_without_a_language_model_agrees_with_greedy_on_clear_frames():
+    import numpy as np
+
+    from adavoice.models.ctc_decode import prefix_beam_search
+
+    symbols = ["<pad>", "a", "b", " "]
+    path = [1, 1, 0, 1, 2, 0, 3, 2]  # a a _ a b _ ' ' b -> "aab b"
+    log_probs = np.log(np.full((len(path), 4), 0.02))
+    for step, token in enumerate(path):
+        log_probs[step, token] = np.log(0.94)
+    assert prefix_beam_search(log_probs, symbols, beam=4) == [1, 1, 2, 3, 2]
+
+
+def test_the_language_model_settles_what_the_sound_leaves_open(tmp_path):
+    """Two letters equally likely to the acoustics: the n-gram of the language's text picks
+    the spelling the language uses; it round-trips through JSON (never a pickle)."""
+    import numpy as np
+
+    from adavoice.errors import ModelFormatError
+    from adavoice.models.ctc_decode import CharNgram, prefix_beam_search
+
+    symbols = ["<pad>", "k", "o", "c", "a"]
+    lm = CharNgram.train(["kočka", "koza", "kosa", "okno"] * 5 + ["kcoa"], order=3)
+    lm.save(tmp_path / "lm.json")
+    loaded = CharNgram.load(tmp_path / "lm.json")
+    assert loaded.log_prob("ko", "z") == lm.log_prob("ko", "z")
+    probs = np.full((3, 5), 0.01)
+    probs[0, 1] = 0.96          # k
+    probs[1, 2], probs[1, 3] = 0.46, 0.50  # o or c; the sound leans to c
+    probs[2, 4] = 0.96          # a
+    alone = prefix_beam_search(np.log(probs), symbols, beam=4)
+    assert [symbols[i] for i in alone] == ["k", "c", "a"]
+    chosen = prefix_beam_search(np.log(probs), symbols, beam=4, lm=loaded)
+    assert [symbols[i] for i in chosen] == ["k", "o", "a"]
+    (tmp_path / "bad.json").write_text('{"kind": "something else"}')
+    with pytest.raises(ModelFormatError):
+        CharNgram.load(tmp_path / "bad.json")
+
+
+def test_a_recogniser_with_an_lm_decodes_with_beam_search(trained, tmp_path):
+    from adavoice.models.ctc_decode import CharNgram
+
+    corpus, out = trained
+    folder = tmp_path / "with-lm"
+    shutil.copytree(out, folder)
+    CharNgram.train(TEXTS, order=3).save(folder / "lm.json")
+    assert Recogniser.load(folder).decoder == "beam"
+    assert Recogniser.load(folder, decoder="greedy").decoder == "greedy"
+    assert Recogniser.load(out).decoder == "greedy"
+    texts = Recogniser.load(folder).transcribe([corpus / "c00.wav"])
+    assert len(texts) == 1 and isinstance(texts[0], str)

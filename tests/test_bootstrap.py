@@ -89,6 +89,7 @@ def test_tiny_bootstrap_runs_every_stage_and_releases_a_base_with_its_asr(world,
     assert audio.samples.size > 0
     recogniser = Recogniser.load(out)  # out/asr, as `adavoice asr eval OUT DATA` finds it
     assert recogniser.symbols.language == "cs"
+    assert recogniser.decoder == "beam" and (out / "asr" / "lm.json").is_file()
     assert len(recogniser.transcribe([world["paired"] / "c00.wav"])) == 1
 
 

@@ -26,7 +26,9 @@ After every stage a row goes to ``report.json`` / ``report.md`` (see adavoice.bo
 process group is initialised; the stages themselves run in one process (their trainings use the
 loop's own DDP when launched under torchrun, but the stage bookkeeping has no barriers yet).
 The result: ``out`` is a base model folder (``adavoice synth --model OUT``) with the ASR in
-``out/asr`` and, for a language without an installed pack, the pack embedded in both.
+``out/asr`` (beside it ``lm.json``, a character n-gram of the unpaired text that its beam search
+decodes with) and, for a language without an installed pack, the pack embedded in both. The
+stages' own measurements and filters decode greedily.
 """
 
 from __future__ import annotations
@@ -45,9 +47,11 @@ import torch
 from adavoice.atomic import atomic_write_bytes
 from adavoice.bootstrap.data import Inputs, read_inputs
 from adavoice.errors import ConfigError, DatasetError
+from adavoice.models.asr import LM_FILE
 from adavoice.train.settings import TrainConfig
 
 STATE_FORMAT = 1
+LM_ORDER = 5  # characters of context + 1 for the released recogniser's n-gram
 
 
 @dataclass(frozen=True)
@@ -496,6 +500,21 @@ class Bootstrap:
         return TextProcessor.from_symbols(SymbolTable.from_dict(symbols),
                                           packs_dir=self.packs_dir, emit_warnings=False)
 
+    def _language_model(self):
+        """A character n-gram of the unpaired text, in the ASR's own tokens: the released
+        recogniser decodes with it (beam search; ``adavoice asr eval --decoder``)."""
+        from adavoice.errors import EmptyTextError
+        from adavoice.models.ctc_decode import CharNgram
+        from adavoice.train.asr import token_text
+
+        processor, lines = self._asr_processor(), []
+        for text in self.inputs.text:
+            try:
+                lines.append(token_text(processor.process(text).tokens))
+            except EmptyTextError:
+                continue
+        return CharNgram.train(lines, order=LM_ORDER)
+
     # ---- release -------------------------------------------------------------------------------
     def _release(self, stage: str) -> None:
         """``out`` becomes a base model folder (fp16) with ``asr/`` beside it."""
@@ -511,6 +530,7 @@ class Bootstrap:
         asr, mel, symbols = CtcRecogniser.from_dir(source / "asr")
         training = json.loads((source / "asr" / "config.json").read_text())["training"]
         asr.save(self.out / "asr", mel, symbols, training, half=True)
+        self._language_model().save(self.out / "asr" / LM_FILE)
         if self.packs_dir is not None and not (self.out / "language").is_dir():
             shutil.copytree(self.packs_dir, self.out / "language")
 

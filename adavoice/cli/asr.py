@@ -15,6 +15,9 @@ MODEL_HELP = ("An ASR folder, a model folder with asr/, a Hugging Face Wav2Vec2F
               "or a LoRA adapter folder made by `adavoice asr adapt`")
 ADAPTER_OPTION = typer.Option(None, "--adapter", help="A LoRA adapter folder for a Hugging "
                                                       "Face model")
+DECODER_OPTION = typer.Option("auto", "--decoder", help="auto | greedy | beam (auto: beam with "
+                                                        "the model's character n-gram lm.json "
+                                                        "when it has one, else greedy)")
 
 
 @app.command("transcribe")
@@ -22,6 +25,7 @@ def transcribe_command(
     model: str = typer.Argument(..., help=MODEL_HELP),
     audio: list[Path] = typer.Argument(..., help="Audio files"),
     adapter: Path = ADAPTER_OPTION,
+    decoder: str = DECODER_OPTION,
 ) -> None:
     """Print `<file>\\t<transcript>` per file (greedy CTC)."""
     from adavoice.errors import MissingFileError
@@ -30,7 +34,7 @@ def transcribe_command(
     for path in audio:
         if not path.is_file():
             raise MissingFileError("no such audio file", path=path)
-    recogniser = load_recogniser(model, adapter)
+    recogniser = load_recogniser(model, adapter, decoder=decoder)
     for path, text in zip(audio, recogniser.transcribe(audio), strict=True):
         typer.echo(f"{path}\t{text}")
 
@@ -40,6 +44,7 @@ def eval_command(
     model: str = typer.Argument(..., help=MODEL_HELP),
     data: Path = typer.Argument(..., help="A manifest folder, or audio with metadata.csv"),
     adapter: Path = ADAPTER_OPTION,
+    decoder: str = DECODER_OPTION,
     json_out: Path = typer.Option(None, "--json", help="Write cer, wer (fractions) and "
                                                        "per-utterance rows here"),
 ) -> None:
@@ -47,7 +52,7 @@ def eval_command(
     from adavoice.atomic import atomic_write_bytes
     from adavoice.models.hf_asr import load_recogniser
 
-    result = load_recogniser(model, adapter).evaluate(data)
+    result = load_recogniser(model, adapter, decoder=decoder).evaluate(data)
     if json_out is not None:
         atomic_write_bytes(json_out, (json.dumps(result, indent=2, ensure_ascii=False)
                                       + "\n").encode(), "the report")

@@ -25,6 +25,8 @@ from adavoice.config import JsonConfig, MelConfig
 from adavoice.errors import ConfigError, ModelFormatError
 
 KIND = "adavoice-asr"
+LM_FILE = "lm.json"  # an optional character n-gram beside the weights (adavoice.models.ctc_decode)
+DECODERS = ("auto", "greedy", "beam")  # auto: beam with the n-gram when the folder has one
 
 
 @dataclass(frozen=True)
@@ -154,19 +156,31 @@ def resolve_asr_dir(name_or_path: str | Path) -> Path:
 
 class Recogniser:
     """A trained recogniser with its mel front end: ``transcribe`` audio files, ``evaluate``
-    a corpus (manifest folder, or a folder of audio with ``metadata.csv``)."""
+    a corpus (manifest folder, or a folder of audio with ``metadata.csv``).
 
-    def __init__(self, model: CtcRecogniser, mel: MelConfig, symbols: dict, folder: Path):
+    ``decoder``: ``greedy`` (best token per step), ``beam`` (CTC prefix beam search, with the
+    folder's character n-gram ``lm.json`` when it has one) or ``auto`` (beam when there is an
+    n-gram, else greedy)."""
+
+    def __init__(self, model: CtcRecogniser, mel: MelConfig, symbols: dict, folder: Path,
+                 lm=None, decoder: str = "auto"):
         from adavoice.text.symbols import SymbolTable
 
+        if decoder not in DECODERS:
+            raise ConfigError(f"unknown decoder {decoder!r}", fix=" | ".join(DECODERS))
         self.model, self.mel, self.folder = model.eval(), mel, folder
         self.symbols = SymbolTable.from_dict(symbols)
+        self.lm = lm
+        self.decoder = ("beam" if lm is not None else "greedy") if decoder == "auto" else decoder
 
     @classmethod
-    def load(cls, name_or_path: str | Path) -> "Recogniser":
+    def load(cls, name_or_path: str | Path, decoder: str = "auto") -> "Recogniser":
+        from adavoice.models.ctc_decode import CharNgram
+
         folder = resolve_asr_dir(name_or_path)
         model, mel, symbols = CtcRecogniser.from_dir(folder)
-        return cls(model, mel, symbols, folder)
+        lm = CharNgram.load(folder / LM_FILE) if (folder / LM_FILE).is_file() else None
+        return cls(model, mel, symbols, folder, lm, decoder)
 
     def mels(self, paths) -> list[torch.Tensor]:
         from adavoice.audio import MelFrontend, load_audio
@@ -180,7 +194,8 @@ class Recogniser:
         """Greedy transcripts (graphemes: text; phonemes: IPA) of audio files."""
         from adavoice.train.asr import transcribe_mels
 
-        return transcribe_mels(self.model, self.mels(paths), list(self.symbols.symbols))
+        return transcribe_mels(self.model, self.mels(paths), list(self.symbols.symbols),
+                               decoder=self.decoder, lm=self.lm)
 
     def evaluate(self, data: str | Path) -> dict:
         """{"cer", "wer" (fractions, pooled), "utterances", "rows": per-utterance} on every

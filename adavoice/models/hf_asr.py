@@ -573,12 +573,16 @@ def adapt_lora(folder: str | Path, data: str | Path, out: str | Path, steps: int
 # ---- one entry point for both kinds of recogniser ---------------------------------------------
 
 def load_recogniser(name_or_path: str | Path, adapter: str | Path | None = None,
-                    device: str = "cpu"):
+                    device: str = "cpu", decoder: str = "auto"):
     """The recogniser a path names: a HF ``Wav2Vec2ForCTC`` folder (or a model folder whose
     ``asr/`` is one) as :class:`HfCtcRecogniser`; an adapter folder written by
     :func:`adapt_lora` on the base it records; anything else through
-    :meth:`adavoice.models.asr.Recogniser.load`."""
-    from adavoice.models.asr import Recogniser, resolve_asr_dir
+    :meth:`adavoice.models.asr.Recogniser.load` (``decoder``: see there; a HF model decodes
+    greedily)."""
+    from adavoice.models.asr import DECODERS, Recogniser, resolve_asr_dir
+
+    if decoder not in DECODERS:
+        raise ConfigError(f"unknown decoder {decoder!r}", fix=" | ".join(DECODERS))
 
     path = Path(name_or_path)
     if adapter is None and (path / ADAPTER_RECORD).is_file():
@@ -591,4 +595,4 @@ def load_recogniser(name_or_path: str | Path, adapter: str | Path | None = None,
     if adapter is not None:
         raise ConfigError("a LoRA adapter applies to a Hugging Face wav2vec2 folder only",
                           path=folder, fix="leave out the adapter for an adavoice recogniser")
-    return Recogniser.load(folder)
+    return Recogniser.load(folder, decoder=decoder)

@@ -144,14 +144,22 @@ class CtcTask(torch.nn.Module):
 
 @torch.no_grad()
 def transcribe_mels(model: CtcRecogniser, mels: list[torch.Tensor], symbols: list[str],
-                    batch: int = 16) -> list[str]:
-    """Greedy transcripts of (n_mels, T) mels, as token strings (see :func:`token_text`)."""
+                    batch: int = 16, decoder: str = "greedy", lm=None) -> list[str]:
+    """Transcripts of (n_mels, T) mels, as token strings (see :func:`token_text`):
+    ``greedy``, or ``beam`` (CTC prefix beam search, with the character n-gram ``lm``)."""
+    from adavoice.models.ctc_decode import prefix_beam_search
+
     model.eval()
     out = []
     for start in range(0, len(mels), batch):
         padded, lengths = pad_mels(mels[start:start + batch])
         log_probs, steps = model(padded, lengths)
-        out += [token_text(symbols[i] for i in ids) for ids in greedy_ids(log_probs, steps)]
+        if decoder == "beam":
+            paths = [prefix_beam_search(log_probs[row, :n].float().numpy(), symbols, lm=lm)
+                     for row, n in enumerate(steps.tolist())]
+        else:
+            paths = greedy_ids(log_probs, steps)
+        out += [token_text(symbols[i] for i in ids) for ids in paths]
     return out
 
 
