@@ -11,7 +11,7 @@ APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox
   fortunes fortunes-cs fortunes-it wordnet-base
 
 .PHONY: install install-system test test-slow lint demo corpus-en corpus-adapt corpus-adapt-dev \
-  corpus-cs bootstrap-cs clean
+  corpus-cs corpus-it bootstrap-cs clean
 
 install: $(STAMP)
 
@@ -57,6 +57,9 @@ corpus-adapt-dev: install install-system
 # The Czech data of the LRSpeech benchmark (issue 20): see benchmarks/bootstrap_corpus.py.
 corpus-cs: install install-system
 	$(BIN)/python benchmarks/bootstrap_corpus.py --language cs --out data/bootstrap-cs
+
+corpus-it: install install-system
+	$(BIN)/python benchmarks/bootstrap_corpus.py --language it --out data/bootstrap-it
 
 # The Czech bootstrap on default settings, then its ablation table (BENCHMARKS.md).
 bootstrap-cs: corpus-cs
