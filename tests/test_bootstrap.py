@@ -18,7 +18,7 @@ from tests.conftest import one_line_error, run_cli, save_tiny_base, write_clips
 CZECH = ["dobrý den", "jak se máš", "řeka teče", "žlutý kůň", "malý pes", "velký dům",
          "ano ne", "pět šest"]
 TEXT = ["dnes prší", "kočka spí na okně", "voda je studená", "máme rádi čaj", "jedna dvě tři",
-        "les je zelený"]
+        "les je zelený", "- - -", "5 %"]  # a line with nothing to speak is left out
 
 
 def _corpus(folder: Path, texts, language: str, speaker: str, valid: int = 0,
@@ -81,6 +81,7 @@ def test_tiny_bootstrap_runs_every_stage_and_releases_a_base_with_its_asr(world,
     assert 0 <= round_row["pseudo_labels_kept"] <= 1 and round_row["pseudo_label_cer"] is None
     assert 0 <= distill["tts_kept_share"] <= 1 and 0 <= distill["asr_kept_share"] <= 1
     assert report["inputs"]["paired"] == 6 and report["inputs"]["held_out"] == 2
+    assert report["inputs"]["unpaired_text"] == len(TEXT) - 1  # "- - -" left out
     assert "| round-1 |" in (out / "report.md").read_text() and (out / "report.png").is_file()
     base = BaseModel.load(out)
     assert base.cfg.language == "cs" and base.cfg.speakers == ["dita"]
@@ -168,7 +169,7 @@ def test_bad_inputs_are_typed_errors_before_any_training(world, tmp_path):
     with pytest.raises(UnknownSymbolError, match="line 2"):
         bootstrap(**_args(world, tmp_path / "c", unpaired_text=foreign))
     blank = tmp_path / "blank.txt"
-    blank.write_text("\n  \n", encoding="utf-8")
+    blank.write_text("\n  \n...\n", encoding="utf-8")
     with pytest.raises(DatasetError, match="no sentences"):
         bootstrap(**_args(world, tmp_path / "d", unpaired_text=blank))
     nothing = tmp_path / "nothing"

@@ -89,7 +89,8 @@ def read_text(path: Path) -> list[str]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise DatasetError(f"the unpaired text is not UTF-8 ({exc.reason})", path=path) from exc
-    lines = [" ".join(line.split()) for line in lines if line.strip()]
+    # a line without a letter or digit (a row of dashes) would give no tokens to speak
+    lines = [" ".join(line.split()) for line in lines if any(c.isalnum() for c in line)]
     if not lines:
         raise DatasetError("the unpaired text file has no sentences", path=path)
     return lines

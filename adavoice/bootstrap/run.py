@@ -342,11 +342,17 @@ class Bootstrap:
                       "pseudo_labels_kept": round(len(rows) / len(self.inputs.unpaired), 4)}
 
     def _pseudo_cer(self, rows, texts) -> float | None:
+        from adavoice.errors import EmptyTextError
         from adavoice.train.asr import score, token_text
 
         processor = self._asr_processor()
-        pairs = [(token_text(processor.process(u.extra["true_text"]).tokens), t)
-                 for u, t in zip(rows, texts, strict=True) if u.extra.get("true_text")]
+        pairs = []
+        for u, t in zip(rows, texts, strict=True):
+            try:
+                if u.extra.get("true_text"):
+                    pairs.append((token_text(processor.process(u.extra["true_text"]).tokens), t))
+            except EmptyTextError:
+                continue
         if not pairs:
             return None
         return round(score([r for r, _ in pairs], [h for _, h in pairs])["cer"], 4)
