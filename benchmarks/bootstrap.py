@@ -54,29 +54,12 @@ def engine_mos(held_out) -> dict:
 
 
 def judge_ratio(judge: Path, tts_dir: Path, held_out, target: str) -> dict:
-    """The judge's CER on the TTS's mels of the held-out sentences over its CER on the real
-    recordings (recomputed here for a topline, which has no bootstrap report)."""
-    from adavoice.audio import MelFrontend, load_audio
-    from adavoice.config import MelConfig
+    """The bootstrap's own judge measurement, for a topline (which has no bootstrap report)."""
+    from adavoice.bootstrap.run import judge_scores
     from adavoice.models.asr import Recogniser
-    from adavoice.models.base_model import BaseModel
-    from adavoice.text import TextProcessor
-    from adavoice.train.asr import score, token_text, transcribe_mels
 
-    recogniser = Recogniser.load(judge)
-    processor = TextProcessor.from_symbols(recogniser.symbols, emit_warnings=False)
-    refs = [token_text(processor.process(u.text).tokens) for u in held_out]
-    base = BaseModel.load(tts_dir)
-    condition = base.model.speaker_condition(base.speaker_id(target))
-    synthetic = [base.mel(u.text, condition) for u in held_out]
-    frontend = MelFrontend(MelConfig())
-    real = [frontend(__import__("torch").from_numpy(load_audio(u.audio, 22050)))
-            for u in held_out]
-    symbols = list(recogniser.symbols.symbols)
-    tts = score(refs, transcribe_mels(recogniser.model, synthetic, symbols))["cer"]
-    real_cer = score(refs, transcribe_mels(recogniser.model, real, symbols))["cer"]
-    return {"judge_cer_tts": round(tts, 4), "judge_cer_real": round(real_cer, 4),
-            "judge_cer_ratio": round(tts / max(real_cer, 0.005), 3)}
+    real = Recogniser.load(judge).mels([u.audio for u in held_out])
+    return judge_scores(judge, tts_dir, held_out, target, real)
 
 
 def table(result: dict) -> str:

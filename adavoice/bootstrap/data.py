@@ -12,7 +12,6 @@ Every audio path is made absolute, so the stages' own manifests can live anywher
 from __future__ import annotations
 
 import dataclasses
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,9 +64,9 @@ def _check_language(rows: list[Utterance], language: str, what: str, folder: Pat
 
 def unknown_letters(text: str, pack: LanguagePack) -> set[str]:
     """Letters of ``text`` the pack's alphabet lacks (case-folded, NFC)."""
-    alphabet = set(pack.alphabet)
-    return {c for c in unicodedata.normalize("NFC", text).lower()
-            if unicodedata.category(c).startswith("L") and c not in alphabet}
+    from adavoice.bootstrap.pack import text_letters
+
+    return set(text_letters([text])) - set(pack.alphabet)
 
 
 def check_text(lines, pack: LanguagePack, what: str, path: Path | None) -> None:

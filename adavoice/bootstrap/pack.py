@@ -17,7 +17,7 @@ import unicodedata
 from pathlib import Path
 
 from adavoice.atomic import atomic_write_bytes
-from adavoice.errors import ConfigError, DatasetError, UnknownVoiceError
+from adavoice.errors import ConfigError, DatasetError, EngineError, UnknownVoiceError
 from adavoice.text.pack import PACK_FILE, LanguagePack
 
 PUNCTUATION = (",", ".", "?", "!", "'", "-")
@@ -40,7 +40,7 @@ def espeak_knows(code: str) -> bool:
 
     try:
         return bool(espeak_phonemize(["a"], code))
-    except (UnknownVoiceError, Exception):  # no engine at all: it does not know the language
+    except (UnknownVoiceError, EngineError):  # no such voice, or no engine at all
         return False
 
 

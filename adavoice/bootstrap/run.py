@@ -124,6 +124,8 @@ class Bootstrap:
         self.tts_tokenizer = config.tts_tokenizer or (
             "phonemes" if self.pack.phonemes and self.pack.espeak_voice else "graphemes")
         self._real_cache: dict[str, torch.Tensor] = {}
+        self._frontend = None
+        self._recognisers: dict[tuple, tuple] = {}
 
     # ---- language ------------------------------------------------------------------------------
     def _language_pack(self, language: str, text_file: Path, paired: Path):
@@ -265,14 +267,16 @@ class Bootstrap:
         return self._items(self._real_rows())
 
     def _mel(self, audio: str) -> torch.Tensor:
+        """The log-mel of a real recording, computed once per run."""
         from adavoice.audio import MelFrontend, load_audio
         from adavoice.config import MelConfig
 
         if audio not in self._real_cache:
-            mel_cfg = MelConfig()
+            if self._frontend is None:
+                self._frontend = MelFrontend(MelConfig())
             with torch.no_grad():
-                self._real_cache[audio] = MelFrontend(mel_cfg)(
-                    torch.from_numpy(load_audio(audio, mel_cfg.sample_rate_hz)))
+                self._real_cache[audio] = self._frontend(torch.from_numpy(
+                    load_audio(audio, self._frontend.cfg.sample_rate_hz)))
         return self._real_cache[audio]
 
     def _text_slice(self, part: int, count: int) -> list[str]:
@@ -358,41 +362,30 @@ class Bootstrap:
         return round(score([r for r, _ in pairs], [h for _, h in pairs])["cer"], 4)
 
     def _transcribe(self, asr_dir: Path, mels: list) -> tuple[list[str], list[float]]:
-        """Greedy transcripts and a confidence per utterance: the mean over encoder steps of
-        the best token's probability."""
-        from adavoice.models.asr import CtcRecogniser, greedy_ids
-        from adavoice.train.asr import pad_mels, token_text
+        """Greedy transcripts and a confidence per utterance (see ``transcribe_mels``); each
+        recogniser is read from disk once (again only when its weights are rewritten)."""
+        from adavoice.models.asr import CtcRecogniser
+        from adavoice.train.asr import transcribe_mels
 
-        model, _, symbols = CtcRecogniser.from_dir(asr_dir)
-        table = symbols["symbols"]
-        texts, confidence = [], []
-        with torch.no_grad():
-            for start in range(0, len(mels), 16):
-                padded, lengths = pad_mels(mels[start:start + 16])
-                log_probs, steps = model(padded, lengths)
-                best = log_probs.max(-1).values.exp()
-                for row, n in enumerate(steps.tolist()):
-                    confidence.append(float(best[row, :n].mean()))
-                texts += [token_text(table[i] for i in ids)
-                          for ids in greedy_ids(log_probs, steps)]
-        return texts, confidence
-
-    def _speak(self, tts_dir: Path, texts: list[str], speakers: list[str]):
-        return speak(tts_dir, texts, speakers)
+        key = (str(asr_dir), (Path(asr_dir) / "model.safetensors").stat().st_mtime_ns)
+        if key not in self._recognisers:
+            model, _, symbols = CtcRecogniser.from_dir(asr_dir)
+            self._recognisers[key] = (model, symbols)
+        model, symbols = self._recognisers[key]
+        return transcribe_mels(model, mels, symbols["symbols"], with_confidence=True)
 
     def _speak_many_voices(self, tts_dir: Path, texts: list[str], seed: int) -> list:
         """ASR training triples: the TTS's mels of ``texts``, voices in rotation."""
+        from adavoice.errors import EmptyTextError
         from adavoice.models.base_model import read_base_config
+        from adavoice.train.asr import token_text
 
         voices = read_base_config(tts_dir).speakers
         rng = random.Random(self.cfg.seed * 1009 + seed)
         speakers = [voices[rng.randrange(len(voices))] for _ in texts]
         processor = self._asr_processor()
         items = []
-        from adavoice.errors import EmptyTextError
-        from adavoice.train.asr import token_text
-
-        for text, (mel, _) in zip(texts, self._speak(tts_dir, texts, speakers), strict=True):
+        for text, (mel, _) in zip(texts, speak(tts_dir, texts, speakers), strict=True):
             try:
                 processed = processor.process(text)
             except EmptyTextError:
@@ -410,7 +403,7 @@ class Bootstrap:
 
         texts = self._text_slice(self.cfg.rounds, self.cfg.distill_texts)
         target = self.inputs.target
-        spoken = self._speak(teacher, texts, [target] * len(texts))
+        spoken = speak(teacher, texts, [target] * len(texts))
         readback, _ = self._transcribe(teacher_asr, [m for m, _ in spoken])
         processor = self._asr_processor()
         audio_dir, kept_rows = folder / "audio", []
@@ -441,8 +434,7 @@ class Bootstrap:
         ids = processor.symbols
         pseudo_items = []
         for i in sorted(keep):
-            tokens = [c for c in labels[i]]
-            known = [ids.id_of(c) for c in tokens]
+            known = [ids.id_of(c) for c in labels[i]]
             if sum(c.isalpha() for c in labels[i]) >= 2 and None not in known:
                 pseudo_items.append((unpaired_mels[i], known, labels[i]))
         synthetic = self._speak_many_voices(teacher, texts, self.cfg.rounds + 1)
@@ -486,25 +478,10 @@ class Bootstrap:
 
             judge = (resolve_asr_dir(self.judge) if self.judge is not None
                      else self._stage_dir("finetune") / "asr")
-            judge_processor = self._judge_processor(judge)
-            refs = [token_text(judge_processor.process(u.text).tokens) for u in held]
-            synthetic = [m for m, _ in self._speak(tts_dir, [u.text for u in held],
-                                                   [self.inputs.target] * len(held))]
-            tts_hyps, _ = self._transcribe(judge, synthetic)
-            real_hyps, _ = self._transcribe(judge, [self._mel(u.audio) for u in held])
-            tts_cer, real_cer = score(refs, tts_hyps)["cer"], score(refs, real_hyps)["cer"]
-            row.update({"judge": str(judge) if self.judge else "finetune-asr (frozen)",
-                        "judge_cer_tts": round(tts_cer, 4), "judge_cer_real": round(real_cer, 4),
-                        "judge_cer_ratio": round(tts_cer / max(real_cer, 0.005), 3)})
+            row["judge"] = str(judge) if self.judge else "finetune-asr (frozen)"
+            row.update(judge_scores(judge, tts_dir, held, self.inputs.target,
+                                    [self._mel(u.audio) for u in held], self.packs_dir))
         return row
-
-    def _judge_processor(self, judge: Path):
-        from adavoice.models.asr import CtcRecogniser
-        from adavoice.text import SymbolTable, TextProcessor
-
-        _, _, symbols = CtcRecogniser.from_dir(judge)
-        return TextProcessor.from_symbols(SymbolTable.from_dict(symbols),
-                                          packs_dir=self.packs_dir, emit_warnings=False)
 
     def _language_model(self):
         """A character n-gram of the unpaired text, in the ASR's own tokens: the released
@@ -573,6 +550,27 @@ def speak(tts_dir: Path, texts: list[str], speakers: list[str]) -> list[tuple[to
         mine = {i: (torch.from_numpy(mel), every) for part in parts
                 for i, (mel, every) in part.items()}
     return [mine[i] for i in range(len(texts))]
+
+
+def judge_scores(judge: Path, tts_dir: Path, rows, target: str, real_mels: list,
+                 packs_dir: Path | None = None) -> dict:
+    """The frozen judge's CER on the TTS's mels of ``rows``' sentences in the ``target``
+    voice, its CER on the real recordings' mels of the same sentences, and the ratio
+    (1.0: the TTS is as readable as the real voice)."""
+    from adavoice.models.asr import CtcRecogniser
+    from adavoice.text import SymbolTable, TextProcessor
+    from adavoice.train.asr import score, token_text, transcribe_mels
+
+    model, _, symbols = CtcRecogniser.from_dir(judge)
+    processor = TextProcessor.from_symbols(SymbolTable.from_dict(symbols), packs_dir=packs_dir,
+                                           emit_warnings=False)
+    refs = [token_text(processor.process(u.text).tokens) for u in rows]
+    synthetic = [mel for mel, _ in speak(tts_dir, [u.text for u in rows], [target] * len(rows))]
+    table = symbols["symbols"]
+    tts_cer = score(refs, transcribe_mels(model, synthetic, table))["cer"]
+    real_cer = score(refs, transcribe_mels(model, real_mels, table))["cer"]
+    return {"judge_cer_tts": round(tts_cer, 4), "judge_cer_real": round(real_cer, 4),
+            "judge_cer_ratio": round(tts_cer / max(real_cer, 0.005), 3)}
 
 
 def _clock(seconds: float | None) -> str:

@@ -144,23 +144,29 @@ class CtcTask(torch.nn.Module):
 
 @torch.no_grad()
 def transcribe_mels(model: CtcRecogniser, mels: list[torch.Tensor], symbols: list[str],
-                    batch: int = 16, decoder: str = "greedy", lm=None) -> list[str]:
+                    batch: int = 16, decoder: str = "greedy", lm=None,
+                    with_confidence: bool = False):
     """Transcripts of (n_mels, T) mels, as token strings (see :func:`token_text`):
-    ``greedy``, or ``beam`` (CTC prefix beam search, with the character n-gram ``lm``)."""
+    ``greedy``, or ``beam`` (CTC prefix beam search, with the character n-gram ``lm``).
+    ``with_confidence``: also return, per utterance, the mean over encoder steps of the best
+    token's probability (``(texts, confidences)``)."""
     from adavoice.models.ctc_decode import prefix_beam_search
 
     model.eval()
-    out = []
+    out, confidence = [], []
     for start in range(0, len(mels), batch):
         padded, lengths = pad_mels(mels[start:start + batch])
         log_probs, steps = model(padded, lengths)
+        if with_confidence:
+            best = log_probs.max(-1).values.exp()
+            confidence += [float(best[row, :n].mean()) for row, n in enumerate(steps.tolist())]
         if decoder == "beam":
             paths = [prefix_beam_search(log_probs[row, :n].float().numpy(), symbols, lm=lm)
                      for row, n in enumerate(steps.tolist())]
         else:
             paths = greedy_ids(log_probs, steps)
         out += [token_text(symbols[i] for i in ids) for ids in paths]
-    return out
+    return (out, confidence) if with_confidence else out
 
 
 def score(references: list[str], hypotheses: list[str]) -> dict:
