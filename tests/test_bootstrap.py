@@ -153,6 +153,37 @@ def test_other_inputs_into_the_same_out_are_refused(world, tmp_path):
     first._save_state(first._state())
     with pytest.raises(ConfigError, match="other inputs"):
         Bootstrap(**_args(world, out, config=BootstrapConfig.tiny(rounds=3))).run()
+    with pytest.raises(ConfigError, match="other inputs"):  # labels decoded another way
+        Bootstrap(**_args(world, out, config=BootstrapConfig.tiny(
+            pseudo_label_decoder="greedy"))).run()
+
+
+def test_pseudo_labels_decode_with_the_ngram_of_the_unpaired_text(world, tmp_path,
+                                                                 monkeypatch):
+    import adavoice.train.asr as asr_training
+    from adavoice.models.asr import AsrConfig, CtcRecogniser
+
+    with pytest.raises(ConfigError, match="pseudo-label decoder"):
+        BootstrapConfig(pseudo_label_decoder="viterbi")
+    run = Bootstrap(**_args(world, tmp_path / "lm"))
+    symbols = run._asr_processor().symbols.to_dict()
+    asr = tmp_path / "asr"
+    CtcRecogniser(AsrConfig.tiny(n_tokens=len(symbols["symbols"]))).save(
+        asr, __import__("adavoice.config").config.MelConfig(), symbols, {})
+    seen = []
+    real = asr_training.transcribe_mels
+    monkeypatch.setattr(asr_training, "transcribe_mels",
+                        lambda *a, **k: seen.append(k) or real(*a, **k))
+    mels = [torch.randn(80, 60) for _ in range(3)]
+    beam, confidence = run._transcribe(asr, mels, "beam")
+    greedy, _ = run._transcribe(asr, mels)
+    assert len(beam) == len(confidence) == len(greedy) == 3
+    assert seen[0]["decoder"] == "beam" and seen[1]["decoder"] == "greedy"
+    assert seen[1]["lm"] is None
+    lm = seen[0]["lm"]  # the n-gram of the unpaired text ("kočka", "studená"), built once
+    assert lm is run._lm and {"č", "á"} <= lm.vocabulary and "ž" not in lm.vocabulary
+    run._transcribe(asr, mels, "beam")
+    assert seen[2]["lm"] is lm
 
 
 def test_bad_inputs_are_typed_errors_before_any_training(world, tmp_path):

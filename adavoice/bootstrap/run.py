@@ -28,7 +28,8 @@ loop's own DDP when launched under torchrun, but the stage bookkeeping has no ba
 The result: ``out`` is a base model folder (``adavoice synth --model OUT``) with the ASR in
 ``out/asr`` (beside it ``lm.json``, a character n-gram of the unpaired text that its beam search
 decodes with) and, for a language without an installed pack, the pack embedded in both. The
-stages' own measurements and filters decode greedily.
+pseudo-labels of the unpaired speech are decoded with that beam search and n-gram too
+(``pseudo_label_decoder``); the stages' measurements and the read-back filter decode greedily.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ class BootstrapConfig:
     distill_texts: int = 600  # sentences the teacher speaks for the student TTS
     distill_max_cer: float = 0.3
     asr_keep_share: float = 0.7
+    # how the ASR labels the unpaired speech (rounds and the ASR student): "beam" is CTC prefix
+    # beam search with the character n-gram of the unpaired text, "greedy" the best path alone.
+    # The read-back filter and the report's measurements always decode greedily (an n-gram
+    # would hide what the audio does not say).
+    pseudo_label_decoder: str = "beam"
     asr_preset: str = "small"  # when init carries no ASR; else the size of init's ASR
     asr_max_frames: int = 12000
     tts_max_frames: int = 6000
@@ -84,6 +90,11 @@ class BootstrapConfig:
                       "tts_round_steps": 2, "asr_round_steps": 2, "distill_tts_steps": 2,
                       "distill_asr_steps": 2, "texts_per_round": 4, "distill_texts": 4,
                       "distill_max_cer": 10.0, "asr_preset": "tiny", **overrides})
+
+    def __post_init__(self):
+        if self.pseudo_label_decoder not in ("greedy", "beam"):
+            raise ConfigError(f"unknown pseudo-label decoder {self.pseudo_label_decoder!r}",
+                              fix="use greedy or beam")
 
     def stages(self) -> list[str]:
         return ["finetune"] + [f"round-{r}" for r in range(1, self.rounds + 1)] + ["distill"]
@@ -126,6 +137,7 @@ class Bootstrap:
         self._real_cache: dict[str, torch.Tensor] = {}
         self._frontend = None
         self._recognisers: dict[tuple, tuple] = {}
+        self._lm = None
 
     # ---- language ------------------------------------------------------------------------------
     def _language_pack(self, language: str, text_file: Path, paired: Path):
@@ -333,7 +345,8 @@ class Bootstrap:
             texts = [json.loads(line)["text"] for line in path.read_text().splitlines()]
         else:
             texts, _ = self._transcribe(asr_dir, [self._mel(u.audio) for u in
-                                                  self.inputs.unpaired])
+                                                  self.inputs.unpaired],
+                                        self.cfg.pseudo_label_decoder)
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, "".join(json.dumps({"id": u.id, "text": t},
                                                         ensure_ascii=False) + "\n"
@@ -361,9 +374,11 @@ class Bootstrap:
             return None
         return round(score([r for r, _ in pairs], [h for _, h in pairs])["cer"], 4)
 
-    def _transcribe(self, asr_dir: Path, mels: list) -> tuple[list[str], list[float]]:
-        """Greedy transcripts and a confidence per utterance (see ``transcribe_mels``); each
-        recogniser is read from disk once (again only when its weights are rewritten)."""
+    def _transcribe(self, asr_dir: Path, mels: list,
+                    decoder: str = "greedy") -> tuple[list[str], list[float]]:
+        """Transcripts (``greedy``, or ``beam`` with the n-gram of the unpaired text) and a
+        confidence per utterance (see ``transcribe_mels``); each recogniser is read from disk
+        once (again only when its weights are rewritten)."""
         from adavoice.models.asr import CtcRecogniser
         from adavoice.train.asr import transcribe_mels
 
@@ -372,7 +387,10 @@ class Bootstrap:
             model, _, symbols = CtcRecogniser.from_dir(asr_dir)
             self._recognisers[key] = (model, symbols)
         model, symbols = self._recognisers[key]
-        return transcribe_mels(model, mels, symbols["symbols"], with_confidence=True)
+        if decoder == "beam" and self._lm is None:
+            self._lm = self._language_model()
+        return transcribe_mels(model, mels, symbols["symbols"], with_confidence=True,
+                               decoder=decoder, lm=self._lm if decoder == "beam" else None)
 
     def _speak_many_voices(self, tts_dir: Path, texts: list[str], seed: int) -> list:
         """ASR training triples: the TTS's mels of ``texts``, voices in rotation."""
@@ -428,7 +446,8 @@ class Bootstrap:
         self._train_tts(folder, kept_rows + paired_target, teacher, self.cfg.distill_tts_steps)
         # the ASR student: real pairs, the teacher's mels in many voices, confident labels
         unpaired_mels = [self._mel(u.audio) for u in self.inputs.unpaired]
-        labels, confidence = self._transcribe(teacher_asr, unpaired_mels)
+        labels, confidence = self._transcribe(teacher_asr, unpaired_mels,
+                                              self.cfg.pseudo_label_decoder)
         order = sorted(range(len(labels)), key=lambda i: -confidence[i])
         keep = set(order[:int(len(order) * self.cfg.asr_keep_share)])
         ids = processor.symbols

@@ -156,6 +156,10 @@ def bootstrap_command(
                                                             "(default: the fine-tuned one)."),
     evaluation: list[Path] = typer.Option([], "--eval", help="Held-out transcribed speech to "
                                                              "report ASR CER on (repeatable)."),
+    pseudo_labels: str | None = typer.Option(
+        None, "--pseudo-labels", help="beam (default: beam search with the n-gram of the "
+                                      "unpaired text) | greedy: how the ASR labels unpaired "
+                                      "speech."),
     preset: str = typer.Option("default", "--preset", help="default | tiny (a smoke test)"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
@@ -175,6 +179,8 @@ def bootstrap_command(
         if rounds < 0:
             raise ConfigError("--rounds must be 0 or more")
         config = dataclasses.replace(config, rounds=rounds)
+    if pseudo_labels is not None:
+        config = dataclasses.replace(config, pseudo_label_decoder=pseudo_labels)
     result = bootstrap(language, out, paired, unpaired_speech, unpaired_text,
                        init=init, low_quality=low_quality, evaluation=list(evaluation),
                        judge=judge, config=config, progress=not quiet, device=device)
