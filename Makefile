@@ -11,7 +11,7 @@ APT_PACKAGES := espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox
   fortunes fortunes-cs fortunes-it wordnet-base
 
 .PHONY: install install-system test test-slow lint demo corpus-en corpus-adapt corpus-adapt-dev \
-  corpus-cs corpus-it bootstrap-cs clean
+  corpus-cs corpus-it bootstrap-cs bootstrap-it clean
 
 install: $(STAMP)
 
@@ -61,15 +61,27 @@ corpus-cs: install install-system
 corpus-it: install install-system
 	$(BIN)/python benchmarks/bootstrap_corpus.py --language it --out data/bootstrap-it
 
-# The Czech bootstrap on default settings, then its ablation table (BENCHMARKS.md).
+# A bootstrap on default settings (judge, bootstrap, topline), then its ablation table
+# (BENCHMARKS.md "New language"): make bootstrap-cs, make bootstrap-it.
+define BOOTSTRAP
+	test -f runs/judge-$(1)/config.json || $(BIN)/adavoice train asr data/bootstrap-$(1)/full \
+	  --out runs/judge-$(1) --init demo --steps 500
+	$(BIN)/adavoice lang bootstrap $(1) --paired data/bootstrap-$(1)/paired \
+	  --low-quality-paired data/bootstrap-$(1)/low-quality \
+	  --unpaired-speech data/bootstrap-$(1)/unpaired \
+	  --unpaired-text data/bootstrap-$(1)/unpaired-text.txt --eval data/bootstrap-$(1)/eval \
+	  --judge runs/judge-$(1) --out runs/bootstrap-$(1)
+	test -f runs/topline-$(1)/config.json || \
+	  $(BIN)/python benchmarks/bootstrap_topline.py --language $(1)
+	$(BIN)/python benchmarks/bootstrap.py runs/bootstrap-$(1) --data data/bootstrap-$(1) \
+	  --topline runs/topline-$(1)
+endef
+
 bootstrap-cs: corpus-cs
-	test -f runs/judge-cs/config.json || $(BIN)/adavoice train asr data/bootstrap-cs/full \
-	  --out runs/judge-cs --init demo --steps 500
-	$(BIN)/adavoice lang bootstrap cs --paired data/bootstrap-cs/paired \
-	  --low-quality-paired data/bootstrap-cs/low-quality --unpaired-speech data/bootstrap-cs/unpaired \
-	  --unpaired-text data/bootstrap-cs/unpaired-text.txt --eval data/bootstrap-cs/eval \
-	  --judge runs/judge-cs --out runs/bootstrap-cs
-	$(BIN)/python benchmarks/bootstrap.py runs/bootstrap-cs --data data/bootstrap-cs
+	$(call BOOTSTRAP,cs)
+
+bootstrap-it: corpus-it
+	$(call BOOTSTRAP,it)
 
 demo: install install-system
 	$(BIN)/python examples/demo.py

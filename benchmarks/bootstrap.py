@@ -1,5 +1,5 @@
-"""Issue 20 part 3: the LRSpeech ablation on Czech -> benchmarks/results/bootstrap-cs.json
-(+ a Markdown table for BENCHMARKS.md).
+"""Issue 20 part 3: the LRSpeech ablation of one language -> benchmarks/results/bootstrap-LANG.json
+(+ a Markdown table for BENCHMARKS.md). Czech:
 
     python benchmarks/bootstrap_corpus.py --language cs --out data/bootstrap-cs
     adavoice train asr data/bootstrap-cs/full --out runs/judge-cs --init demo ...   # the judge
@@ -16,7 +16,8 @@ round, distillation) and for a topline when given: the stage's own report number
 held-out real speech of the target, seen and unseen voices; the frozen judge's CER on the
 TTS's mels over its CER on the real recordings) and, here, the TTS's 40 held-out sentences
 through the universal vocoder against the engine's own audio: MCD, log-F0 RMSE, DistillMOS and
-DNSMOS. The engine audio's own predicted MOS is the reference row.
+DNSMOS. The engine audio's own predicted MOS is the reference row. "Unseen" voices are the
+evaluation speakers that no training input (paired, low-quality, unpaired) has.
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "bootstrap-cs")
     parser.add_argument("--topline", type=Path, default=None,
                         help="a TTS trained on all the target voice's data (optional)")
-    parser.add_argument("--out", type=Path,
-                        default=ROOT / "benchmarks" / "results" / "bootstrap-cs.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: benchmarks/results/bootstrap-LANG.json")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the stage rows already in --out (add only the topline)")
     args = parser.parse_args(argv)
@@ -91,21 +92,24 @@ def main(argv=None) -> int:
 
     report = json.loads((args.run / "report.json").read_text())
     language = report["inputs"]["language"]
+    low_quality = args.data / "low-quality"
     inputs = read_inputs(language, LanguagePack.load(language), args.data / "paired",
-                         args.data / "unpaired", args.data / "unpaired-text.txt")
+                         args.data / "unpaired", args.data / "unpaired-text.txt",
+                         low_quality if low_quality.is_dir() else None)
     held, target = inputs.held_out, inputs.target
+    args.out = args.out or ROOT / "benchmarks" / "results" / f"bootstrap-{language}.json"
+    trained = {u.speaker for u in inputs.paired + inputs.low_quality + inputs.unpaired}
     started = time.perf_counter()
     previous = json.loads(args.out.read_text()) if args.reuse and args.out.is_file() else None
     rows = ([r for r in previous["rows"] if not r["system"].startswith("topline")] if previous
             else [{"system": "engine audio (reference)", **engine_mos(held)}])
-    unseen = {"festival:czech_ph", "festival:czech_krb"}
     with tempfile.TemporaryDirectory() as tmp:
         for stage_row in ([] if previous else report["rows"]):
             stage = stage_row["stage"]
             row = {"system": stage, **{k: v for k, v in stage_row.items() if k != "stage"}}
             by_speaker = stage_row.get("asr_cer_eval_by_speaker", {})
-            seen = [v for s, v in by_speaker.items() if s not in unseen]
-            heldout = [v for s, v in by_speaker.items() if s in unseen]
+            seen = [v for s, v in by_speaker.items() if s in trained]
+            heldout = [v for s, v in by_speaker.items() if s not in trained]
             row["asr_cer_seen"] = sum(seen) / len(seen) if seen else None
             row["asr_cer_unseen"] = sum(heldout) / len(heldout) if heldout else None
             row.update(tts_quality(args.run / "work" / stage / "tts", held, target,

@@ -1,5 +1,7 @@
-"""Run by test_bootstrap.test_batch_synthesis_shards_across_torchrun_workers under torchrun
-(2 processes, gloo): each rank speaks its share, every rank ends with the whole list."""
+"""Run by tests/test_bootstrap.py under torchrun (2 processes, gloo).
+
+``speak MODEL OUT``: each rank speaks its share of five texts, every rank ends with the whole
+list. ``bootstrap OUT PAIRED UNPAIRED TEXT INIT``: every rank runs a whole tiny bootstrap."""
 
 import sys
 from pathlib import Path
@@ -7,7 +9,7 @@ from pathlib import Path
 import torch
 
 
-def main(model: str, out: str) -> None:
+def speak_share(model: str, out: str) -> None:
     from safetensors.torch import save_file
 
     from adavoice.bootstrap.run import speak
@@ -16,7 +18,6 @@ def main(model: str, out: str) -> None:
     calls = []
     infer = AcousticModel.infer
     AcousticModel.infer = lambda self, *a, **k: calls.append(1) or infer(self, *a, **k)
-    torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo")
     texts = ["hello", "one two", "three", "a b c", "four"]
     spoken = speak(Path(model), texts, ["one", "two", "one", "two", "one"])
@@ -27,5 +28,17 @@ def main(model: str, out: str) -> None:
     torch.distributed.destroy_process_group()
 
 
+def whole_bootstrap(out: str, paired: str, unpaired: str, text: str, init: str) -> None:
+    from adavoice.bootstrap import BootstrapConfig, bootstrap
+
+    bootstrap("cs", Path(out), Path(paired), Path(unpaired), Path(text), init=Path(init),
+              config=BootstrapConfig.tiny(tts_max_frames=120, asr_max_frames=120),
+              progress=False)  # initialises the group itself; small batches: one a rank
+    rank = torch.distributed.get_rank()
+    (Path(out) / f"rank{rank}.done").write_text("ok")
+    torch.distributed.destroy_process_group()
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    torch.set_num_threads(1)
+    {"speak": speak_share, "bootstrap": whole_bootstrap}[sys.argv[1]](*sys.argv[2:])

@@ -262,25 +262,30 @@ def test_the_shipped_czech_model_speaks_and_its_asr_loads_by_name():
     assert Recogniser.load("cs-demo").symbols.language == "cs"
 
 
-def test_batch_synthesis_shards_across_torchrun_workers(tmp_path):
-    """2 gloo processes each speak half the texts; both end with the whole list, equal to
-    what one process speaks."""
+def _torchrun(*args: str):
     import subprocess
     import sys
 
+    from tests.test_training import _free_port
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", str(_free_port()),
+         str(Path(__file__).with_name("bootstrap_ddp_worker.py")), *args],
+        env=env, capture_output=True, text=True, timeout=400)
+
+
+def test_batch_synthesis_shards_across_torchrun_workers(tmp_path):
+    """2 gloo processes each speak half the texts; both end with the whole list, equal to
+    what one process speaks."""
     from safetensors.torch import load_file
 
     from adavoice.bootstrap.run import speak
-    from tests.test_training import _free_port
 
     model = save_tiny_base(tmp_path / "model")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-           "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", str(_free_port()), str(Path(__file__).with_name(
-             "bootstrap_ddp_worker.py")), str(model), str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=300)
+    result = _torchrun("speak", str(model), str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     serial = speak(model, ["hello", "one two", "three", "a b c", "four"],
                    ["one", "two", "one", "two", "one"])
@@ -290,3 +295,31 @@ def test_batch_synthesis_shards_across_torchrun_workers(tmp_path):
         assert len(gathered) == len(serial)
         for index, (mel, _) in enumerate(serial):
             assert torch.allclose(gathered[f"mel{index}"], mel, atol=1e-5)
+
+
+def test_the_whole_bootstrap_runs_under_torchrun(world, tmp_path):
+    """2 gloo ranks run every stage together (DDP trainings, shared synthesis and
+    transcription); rank 0 alone writes, and what it wrote equals what one process computes
+    from the same recogniser."""
+    from adavoice.models.asr import Recogniser
+    from adavoice.models.base_model import BaseModel
+
+    out = tmp_path / "ddp"
+    result = _torchrun("bootstrap", str(out), str(world["paired"]), str(world["unpaired"]),
+                       str(world["text"]), str(world["init"]))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "rank0.done").is_file() and (out / "rank1.done").is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert [r["stage"] for r in report["rows"]] == ["finetune", "round-1", "distill"]
+    assert not list(out.rglob("*.part")) and not list(out.rglob("*.tmp"))
+    BaseModel.load(out).synthesize("dobrý den")
+    Recogniser.load(out)
+    # the round's pseudo-labels, transcribed in shares by two ranks, are the serial ones
+    serial = Bootstrap(**_args(world, tmp_path / "serial"))
+    unpaired = serial.inputs.unpaired
+    expected, _ = serial._transcribe(out / "work" / "finetune" / "asr",
+                                     [serial._mel(u.audio) for u in unpaired], "beam")
+    written = [json.loads(line) for line in
+               (out / "work" / "round-1" / "pseudo.jsonl").read_text().splitlines()]
+    assert [w["id"] for w in written] == [u.id for u in unpaired]
+    assert [w["text"] for w in written] == expected

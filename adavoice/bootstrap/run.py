@@ -22,9 +22,11 @@ Stages, in order; each is resumable and, once done, recorded in ``work/state.jso
 A killed run continues at the stage it reached and, inside a stage, at the training step of
 its last checkpoint (the loop's own resume); pseudo-labels are written once per round.
 After every stage a row goes to ``report.json`` / ``report.md`` (see adavoice.bootstrap.report).
-:func:`speak`, the batch synthesis of every stage, shards its texts across torchrun ranks when a
-process group is initialised; the stages themselves run in one process (their trainings use the
-loop's own DDP when launched under torchrun, but the stage bookkeeping has no barriers yet).
+:func:`speak`, the batch synthesis of every stage, and the transcriptions share their work
+across torchrun ranks (:func:`shard_map`). Under torchrun (``torchrun --nproc_per_node N -m
+adavoice.cli.main lang bootstrap ...``) every rank runs the stages; the trainings are the
+loop's DDP, and rank 0 alone writes the state, the report, the pseudo-labels, the distillation
+audio and the release, with a barrier wherever the other ranks read what it wrote.
 The result: ``out`` is a base model folder (``adavoice synth --model OUT``) with the ASR in
 ``out/asr`` (beside it ``lm.json``, a character n-gram of the unpaired text that its beam search
 decodes with) and, for a language without an installed pack, the pack embedded in both. The
@@ -138,6 +140,7 @@ class Bootstrap:
         self._frontend = None
         self._recognisers: dict[tuple, tuple] = {}
         self._lm = None
+        self.rank, self.world = 0, 1  # set by run() (torchrun)
 
     # ---- language ------------------------------------------------------------------------------
     def _language_pack(self, language: str, text_file: Path, paired: Path):
@@ -174,6 +177,8 @@ class Bootstrap:
         return state
 
     def _save_state(self, state: dict) -> None:
+        if self.rank != 0:
+            return
         self.work.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.work / "state.json",
                            (json.dumps(state, indent=2, ensure_ascii=False) + "\n").encode())
@@ -181,7 +186,9 @@ class Bootstrap:
     # ---- the run -------------------------------------------------------------------------------
     def run(self) -> Path:
         from adavoice.bootstrap.report import write_report
+        from adavoice.train.loop import distributed_context
 
+        self.rank, self.world = distributed_context()
         state = self._state()
         self._save_state(state)
         stages = self.cfg.stages()
@@ -192,6 +199,7 @@ class Bootstrap:
         for index, stage in enumerate(stages):
             if stage in state["done"]:
                 continue
+            self._sync()  # every rank sees the files of the stage before
             elapsed = time.perf_counter() - started
             eta = (elapsed / session_steps * (total_steps - done_steps)) if session_steps else None
             self._say(f"bootstrap: stage {index + 1}/{len(stages)} {stage} "
@@ -202,16 +210,25 @@ class Bootstrap:
             row["wall_s"] = round(time.perf_counter() - stage_start, 1)
             state["done"][stage] = row
             self._save_state(state)
-            write_report(self.out, [state["done"][s] for s in stages if s in state["done"]],
-                         self.inputs.summary(), self.fingerprint)
+            if self.rank == 0:
+                write_report(self.out, [state["done"][s] for s in stages if s in state["done"]],
+                             self.inputs.summary(), self.fingerprint)
             done_steps += self.cfg.planned_steps(stage)
             session_steps += self.cfg.planned_steps(stage)
-        self._release(stages[-1])
+        self._sync()
+        if self.rank == 0:
+            self._release(stages[-1])
+        self._sync()
         self._say(f"bootstrap: done in {_clock(time.perf_counter() - started)}: {self.out}")
         return self.out
 
+    def _sync(self) -> None:
+        """A barrier under torchrun: what rank 0 wrote before it is there for every rank."""
+        if self.world > 1:
+            torch.distributed.barrier()
+
     def _say(self, line: str) -> None:
-        if self.progress:
+        if self.progress and self.rank == 0:
             import sys
 
             print(line, file=sys.stderr, flush=True)
@@ -307,7 +324,9 @@ class Bootstrap:
 
         data = folder / "tts-data"
         rows = [dataclasses.replace(u, extra={**u.extra, "split": "train"}) for u in rows]
-        Manifest(rows, data).save()
+        if self.rank == 0:
+            Manifest(rows, data).save()
+        self._sync()
         init_cfg = read_base_config(init)
         overrides = {k: v for k, v in init_cfg.acoustic.to_dict().items()
                      if k not in ("n_symbols", "n_speakers")}
@@ -315,11 +334,13 @@ class Bootstrap:
                                      max_frames=self.cfg.tts_max_frames, seed=self.cfg.seed,
                                      checkpoint_every=max(50, min(250, steps // 4)))
         # the aligner comes trained from init: binarise from the first step
-        return train_base(data, folder / "tts", steps=steps, resume=True, train_cfg=tcfg,
-                          overrides=overrides, tokenizer=self.tts_tokenizer, init=init,
-                          loss_weights=LossWeights(binarization_start_step=0),
-                          progress=self.progress, packs_dir=self.packs_dir,
-                          feature_cache=self.work / "features", device=self.device)
+        train_base(data, folder / "tts", steps=steps, resume=True, train_cfg=tcfg,
+                   overrides=overrides, tokenizer=self.tts_tokenizer, init=init,
+                   loss_weights=LossWeights(binarization_start_step=0),
+                   progress=self.progress, packs_dir=self.packs_dir,
+                   feature_cache=self.work / "features", device=self.device)
+        self._sync()  # rank 0 wrote the release
+        return folder / "tts"
 
     def _train_asr(self, folder: Path, items: list, init: Path | None, steps: int) -> Path:
         from adavoice.train.asr import fit_recogniser
@@ -329,12 +350,13 @@ class Bootstrap:
                            warmup_steps=min(500, steps // 10 + 1), validate_every=10**9,
                            max_frames=self.cfg.asr_max_frames, seed=self.cfg.seed,
                            checkpoint_every=max(50, min(250, steps // 4)))
-        return fit_recogniser(items, valid, folder / "asr",
-                              self._asr_processor().symbols.to_dict(),
-                              None if init is not None else self.cfg.asr_preset,
-                              tcfg, init=init, device=self.device, resume=True,
-                              progress=self.progress,
-                              training={"bootstrap_stage": folder.name, "tokens": "graphemes"})
+        fit_recogniser(items, valid, folder / "asr", self._asr_processor().symbols.to_dict(),
+                       None if init is not None else self.cfg.asr_preset,
+                       tcfg, init=init, device=self.device, resume=True,
+                       progress=self.progress,
+                       training={"bootstrap_stage": folder.name, "tokens": "graphemes"})
+        self._sync()  # rank 0 wrote the release
+        return folder / "asr"
 
     # ---- the two directions --------------------------------------------------------------------
     def _pseudo_labels(self, folder: Path, asr_dir: Path):
@@ -347,11 +369,11 @@ class Bootstrap:
             texts, _ = self._transcribe(asr_dir, [self._mel(u.audio) for u in
                                                   self.inputs.unpaired],
                                         self.cfg.pseudo_label_decoder)
-            folder.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, "".join(json.dumps({"id": u.id, "text": t},
-                                                        ensure_ascii=False) + "\n"
-                                             for u, t in zip(self.inputs.unpaired, texts,
-                                                             strict=True)).encode())
+            if self.rank == 0:
+                folder.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(path, "".join(
+                    json.dumps({"id": u.id, "text": t}, ensure_ascii=False) + "\n"
+                    for u, t in zip(self.inputs.unpaired, texts, strict=True)).encode())
         rows = [dataclasses.replace(u, text=t) for u, t in zip(self.inputs.unpaired, texts,
                                                                  strict=True)
                 if sum(c.isalpha() for c in t) >= 2]
@@ -377,8 +399,8 @@ class Bootstrap:
     def _transcribe(self, asr_dir: Path, mels: list,
                     decoder: str = "greedy") -> tuple[list[str], list[float]]:
         """Transcripts (``greedy``, or ``beam`` with the n-gram of the unpaired text) and a
-        confidence per utterance (see ``transcribe_mels``); each recogniser is read from disk
-        once (again only when its weights are rewritten)."""
+        confidence per utterance (see ``transcribe_mels``), shared across torchrun ranks; each
+        recogniser is read from disk once (again only when its weights are rewritten)."""
         from adavoice.models.asr import CtcRecogniser
         from adavoice.train.asr import transcribe_mels
 
@@ -389,8 +411,13 @@ class Bootstrap:
         model, symbols = self._recognisers[key]
         if decoder == "beam" and self._lm is None:
             self._lm = self._language_model()
-        return transcribe_mels(model, mels, symbols["symbols"], with_confidence=True,
-                               decoder=decoder, lm=self._lm if decoder == "beam" else None)
+        lm = self._lm if decoder == "beam" else None
+        chunks = [mels[start:start + 16] for start in range(0, len(mels), 16)]
+        done = shard_map(lambda chunk: list(zip(*transcribe_mels(
+            model, chunk, symbols["symbols"], with_confidence=True, decoder=decoder, lm=lm),
+            strict=True)), chunks)
+        pairs = [pair for chunk in done for pair in chunk]
+        return [t for t, _ in pairs], [c for _, c in pairs]
 
     def _speak_many_voices(self, tts_dir: Path, texts: list[str], seed: int) -> list:
         """ASR training triples: the TTS's mels of ``texts``, voices in rotation."""
@@ -434,7 +461,7 @@ class Bootstrap:
             if not every or score([reference], [heard])["cer"] > self.cfg.distill_max_cer:
                 continue
             path = audio_dir / f"distill-{index:05d}.wav"
-            if not path.is_file():
+            if self.rank == 0 and not path.is_file():
                 with torch.no_grad():
                     save_audio(path, vocoder(mel).numpy(), mel_cfg.sample_rate_hz)
             kept_rows.append(Utterance(id=f"distill-{index:05d}", audio=str(path.resolve()),
@@ -443,6 +470,7 @@ class Bootstrap:
                                        duration_s=mel.shape[-1] * mel_cfg.hop_length
                                        / mel_cfg.sample_rate_hz))
         paired_target = [u for u in self.inputs.paired if u.speaker == target]
+        self._sync()  # the kept audio is written
         self._train_tts(folder, kept_rows + paired_target, teacher, self.cfg.distill_tts_steps)
         # the ASR student: real pairs, the teacher's mels in many voices, confident labels
         unpaired_mels = [self._mel(u.audio) for u in self.inputs.unpaired]
@@ -537,22 +565,32 @@ class Bootstrap:
             shutil.copytree(self.packs_dir, self.out / "language")
 
 
-def speak(tts_dir: Path, texts: list[str], speakers: list[str]) -> list[tuple[torch.Tensor, bool]]:
-    """(mel (n_mels, T), every letter or phoneme got a frame) per text, in the given voices.
-
-    Under torchrun (an initialised process group of N ranks) rank r speaks texts r, r + N, ...
-    and the results are gathered, so every rank returns the whole list, in order, equal to
-    what one process would speak."""
-    from adavoice.models.base_model import BaseModel
-
+def shard_map(function, items: list) -> list:
+    """``[function(item) for item in items]``; under torchrun (an initialised process group of
+    N ranks) rank r computes items r, r + N, ... and the results are gathered, so every rank
+    returns the whole list, in order. Results travel pickled: numpy arrays, text, numbers."""
     world, rank = 1, 0
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+    mine = {index: function(items[index]) for index in range(rank, len(items), world)}
+    if world > 1:
+        parts: list = [None] * world
+        torch.distributed.all_gather_object(parts, mine)
+        mine = {index: result for part in parts for index, result in part.items()}
+    return [mine[index] for index in range(len(items))]
+
+
+def speak(tts_dir: Path, texts: list[str], speakers: list[str]) -> list[tuple[torch.Tensor, bool]]:
+    """(mel (n_mels, T), every letter or phoneme got a frame) per text, in the given voices,
+    shared across torchrun ranks (:func:`shard_map`): every rank returns the whole list, equal
+    to what one process would speak."""
+    from adavoice.models.base_model import BaseModel
+
     base = BaseModel.load(tts_dir, precision="float32")
     silent = set(base.processor.pack.kept_punctuation) | {"<pad>"}
     sounding = {i for i, s in enumerate(base.processor.symbols.symbols) if s not in silent}
-    mine = {}
-    for index in range(rank, len(texts), world):
+
+    def one(index: int):
         condition = base.model.speaker_condition(base.speaker_id(speakers[index]))
         mels, every = [], True
         for tokens in base.token_pieces(texts[index]):
@@ -561,14 +599,10 @@ def speak(tts_dir: Path, texts: list[str], speakers: list[str]) -> list[tuple[to
             durations = [d for t, d in zip(tokens[0].tolist(), result.durations[0].tolist(),
                                            strict=True) if t in sounding]
             every = every and all(d >= 1 for d in durations)
-        mine[index] = (torch.cat(mels, dim=-1), every)
-    if world > 1:
-        parts: list = [None] * world
-        torch.distributed.all_gather_object(
-            parts, {i: (mel.numpy(), every) for i, (mel, every) in mine.items()})
-        mine = {i: (torch.from_numpy(mel), every) for part in parts
-                for i, (mel, every) in part.items()}
-    return [mine[i] for i in range(len(texts))]
+        return torch.cat(mels, dim=-1).numpy(), every
+
+    return [(torch.from_numpy(mel), every)
+            for mel, every in shard_map(one, list(range(len(texts))))]
 
 
 def judge_scores(judge: Path, tts_dir: Path, rows, target: str, real_mels: list,
