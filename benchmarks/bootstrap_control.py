@@ -1,7 +1,10 @@
 """Issue 20: a control for the Czech bootstrap's ASR (BENCHMARKS.md "New language"),
-`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bootstrap_control.py`: fine-tuning only, for as
-many steps as fine-tune + 2 rounds (500 + 300 + 300 = 1,100), on the same real pairs; scored
-like the report's rows."""
+`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bootstrap_control.py [--warp 0.1]`: fine-tuning
+only, for as many steps as fine-tune + 2 rounds (500 + 300 + 300 = 1,100), on the same real
+pairs; scored like the report's rows. ``--warp``: with VTLP (factors 1 +- warp) ->
+bootstrap-cs-control-vtlp.json."""
+import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -11,16 +14,22 @@ sys.path.insert(0, str(ROOT))
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--warp", type=float, default=0.0)
+    args = parser.parse_args()
     from adavoice.bootstrap import Bootstrap, BootstrapConfig
     from adavoice.train.asr import score, token_text
     d = ROOT / "data" / "bootstrap-cs"
     b = Bootstrap("cs", ROOT / "runs" / "control-cs", d / "paired", d / "unpaired",
                   d / "unpaired-text.txt", low_quality=d / "low-quality", evaluation=[d / "eval"],
-                  config=BootstrapConfig(), progress=True)
-    folder = ROOT / "runs" / "control-cs" / "asr-1100"
+                  config=dataclasses.replace(BootstrapConfig(), asr_warp=args.warp),
+                  progress=True)
+    suffix = f"-vtlp{args.warp:g}" if args.warp else ""
+    folder = ROOT / "runs" / "control-cs" / f"asr-1100{suffix}"
     b._train_asr(folder, b._real_items(), b.init_asr, 1100)
     processor = b._asr_processor()
-    row = {"stage": "finetune ASR only, 1,100 steps"}
+    row = {"stage": "finetune ASR only, 1,100 steps" + (f", VTLP {args.warp:g}" if args.warp
+                                                        else "")}
     for name, rows in {"target": b.inputs.held_out, **b.inputs.evaluation}.items():
         refs = [token_text(processor.process(u.text).tokens) for u in rows]
         hyps, _ = b._transcribe(folder / "asr", [b._mel(u.audio) for u in rows])
@@ -30,7 +39,13 @@ if __name__ == "__main__":
                 ix = [i for i, u in enumerate(rows) if u.speaker == s]
                 row.setdefault("by_speaker", {})[s] = round(
                     score([refs[i] for i in ix], [hyps[i] for i in ix])["cer"], 4)
-    (ROOT / "benchmarks" / "results" / "bootstrap-cs-control.json").write_text(
-        json.dumps({"command": "OMP_NUM_THREADS=1 .venv/bin/python "
-                               "benchmarks/bootstrap_control.py", **row}, indent=2) + "\n")
+    seen = [v for s, v in row["by_speaker"].items() if "rate 8000" in s]
+    unseen = [v for s, v in row["by_speaker"].items() if "rate 8000" not in s]
+    row["asr_cer_seen"] = round(sum(seen) / len(seen), 4)
+    row["asr_cer_unseen"] = round(sum(unseen) / len(unseen), 4)
+    name = "bootstrap-cs-control" + ("-vtlp" if args.warp else "") + ".json"
+    command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bootstrap_control.py"
+    (ROOT / "benchmarks" / "results" / name).write_text(json.dumps(
+        {"command": command + (f" --warp {args.warp:g}" if args.warp else ""), **row},
+        indent=2) + "\n")
     print(json.dumps(row))

@@ -167,3 +167,25 @@ def test_a_recogniser_with_an_lm_decodes_with_beam_search(trained, tmp_path):
     assert Recogniser.load(out).decoder == "greedy"
     texts = Recogniser.load(folder).transcribe([corpus / "c00.wav"])
     assert len(texts) == 1 and isinstance(texts[0], str)
+
+
+def test_vtlp_moves_formants_by_its_factor_and_keeps_the_band_edges():
+    import librosa
+    import torch
+
+    from adavoice.config import MelConfig
+    from adavoice.train.asr import vtlp
+
+    cfg = MelConfig()
+    centres = librosa.mel_frequencies(n_mels=cfg.n_mels + 2, fmax=cfg.fmax_hz)[1:-1]
+    peak = int(abs(centres - 1000.0).argmin())
+    mel = torch.full((3, cfg.n_mels, 5), -10.0)
+    mel[:, peak, :] = 0.0
+    mel[:, -1, :] = -9.0  # the top band
+    out = vtlp(mel, cfg, [1.0, 1.15, 0.87])
+    assert torch.equal(out[0], mel[0])
+    for row, factor in ((1, 1.15), (2, 0.87)):
+        moved = int(out[row, :, 0].argmax())
+        assert abs(centres[moved] - 1000.0 * factor) < abs(centres[moved + 1] - centres[moved])
+        assert float(out[row, -1, 0]) == pytest.approx(-9.0, abs=1e-4)  # pinned at the top
+        assert out.shape == mel.shape and torch.isfinite(out).all()

@@ -78,6 +78,7 @@ class BootstrapConfig:
     # The read-back filter and the report's measurements always decode greedily (an n-gram
     # would hide what the audio does not say).
     pseudo_label_decoder: str = "beam"
+    asr_warp: float = 0.0  # VTLP of the ASR's training mels, factors 1 +- this (0: off)
     asr_preset: str = "small"  # when init carries no ASR; else the size of init's ASR
     asr_max_frames: int = 12000
     tts_max_frames: int = 6000
@@ -354,7 +355,8 @@ class Bootstrap:
                        None if init is not None else self.cfg.asr_preset,
                        tcfg, init=init, device=self.device, resume=True,
                        progress=self.progress,
-                       training={"bootstrap_stage": folder.name, "tokens": "graphemes"})
+                       training={"bootstrap_stage": folder.name, "tokens": "graphemes"},
+                       warp=self.cfg.asr_warp)
         self._sync()  # rank 0 wrote the release
         return folder / "asr"
 

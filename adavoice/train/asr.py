@@ -15,6 +15,7 @@ import math
 import random
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from adavoice.audio import MelFrontend, load_audio
@@ -75,9 +76,10 @@ class _LengthBatches:
     each, reshuffled per epoch (the same for a seed wherever a run resumes)."""
 
     def __init__(self, items, max_frames: int, seed: int, device: torch.device,
-                 augment: bool):
+                 augment: bool, warp: float = 0.0, mel_cfg: MelConfig | None = None):
         self.items, self.max_frames, self.seed = items, max_frames, seed
-        self.device, self.augment = device, augment
+        self.device, self.augment, self.warp = device, augment, warp
+        self.mel_cfg = mel_cfg or MelConfig()
 
     def make(self, epoch: int) -> list:
         rng = random.Random(self.seed * 7919 + epoch)
@@ -101,11 +103,45 @@ class _LengthBatches:
         chosen = [self.items[i] for i in indices]
         mel, lengths = pad_mels([m for m, _, _ in chosen])
         if self.augment:
-            mel = spec_augment(mel, lengths, random.Random(hash((self.seed, epoch, position))))
+            rng = random.Random(hash((self.seed, epoch, position)))
+            if self.warp > 0:
+                mel = vtlp(mel, self.mel_cfg, [rng.uniform(1 - self.warp, 1 + self.warp)
+                                               for _ in chosen])
+            mel = spec_augment(mel, lengths, rng)
         targets = torch.tensor([t for _, ids, _ in chosen for t in ids], dtype=torch.long)
         target_lengths = torch.tensor([len(ids) for _, ids, _ in chosen])
         return (mel.to(self.device), lengths.to(self.device), targets.to(self.device),
                 target_lengths.to(self.device))
+
+
+def vtlp(mel: torch.Tensor, mel_cfg: MelConfig, factors: list[float],
+         boundary_hz: float = 4800.0) -> torch.Tensor:
+    """Vocal tract length perturbation (Jaitly & Hinton, 2013) on log-mels (B, n_mels, T): each
+    utterance's spectrum is stretched along frequency by its factor (> 1: a shorter vocal
+    tract, formants move up), linear in Hz up to ``boundary_hz`` and pinned at the highest
+    band above it, so no band leaves the mel range. Interpolated between bin centres."""
+    import librosa
+
+    centres = torch.from_numpy(librosa.mel_frequencies(
+        n_mels=mel_cfg.n_mels + 2, fmin=mel_cfg.fmin_hz, fmax=mel_cfg.fmax_hz)[1:-1]).float()
+    top = float(centres[-1])  # the highest band stays where it is
+    out = mel.clone()
+    for row, factor in enumerate(factors):
+        if factor == 1.0:
+            continue
+        # the warp f -> g(f) and its inverse: where each output bin reads the input spectrum
+        knee = boundary_hz * min(factor, 1.0) / factor
+        below = centres <= knee * factor
+        source = torch.where(
+            below, centres / factor,
+            knee + (centres - knee * factor) * (top - knee) / (top - knee * factor))
+        position = torch.from_numpy(np.interp(source.numpy(), centres.numpy(),
+                                              np.arange(len(centres)))).float()
+        low = position.floor().long().clamp(0, len(centres) - 1)
+        high = (low + 1).clamp(max=len(centres) - 1)
+        share = (position - low.float()).unsqueeze(-1)
+        out[row] = mel[row, low] * (1 - share) + mel[row, high] * share
+    return out
 
 
 def spec_augment(mel: torch.Tensor, lengths: torch.Tensor, rng: random.Random,
@@ -227,11 +263,12 @@ def train_asr(data: str | Path, out: str | Path, preset: str = "small", steps: i
 def fit_recogniser(items: list, valid: list, out: str | Path, symbols: dict, preset: str | None,
                    tcfg: TrainConfig, init: str | Path | None = None, device: str = "cpu",
                    resume: bool = False, progress: bool = True, training: dict | None = None,
-                   mel_cfg: MelConfig | None = None) -> Path:
+                   mel_cfg: MelConfig | None = None, warp: float = 0.0) -> Path:
     """The training itself, on ``items`` already in memory: (mel (n_mels, T), token ids,
     reference) triples, mels from real audio or from a TTS. ``preset`` None: the size of
-    ``init``. Writes the release to ``out`` (greedy CER/WER on ``valid`` in its config) and
-    returns it."""
+    ``init``. ``warp``: VTLP factors drawn from 1 +- warp per utterance (:func:`vtlp`; 0: off).
+    Writes the release to ``out`` (greedy CER/WER on ``valid`` in its config) and returns
+    it."""
     out, mel_cfg = Path(out), mel_cfg or MelConfig()
     if not items:
         raise DatasetError("no transcribed utterances to train on", path=out)
@@ -253,7 +290,8 @@ def fit_recogniser(items: list, valid: list, out: str | Path, symbols: dict, pre
         model.mel_std.copy_(frames.std(-1).clamp(min=0.1))
     torch.manual_seed(tcfg.seed)
     dev = torch.device(device)
-    batches = _LengthBatches(items, tcfg.max_frames, tcfg.seed, dev, augment=True)
+    batches = _LengthBatches(items, tcfg.max_frames, tcfg.seed, dev, augment=True, warp=warp,
+                             mel_cfg=mel_cfg)
     task = CtcTask(model)
     trainer = Trainer(task, lambda net, batch, step: net(batch), batches.make, batches.load,
                       tcfg, out, device)
@@ -261,7 +299,7 @@ def fit_recogniser(items: list, valid: list, out: str | Path, symbols: dict, pre
     if trainer.rank == 0:
         recogniser = trainer.model.model.cpu().eval()
         training = {**(training or {}), "steps": trainer.step, "utterances": len(items),
-                    "preset": preset, "init": str(init) if init else None,
+                    "preset": preset, "init": str(init) if init else None, "vtlp": warp,
                     "init_copied": init_report,
                     "final_ctc_loss": recent_mean(history, "loss"),
                     "last_session_wall_s": trainer.last_session_wall_s,
