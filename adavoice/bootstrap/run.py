@@ -14,10 +14,11 @@ Stages, in order; each is resumable and, once done, recorded in ``work/state.jso
    mixed into every round. Both start from the round before.
 3. ``distill``: the last TTS (teacher) speaks another slice of the text in the target voice;
    a sample is kept only when every phoneme got at least one frame and the last ASR reads it
-   back under ``distill_max_cer``; the kept mels become audio (Griffin-Lim) and a student TTS
-   for the target voice trains on them plus the real pairs, starting from the teacher. The ASR
-   student trains on the real pairs, the teacher TTS's multi-voice mels and the unpaired
-   speech under the teacher ASR's labels, keeping the most confident ``asr_keep_share``.
+   back under ``distill_max_cer``; the kept mels become audio (``distill_renderer``) and a
+   student TTS for the target voice trains on them plus the real pairs, starting from the
+   teacher. The ASR student trains on the real pairs, the teacher TTS's multi-voice mels and
+   the unpaired speech under the teacher ASR's labels, keeping the most confident
+   ``asr_keep_share``.
 
 A killed run continues at the stage it reached and, inside a stage, at the training step of
 its last checkpoint (the loop's own resume); pseudo-labels are written once per round.
@@ -79,6 +80,9 @@ class BootstrapConfig:
     # would hide what the audio does not say).
     pseudo_label_decoder: str = "beam"
     asr_warp: float = 0.0  # VTLP of the ASR's training mels, factors 1 +- this (0: off)
+    # what turns the teacher's kept mels into the student's audio: "griffin-lim" or
+    # "universal" (the HiFi-GAN of adavoice.models.universal, about 5x the time)
+    distill_renderer: str = "griffin-lim"
     asr_preset: str = "small"  # when init carries no ASR; else the size of init's ASR
     asr_max_frames: int = 12000
     tts_max_frames: int = 6000
@@ -98,6 +102,9 @@ class BootstrapConfig:
         if self.pseudo_label_decoder not in ("greedy", "beam"):
             raise ConfigError(f"unknown pseudo-label decoder {self.pseudo_label_decoder!r}",
                               fix="use greedy or beam")
+        if self.distill_renderer not in ("griffin-lim", "universal"):
+            raise ConfigError(f"unknown distillation renderer {self.distill_renderer!r}",
+                              fix="use griffin-lim or universal")
 
     def stages(self) -> list[str]:
         return ["finetune"] + [f"round-{r}" for r in range(1, self.rounds + 1)] + ["distill"]
@@ -445,7 +452,6 @@ class Bootstrap:
         from adavoice.audio import save_audio
         from adavoice.config import MelConfig
         from adavoice.data.manifest import Utterance
-        from adavoice.models.griffin_lim import GriffinLim
         from adavoice.train.asr import score, token_text
 
         texts = self._text_slice(self.cfg.rounds, self.cfg.distill_texts)
@@ -455,7 +461,7 @@ class Bootstrap:
         processor = self._asr_processor()
         audio_dir, kept_rows = folder / "audio", []
         mel_cfg = MelConfig()
-        vocoder = GriffinLim(mel_cfg)
+        vocoder = None  # loaded when a sample needs it (rank 0, not resumed past)
         aligned = sum(1 for _, every in spoken if every)
         for index, (text, (mel, every), heard) in enumerate(zip(texts, spoken, readback,
                                                                strict=True)):
@@ -464,6 +470,7 @@ class Bootstrap:
                 continue
             path = audio_dir / f"distill-{index:05d}.wav"
             if self.rank == 0 and not path.is_file():
+                vocoder = vocoder or _renderer(self.cfg.distill_renderer, mel_cfg)
                 with torch.no_grad():
                     save_audio(path, vocoder(mel).numpy(), mel_cfg.sample_rate_hz)
             kept_rows.append(Utterance(id=f"distill-{index:05d}", audio=str(path.resolve()),
@@ -626,6 +633,17 @@ def judge_scores(judge: Path, tts_dir: Path, rows, target: str, real_mels: list,
     real_cer = score(refs, transcribe_mels(model, real_mels, table))["cer"]
     return {"judge_cer_tts": round(tts_cer, 4), "judge_cer_real": round(real_cer, 4),
             "judge_cer_ratio": round(tts_cer / max(real_cer, 0.005), 3)}
+
+
+def _renderer(name: str, mel_cfg):
+    """A mel (n_mels, T) -> wave renderer for the distillation audio."""
+    if name == "universal":
+        from adavoice.models.universal import universal_vocoder
+
+        return universal_vocoder(mel_cfg)
+    from adavoice.models.griffin_lim import GriffinLim
+
+    return GriffinLim(mel_cfg)
 
 
 def _clock(seconds: float | None) -> str:
