@@ -158,6 +158,19 @@ def test_other_inputs_into_the_same_out_are_refused(world, tmp_path):
             pseudo_label_decoder="greedy"))).run()
 
 
+def test_a_run_begun_before_a_setting_existed_continues_at_its_old_behaviour(world, tmp_path):
+    out = tmp_path / "old"
+    first = Bootstrap(**_args(world, out))
+    state = first._state()
+    del state["inputs"]["config"]["pseudo_label_decoder"]  # as runs begun before it stored
+    first._save_state(state)
+    with pytest.raises(ConfigError, match="other inputs"):  # it labelled greedily
+        Bootstrap(**_args(world, out))._state()
+    old = Bootstrap(**_args(world, out, config=BootstrapConfig.tiny(
+        pseudo_label_decoder="greedy")))
+    assert old._state()["done"] == {}
+
+
 def test_pseudo_labels_decode_with_the_ngram_of_the_unpaired_text(world, tmp_path,
                                                                  monkeypatch):
     import adavoice.train.asr as asr_training

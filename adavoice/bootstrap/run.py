@@ -55,6 +55,10 @@ from adavoice.models.asr import LM_FILE
 from adavoice.train.settings import TrainConfig
 
 STATE_FORMAT = 1
+# settings added after runs were begun, at the values that reproduce how those runs worked: a
+# stored run without the key continues only when the command gives it this value
+LEGACY_SETTINGS = {"pseudo_label_decoder": "greedy", "asr_warp": 0.0,
+                   "distill_renderer": "griffin-lim"}
 LM_ORDER = 5  # characters of context + 1 for the released recogniser's n-gram
 
 
@@ -178,7 +182,10 @@ class Bootstrap:
         if not path.is_file():
             return {"format": STATE_FORMAT, "inputs": self.fingerprint, "done": {}}
         state = json.loads(path.read_text(encoding="utf-8"))
-        if state.get("inputs") != self.fingerprint:
+        stored = state.get("inputs") or {}
+        if isinstance(stored.get("config"), dict):
+            stored = {**stored, "config": {**LEGACY_SETTINGS, **stored["config"]}}
+        if stored != self.fingerprint:
             raise ConfigError("this --out holds a bootstrap of other inputs or settings",
                               path=path, fix="use another --out, or the same command as "
                                              "before to continue it")
