@@ -32,8 +32,7 @@ def whole_bootstrap(out: str, paired: str, unpaired: str, text: str, init: str) 
     from adavoice.bootstrap import BootstrapConfig, bootstrap
 
     bootstrap("cs", Path(out), Path(paired), Path(unpaired), Path(text), init=Path(init),
-              config=BootstrapConfig.tiny(tts_max_frames=120, asr_max_frames=120),
-              progress=False)  # initialises the group itself; small batches: one a rank
+              config=BootstrapConfig.tiny(), progress=False)  # initialises the group itself
     rank = torch.distributed.get_rank()
     (Path(out) / f"rank{rank}.done").write_text("ok")
     torch.distributed.destroy_process_group()

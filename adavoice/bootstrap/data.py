@@ -12,6 +12,7 @@ Every audio path is made absolute, so the stages' own manifests can live anywher
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,7 +143,8 @@ def read_inputs(language: str, pack: LanguagePack, paired: Path, unpaired_speech
     if not train:
         raise DatasetError("every paired utterance is in the valid split", path=paired)
     speakers = [u.speaker for u in train]
-    target = max(set(speakers), key=speakers.count)
+    # the most frequent speaker; a tie goes to the first one seen (the same in every process)
+    target = Counter(speakers).most_common(1)[0][0]
     low: list[Utterance] = []
     if low_quality is not None:
         low_manifest = _manifest(low_quality, language)

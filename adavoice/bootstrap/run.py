@@ -106,6 +106,8 @@ class BootstrapConfig:
         if self.pseudo_label_decoder not in ("greedy", "beam"):
             raise ConfigError(f"unknown pseudo-label decoder {self.pseudo_label_decoder!r}",
                               fix="use greedy or beam")
+        if not 0 <= self.asr_warp < 0.5:
+            raise ConfigError(f"asr_warp must be in [0, 0.5), got {self.asr_warp}")
         if self.distill_renderer not in ("griffin-lim", "universal"):
             raise ConfigError(f"unknown distillation renderer {self.distill_renderer!r}",
                               fix="use griffin-lim or universal")
@@ -186,9 +188,16 @@ class Bootstrap:
         if isinstance(stored.get("config"), dict):
             stored = {**stored, "config": {**LEGACY_SETTINGS, **stored["config"]}}
         if stored != self.fingerprint:
-            raise ConfigError("this --out holds a bootstrap of other inputs or settings",
-                              path=path, fix="use another --out, or the same command as "
-                                             "before to continue it")
+            differ = sorted({k for k in stored.keys() | self.fingerprint.keys()
+                             if k != "config" and stored.get(k) != self.fingerprint.get(k)}
+                            | {k for k in stored.get("config", {}).keys()
+                               | self.fingerprint["config"].keys()
+                               if stored.get("config", {}).get(k)
+                               != self.fingerprint["config"].get(k)})
+            raise ConfigError("this --out holds a bootstrap of other inputs or settings "
+                              f"({', '.join(differ)} differ)", path=path,
+                              fix="use another --out, or the same command as before to "
+                                  "continue it")
         return state
 
     def _save_state(self, state: dict) -> None:
@@ -203,7 +212,7 @@ class Bootstrap:
         from adavoice.bootstrap.report import write_report
         from adavoice.train.loop import distributed_context
 
-        self.rank, self.world = distributed_context()
+        self.rank, self.world = distributed_context(self.device)
         state = self._state()
         self._save_state(state)
         stages = self.cfg.stages()
@@ -468,25 +477,35 @@ class Bootstrap:
         processor = self._asr_processor()
         audio_dir, kept_rows = folder / "audio", []
         mel_cfg = MelConfig()
-        vocoder = None  # loaded when a sample needs it (rank 0, not resumed past)
         aligned = sum(1 for _, every in spoken if every)
-        for index, (text, (mel, every), heard) in enumerate(zip(texts, spoken, readback,
+        kept = []
+        for index, (text, (_, every), heard) in enumerate(zip(texts, spoken, readback,
                                                                strict=True)):
             reference = token_text(processor.process(text).tokens)
-            if not every or score([reference], [heard])["cer"] > self.cfg.distill_max_cer:
-                continue
+            if every and score([reference], [heard])["cer"] <= self.cfg.distill_max_cer:
+                kept.append(index)
+        renderer: list = []  # loaded when a sample needs it (none when resumed past)
+
+        def render(index: int) -> None:  # each rank renders and writes its share
             path = audio_dir / f"distill-{index:05d}.wav"
-            if self.rank == 0 and not path.is_file():
-                vocoder = vocoder or _renderer(self.cfg.distill_renderer, mel_cfg)
+            if not path.is_file():
+                if not renderer:
+                    renderer.append(_renderer(self.cfg.distill_renderer, mel_cfg))
                 with torch.no_grad():
-                    save_audio(path, vocoder(mel).numpy(), mel_cfg.sample_rate_hz)
+                    save_audio(path, renderer[0](spoken[index][0]).numpy(),
+                               mel_cfg.sample_rate_hz)
+
+        shard_map(render, kept)
+        for index in kept:
+            text, mel = texts[index], spoken[index][0]
+            path = audio_dir / f"distill-{index:05d}.wav"
             kept_rows.append(Utterance(id=f"distill-{index:05d}", audio=str(path.resolve()),
                                        text=text, speaker=target,
                                        language=self.inputs.language,
                                        duration_s=mel.shape[-1] * mel_cfg.hop_length
                                        / mel_cfg.sample_rate_hz))
         paired_target = [u for u in self.inputs.paired if u.speaker == target]
-        self._sync()  # the kept audio is written
+        self._sync()  # every rank's share of the kept audio is written
         self._train_tts(folder, kept_rows + paired_target, teacher, self.cfg.distill_tts_steps)
         # the ASR student: real pairs, the teacher's mels in many voices, confident labels
         unpaired_mels = [self._mel(u.audio) for u in self.inputs.unpaired]

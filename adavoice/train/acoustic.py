@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from adavoice.atomic import atomic_write_bytes
 from adavoice.config import MelConfig, read_json
 from adavoice.data.features import FeatureCache, precompute
 from adavoice.data.manifest import Manifest
@@ -207,9 +208,10 @@ def train_base(data: str | Path, out: str | Path, preset: str = BASE_RUN.preset,
         cfg.training["binarization_start_step"] = loss_weights.binarization_start_step
         cfg.training["aligner_lr_scale"] = aligner_lr_scale
         cfg.training["predicted_condition_share"] = predicted_condition_share
-        out.mkdir(parents=True, exist_ok=True)  # written first, so --resume rebuilds this model
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False)
-                                         + "\n", encoding="utf-8")
+        # written first, so --resume rebuilds this model; atomic: torchrun ranks all write it
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "config.json", (json.dumps(cfg.to_dict(), indent=2,
+                                                            ensure_ascii=False) + "\n").encode())
     # a resumed run keeps the binarisation start it began with, whatever the command line says
     loss_weights = dataclasses.replace(loss_weights, binarization_start_step=cfg.training.get(
         "binarization_start_step", loss_weights.binarization_start_step))

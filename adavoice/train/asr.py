@@ -115,16 +115,18 @@ class _LengthBatches:
 
 
 def vtlp(mel: torch.Tensor, mel_cfg: MelConfig, factors: list[float],
-         boundary_hz: float = 4800.0) -> torch.Tensor:
+         boundary_share: float = 0.6) -> torch.Tensor:
     """Vocal tract length perturbation (Jaitly & Hinton, 2013) on log-mels (B, n_mels, T): each
     utterance's spectrum is stretched along frequency by its factor (> 1: a shorter vocal
-    tract, formants move up), linear in Hz up to ``boundary_hz`` and pinned at the highest
+    tract, formants move up; factors in (0.5, 1.5)), linear in Hz up to ``boundary_share`` of
+    the highest band's centre (4.6 kHz for the shared 0-8 kHz mel) and pinned at the highest
     band above it, so no band leaves the mel range. Interpolated between bin centres."""
     import librosa
 
     centres = torch.from_numpy(librosa.mel_frequencies(
         n_mels=mel_cfg.n_mels + 2, fmin=mel_cfg.fmin_hz, fmax=mel_cfg.fmax_hz)[1:-1]).float()
     top = float(centres[-1])  # the highest band stays where it is
+    boundary_hz = boundary_share * top
     out = mel.clone()
     for row, factor in enumerate(factors):
         if factor == 1.0:

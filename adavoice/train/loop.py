@@ -27,14 +27,26 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def distributed_context() -> tuple[int, int]:
-    """(rank, world_size); initialises the process group under torchrun."""
+def distributed_context(device: str = "cpu") -> tuple[int, int]:
+    """(rank, world_size); under torchrun, initialises the process group: NCCL when ``device``
+    is CUDA (each process on the GPU of its LOCAL_RANK), gloo otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
+        cuda = str(device).startswith("cuda") and torch.cuda.is_available()
+        if cuda:
+            torch.cuda.set_device(process_device(device))
+        torch.distributed.init_process_group("nccl" if cuda else "gloo")
     rank = torch.distributed.get_rank() if world > 1 else 0
     return rank, world
+
+
+def process_device(device: str) -> torch.device:
+    """``device``, where a bare ``cuda`` under torchrun means this process's GPU (LOCAL_RANK)."""
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and chosen.index is None and int(os.environ.get("WORLD_SIZE",
+                                                                             "1")) > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return chosen
 
 
 def recent_mean(history: list[dict], key: str, last: int = 50) -> float | None:
@@ -79,8 +91,8 @@ class Trainer:
                  validate: Callable | None = None, params=None, critic: Critic | None = None):
         self.cfg = cfg
         self.out_dir = Path(out_dir)
-        self.device = torch.device(device)
-        self.rank, self.world = distributed_context()
+        self.device = process_device(device)
+        self.rank, self.world = distributed_context(device)
         self.model = model.to(self.device)
         self.wrapped = self.model
         if self.world > 1:
@@ -201,7 +213,10 @@ class Trainer:
         restore = _stop_on_signals(stop)
         try:
             while self.step < self.cfg.steps:
-                batches = self.make_batches(self.epoch)[self.rank::self.world]
+                every = self.make_batches(self.epoch)
+                if every and len(every) < self.world:  # a small epoch: each rank gets one
+                    every = (every * self.world)[:self.world]
+                batches = every[self.rank::self.world]
                 if not batches:
                     from adavoice.errors import DatasetError
 
