@@ -160,6 +160,9 @@ def bootstrap_command(
         None, "--pseudo-labels", help="beam (default: beam search with the n-gram of the "
                                       "unpaired text) | greedy: how the ASR labels unpaired "
                                       "speech."),
+    distill_renderer: str | None = typer.Option(
+        None, "--distill-renderer", help="griffin-lim (default) | universal: what renders the "
+                                         "teacher's mels into the student's audio."),
     preset: str = typer.Option("default", "--preset", help="default | tiny (a smoke test)"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
@@ -181,6 +184,8 @@ def bootstrap_command(
         config = dataclasses.replace(config, rounds=rounds)
     if pseudo_labels is not None:
         config = dataclasses.replace(config, pseudo_label_decoder=pseudo_labels)
+    if distill_renderer is not None:
+        config = dataclasses.replace(config, distill_renderer=distill_renderer)
     result = bootstrap(language, out, paired, unpaired_speech, unpaired_text,
                        init=init, low_quality=low_quality, evaluation=list(evaluation),
                        judge=judge, config=config, progress=not quiet, device=device)
