@@ -1,7 +1,9 @@
 """Issue 20: greedy against beam decoding (with and without the character n-gram of the unpaired
-text) for a Czech recogniser -> benchmarks/results/bootstrap-cs-beam.json.
+text) for a bootstrapped recogniser -> benchmarks/results/bootstrap-LANG-beam.json.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ctc_beam.py cs-demo --data data/bootstrap-cs
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ctc_beam.py runs/bootstrap-it \
+        --data data/bootstrap-it
 
 Sets: the target voice's 40 held-out sentences, and the evaluation set (festival czech_ph and
 czech_krb, never trained on; two seen damaged voices), per speaker. The n-gram (order 5,
@@ -31,12 +33,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", default="cs-demo", nargs="?")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "bootstrap-cs")
-    parser.add_argument("--out", type=Path,
-                        default=ROOT / "benchmarks" / "results" / "bootstrap-cs-beam.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: benchmarks/results/bootstrap-LANG-beam.json")
     args = parser.parse_args(argv)
     import torch
 
     from adavoice.bootstrap.data import read_inputs
+    from adavoice.data.manifest import Manifest
     from adavoice.models.asr import Recogniser, greedy_ids
     from adavoice.models.ctc_decode import CharNgram, prefix_beam_search
     from adavoice.text import TextProcessor
@@ -44,8 +47,10 @@ def main(argv=None) -> int:
     from adavoice.train.asr import pad_mels, score, token_text
 
     d = args.data
-    inputs = read_inputs("cs", LanguagePack.load("cs"), d / "paired", d / "unpaired",
+    language = Manifest.load(d / "paired")[0].language
+    inputs = read_inputs(language, LanguagePack.load(language), d / "paired", d / "unpaired",
                          d / "unpaired-text.txt", evaluation=[d / "eval"])
+    out = args.out or ROOT / "benchmarks" / "results" / f"bootstrap-{language}-beam.json"
     recogniser = Recogniser.load(args.model)
     processor = TextProcessor.from_symbols(recogniser.symbols, emit_warnings=False)
     symbols = list(recogniser.symbols.symbols)
@@ -84,7 +89,7 @@ def main(argv=None) -> int:
                                 (time.perf_counter() - started) / len(rows), 4)}
             print(name, label, table[label]["cer"], flush=True)
         result["sets"][name] = table
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return 0
 
 
