@@ -84,6 +84,8 @@ def main(argv=None) -> int:
                         help="a TTS trained on all the target voice's data (optional)")
     parser.add_argument("--out", type=Path, default=None,
                         help="default: benchmarks/results/bootstrap-LANG.json")
+    parser.add_argument("--stages", nargs="*", default=None,
+                        help="score only these stages (default: every stage of the report)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the stage rows already in --out (add only the topline)")
     args = parser.parse_args(argv)
@@ -106,6 +108,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for stage_row in ([] if previous else report["rows"]):
             stage = stage_row["stage"]
+            if args.stages is not None and stage not in args.stages:
+                continue
             row = {"system": stage, **{k: v for k, v in stage_row.items() if k != "stage"}}
             by_speaker = stage_row.get("asr_cer_eval_by_speaker", {})
             seen = [v for s, v in by_speaker.items() if s in trained]
