@@ -336,3 +336,26 @@ def test_the_whole_bootstrap_runs_under_torchrun(world, tmp_path):
                (out / "work" / "round-1" / "pseudo.jsonl").read_text().splitlines()]
     assert [w["id"] for w in written] == [u.id for u in unpaired]
     assert [w["text"] for w in written] == expected
+
+
+def test_a_tie_for_the_target_voice_goes_to_the_first_speaker_seen(world, tmp_path):
+    """The target must not depend on set order (string hashing differs between processes,
+    so torchrun ranks could disagree)."""
+    from adavoice.bootstrap.data import read_inputs
+    from adavoice.text.pack import LanguagePack
+
+    source = [json.loads(line) for line in
+              (world["paired"] / "manifest.jsonl").read_text().splitlines()]
+    train = [r for r in source if r.get("split") != "valid"][:6]
+    names = ["anna", "bara", "cyril", "dana", "emil", "filip"]
+    for shift in range(len(names)):
+        order = names[shift:] + names[:shift]
+        folder = tmp_path / f"tie{shift}"
+        folder.mkdir()
+        rows = [{**r, "audio": str((world["paired"] / r["audio"]).resolve()), "speaker": s}
+                for r, s in zip(train, order, strict=True)]  # one utterance each: all tie
+        (folder / "manifest.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                       for r in rows), encoding="utf-8")
+        inputs = read_inputs("cs", LanguagePack.load("cs"), folder, world["unpaired"],
+                             world["text"])
+        assert inputs.target == order[0]
