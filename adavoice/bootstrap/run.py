@@ -23,11 +23,12 @@ Stages, in order; each is resumable and, once done, recorded in ``work/state.jso
 A killed run continues at the stage it reached and, inside a stage, at the training step of
 its last checkpoint (the loop's own resume); pseudo-labels are written once per round.
 After every stage a row goes to ``report.json`` / ``report.md`` (see adavoice.bootstrap.report).
-:func:`speak`, the batch synthesis of every stage, and the transcriptions share their work
-across torchrun ranks (:func:`shard_map`). Under torchrun (``torchrun --nproc_per_node N -m
+:func:`speak`, the batch synthesis of every stage, the transcriptions and the rendering of the
+distillation audio share their work across torchrun ranks (:func:`shard_map`; each rank writes
+the audio files of its share). Under torchrun (``torchrun --nproc_per_node N -m
 adavoice.cli.main lang bootstrap ...``) every rank runs the stages; the trainings are the
-loop's DDP, and rank 0 alone writes the state, the report, the pseudo-labels, the distillation
-audio and the release, with a barrier wherever the other ranks read what it wrote.
+loop's DDP, and rank 0 alone writes the state, the report, the pseudo-labels, the training
+manifests and the release, with a barrier wherever the other ranks read what it wrote.
 The result: ``out`` is a base model folder (``adavoice synth --model OUT``) with the ASR in
 ``out/asr`` (beside it ``lm.json``, a character n-gram of the unpaired text that its beam search
 decodes with) and, for a language without an installed pack, the pack embedded in both. The
