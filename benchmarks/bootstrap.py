@@ -100,7 +100,7 @@ def main(argv=None) -> int:
                          low_quality if low_quality.is_dir() else None)
     held, target = inputs.held_out, inputs.target
     args.out = args.out or ROOT / "benchmarks" / "results" / f"bootstrap-{language}.json"
-    trained = {u.speaker for u in inputs.paired + inputs.low_quality + inputs.unpaired}
+    trained = inputs.trained_speakers
     started = time.perf_counter()
     previous = json.loads(args.out.read_text()) if args.reuse and args.out.is_file() else None
     rows = ([r for r in previous["rows"] if not r["system"].startswith("topline")] if previous

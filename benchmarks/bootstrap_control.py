@@ -18,7 +18,6 @@ if __name__ == "__main__":
     parser.add_argument("--warp", type=float, default=0.0)
     args = parser.parse_args()
     from adavoice.bootstrap import Bootstrap, BootstrapConfig
-    from adavoice.train.asr import score, token_text
     d = ROOT / "data" / "bootstrap-cs"
     b = Bootstrap("cs", ROOT / "runs" / "control-cs", d / "paired", d / "unpaired",
                   d / "unpaired-text.txt", low_quality=d / "low-quality", evaluation=[d / "eval"],
@@ -27,20 +26,14 @@ if __name__ == "__main__":
     suffix = f"-vtlp{args.warp:g}" if args.warp else ""
     folder = ROOT / "runs" / "control-cs" / f"asr-1100{suffix}"
     b._train_asr(folder, b._real_items(), b.init_asr, 1100)
-    processor = b._asr_processor()
+    scores = b.asr_scores(folder / "asr")  # as the bootstrap's own rows
     row = {"stage": "finetune ASR only, 1,100 steps" + (f", VTLP {args.warp:g}" if args.warp
-                                                        else "")}
-    for name, rows in {"target": b.inputs.held_out, **b.inputs.evaluation}.items():
-        refs = [token_text(processor.process(u.text).tokens) for u in rows]
-        hyps, _ = b._transcribe(folder / "asr", [b._mel(u.audio) for u in rows])
-        row[f"asr_cer_{name}"] = round(score(refs, hyps)["cer"], 4)
-        if name != "target":
-            for s in sorted({u.speaker for u in rows}):
-                ix = [i for i, u in enumerate(rows) if u.speaker == s]
-                row.setdefault("by_speaker", {})[s] = round(
-                    score([refs[i] for i in ix], [hyps[i] for i in ix])["cer"], 4)
-    seen = [v for s, v in row["by_speaker"].items() if "rate 8000" in s]
-    unseen = [v for s, v in row["by_speaker"].items() if "rate 8000" not in s]
+                                                        else ""),
+           "asr_cer_target": scores["asr_cer_target"], "asr_cer_eval": scores["asr_cer_eval"],
+           "by_speaker": scores["asr_cer_eval_by_speaker"]}
+    trained = b.inputs.trained_speakers
+    seen = [v for s, v in row["by_speaker"].items() if s in trained]
+    unseen = [v for s, v in row["by_speaker"].items() if s not in trained]
     row["asr_cer_seen"] = round(sum(seen) / len(seen), 4)
     row["asr_cer_unseen"] = round(sum(unseen) / len(unseen), 4)
     name = "bootstrap-cs-control" + ("-vtlp" if args.warp else "") + ".json"

@@ -34,6 +34,12 @@ class Inputs:
     text: list[str]
     evaluation: dict[str, list[Utterance]] = field(default_factory=dict)
 
+    @property
+    def trained_speakers(self) -> set[str]:
+        """The voices some training input has (paired, low-quality, unpaired); evaluation
+        speakers outside it are unseen."""
+        return {u.speaker for u in self.paired + self.low_quality + self.unpaired}
+
     def summary(self) -> dict:
         return {"language": self.language, "target": self.target,
                 "paired": len(self.paired), "held_out": len(self.held_out),

@@ -155,6 +155,7 @@ class Bootstrap:
         self._frontend = None
         self._recognisers: dict[tuple, tuple] = {}
         self._lm = None
+        self._processor = None
         self.rank, self.world = 0, 1  # set by run() (torchrun)
 
     # ---- language ------------------------------------------------------------------------------
@@ -299,7 +300,9 @@ class Bootstrap:
     def _asr_processor(self):
         from adavoice.train.asr import asr_processor
 
-        return asr_processor(self.inputs.language, "graphemes", self.packs_dir)
+        if self._processor is None:  # one for the run: every stage tokenises the same way
+            self._processor = asr_processor(self.inputs.language, "graphemes", self.packs_dir)
+        return self._processor
 
     def _items(self, rows) -> list:
         """ASR training triples of real speech (mels cached in memory across stages)."""
@@ -435,9 +438,7 @@ class Bootstrap:
             model, _, symbols = CtcRecogniser.from_dir(asr_dir)
             self._recognisers[key] = (model, symbols)
         model, symbols = self._recognisers[key]
-        if decoder == "beam" and self._lm is None:
-            self._lm = self._language_model()
-        lm = self._lm if decoder == "beam" else None
+        lm = self._language_model() if decoder == "beam" else None
         chunks = [mels[start:start + 16] for start in range(0, len(mels), 16)]
         done = shard_map(lambda chunk: list(zip(*transcribe_mels(
             model, chunk, symbols["symbols"], with_confidence=True, decoder=decoder, lm=lm),
@@ -535,8 +536,23 @@ class Bootstrap:
 
     # ---- measurement ---------------------------------------------------------------------------
     def _measure(self, tts_dir: Path, asr_dir: Path) -> dict:
-        """ASR CER/WER on held-out real speech; the judge's CER on the TTS's speech of the
-        held-out sentences over its CER on the real recordings of the same sentences."""
+        """:meth:`asr_scores`, and the judge's CER on the TTS's speech of the held-out
+        sentences over its CER on the real recordings of the same sentences."""
+        row = self.asr_scores(asr_dir)
+        held = self.inputs.held_out
+        if held:
+            from adavoice.models.asr import resolve_asr_dir
+
+            judge = (resolve_asr_dir(self.judge) if self.judge is not None
+                     else self._stage_dir("finetune") / "asr")
+            row["judge"] = str(judge) if self.judge else "finetune-asr (frozen)"
+            row.update(judge_scores(judge, tts_dir, held, self.inputs.target,
+                                    [self._mel(u.audio) for u in held], self.packs_dir))
+        return row
+
+    def asr_scores(self, asr_dir: Path) -> dict:
+        """Greedy CER/WER of the recogniser in ``asr_dir`` on the held-out real speech of the
+        target (``asr_cer_target``) and on each evaluation set, with CER per speaker."""
         from adavoice.train.asr import score, token_text
 
         row: dict = {}
@@ -556,30 +572,26 @@ class Bootstrap:
                 row[f"asr_cer_{name}_by_speaker"] = {
                     s: round(score([refs[i] for i in ix], [hyps[i] for i in ix])["cer"], 4)
                     for s, ix in sorted(by_speaker.items())}
-        if held:
-            from adavoice.models.asr import resolve_asr_dir
-
-            judge = (resolve_asr_dir(self.judge) if self.judge is not None
-                     else self._stage_dir("finetune") / "asr")
-            row["judge"] = str(judge) if self.judge else "finetune-asr (frozen)"
-            row.update(judge_scores(judge, tts_dir, held, self.inputs.target,
-                                    [self._mel(u.audio) for u in held], self.packs_dir))
         return row
 
     def _language_model(self):
-        """A character n-gram of the unpaired text, in the ASR's own tokens: the released
-        recogniser decodes with it (beam search; ``adavoice asr eval --decoder``)."""
+        """A character n-gram of the unpaired text, in the ASR's own tokens, built once: the
+        pseudo-labels decode with it, and the released recogniser carries it (beam search;
+        ``adavoice asr eval --decoder``)."""
         from adavoice.errors import EmptyTextError
         from adavoice.models.ctc_decode import CharNgram
         from adavoice.train.asr import token_text
 
+        if self._lm is not None:
+            return self._lm
         processor, lines = self._asr_processor(), []
         for text in self.inputs.text:
             try:
                 lines.append(token_text(processor.process(text).tokens))
             except EmptyTextError:
                 continue
-        return CharNgram.train(lines, order=LM_ORDER)
+        self._lm = CharNgram.train(lines, order=LM_ORDER)
+        return self._lm
 
     # ---- release -------------------------------------------------------------------------------
     def _release(self, stage: str) -> None:
