@@ -69,13 +69,21 @@ def pack(corpus: Path, out: Path, audio_mb: float = 19.0) -> None:
 def train(data: Path, out: Path, seconds: float, device: str, batch: int, segment: int,
           lr: float, seed: int, init: Path | None = None, adversarial: bool = False,
           critic_warmup: int = 200, reconstruction_weight: float = 45.0,
-          feature_weight: float = 2.0) -> None:
+          feature_weight: float = 2.0, channels: tuple | None = None,
+          utterances: int | None = None, log_every: int = 500) -> None:
     """Regression on the teacher (``adversarial=False``), or, from ``init``, the project's
     adversarial phase against the teacher's audio: multi-period + multi-resolution
     discriminators (``VocoderCritic`` small), the student's loss ``reconstruction_weight`` x
     (STFT + mel + phase) + adversarial + ``feature_weight`` x feature matching, the
     discriminators learning alone for ``critic_warmup`` steps (``adavoice train vocoder
-    --adversarial``'s recipe)."""
+    --adversarial``'s recipe).
+
+    ``channels``: instead of the iSTFT student, shrink the teacher (issue 18 part 2, second
+    road): a HiFi-GAN with these channels per stage whose weights are the teacher's strongest
+    channels, refitted layer by layer (:mod:`adavoice.models.prune`) on 16 training crops, then
+    trained the same way without the phase terms (it has no phase head). On a CPU the teacher
+    renders in bfloat16 autocast where that is fast, and its renderings are cached in ``out``
+    so a restarted run does not render again. ``utterances``: use only the first N."""
     import soundfile as sf
     import torch
 
@@ -95,25 +103,51 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
     mel_cfg = MelConfig()
     frontend = MelFrontend(mel_cfg).to(dev)
     hop = mel_cfg.hop_length
+    from adavoice.models.universal import bfloat16_is_fast
+
     teacher = HiFiGAN.from_dir(data / "teacher").float().to(dev).eval()
-    listing = json.loads((data / "audio" / "list.json").read_text())
+    listing = json.loads((data / "audio" / "list.json").read_text())[:utterances]
     mels, waves, held = [], [], []
+    cache_path = out / "teacher-renderings.pt"
+    cache = torch.load(cache_path, weights_only=True) if cache_path.is_file() else {}
+    cpu_bf16 = dev.type == "cpu" and bfloat16_is_fast()
     with torch.no_grad():
         for index, row in enumerate(listing):
             samples, rate = sf.read(data / "audio" / row["file"], dtype="float32")
             if rate != mel_cfg.sample_rate_hz or len(samples) < (segment + 2) * hop:
                 continue
             mel = frontend(torch.from_numpy(samples).to(dev))  # (80, T)
-            wave = teacher(mel[None])[0].clamp(-1, 1)  # (T - 1) * hop samples
+            if row["file"] in cache:
+                wave = cache[row["file"]].float().to(dev)
+            else:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16):
+                    wave = teacher(mel[None])[0].float().clamp(-1, 1)  # (T - 1) * hop samples
+                cache[row["file"]] = wave.half().cpu()
             if index % 50 == 0:
                 held.append((mel, wave))
             else:
                 mels.append(mel)
                 waves.append(wave)
+    out.mkdir(parents=True, exist_ok=True)
+    if not cache_path.is_file():
+        torch.save(cache, cache_path)
     print(f"{len(mels)} train / {len(held)} held-out utterances, teacher rendered in "
           f"{time.time() - started:.1f} s", flush=True)
 
-    if init is not None:
+    if channels is not None:
+        from adavoice.models.prune import prune_generator, refit
+
+        if init is not None:
+            student = HiFiGAN.from_dir(init).float()
+        else:
+            crops = [m[:, :120] for m in mels if m.shape[-1] >= 120][:16]
+            calibration = torch.stack(crops).cpu()
+            cpu_teacher = teacher.cpu()
+            student = refit(cpu_teacher, prune_generator(cpu_teacher, channels, calibration),
+                            calibration)
+            teacher.to(dev)
+        student = student.to(dev).train()
+    elif init is not None:
         student, _ = Vocoder.from_dir(init)
         student = student.float().to(dev).train()
     else:
@@ -144,6 +178,14 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
         return torch.stack(mel_b), torch.stack(wave_b)
 
     def losses(mel, target):
+        if channels is not None:
+            pred = student(mel)
+            length = min(pred.shape[-1], target.shape[-1])
+            pred, target = pred[:, :length], target[:, :length]
+            stft = multi_resolution_stft_loss(pred, target)
+            mel_loss = (frontend(pred) - frontend(target)).abs().mean()
+            return stft + mel_loss, pred, target, {"stft": stft.detach(),
+                                                   "mel": mel_loss.detach()}
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
             magnitude, cos, sin = student.components(mel)
         magnitude, cos, sin = magnitude.float(), cos.float(), sin.float()
@@ -173,13 +215,19 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
     def save(tag: str) -> None:
         folder = out / "student"
         student.eval()
-        student.cpu().save(folder, mel_cfg, training={
+        training = {
             "teacher": "universal HiFi-GAN V1 (adavoice.models.universal)",
             "recipe": "benchmarks/distill_fast_vocoder.py", "steps": step, "batch": batch,
             "segment_frames": segment, "learning_rate": lr, "device": str(dev),
             "init": None if init is None else str(init), "adversarial": adversarial,
             "wall_s": round(time.time() - started, 1), "tag": tag,
-            "held_out_mel_l1_vs_teacher": held_mel})
+            "held_out_mel_l1_vs_teacher": held_mel}
+        if channels is not None:
+            training["channels"] = list(channels)
+            student.cpu().save(folder, {"note": "shrunk from the universal HiFi-GAN V1 (MIT, "
+                                        "see adavoice.models.universal)", "training": training})
+        else:
+            student.cpu().save(folder, mel_cfg, training=training)
         student.to(dev).train()
         (out / "log.json").write_text(json.dumps(log))
         print(f"saved at step {step} ({tag})", flush=True)
@@ -217,7 +265,7 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         optimiser.step()
         step += 1
-        if step % 500 == 0:
+        if step % log_every == 0:
             held_mel = held_out()
             log.append({"step": step, "s": round(time.time() - started, 1),
                         **{k: round(float(v), 4) for k, v in parts.items()},
@@ -248,12 +296,19 @@ def main() -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--init", type=Path, default=None, help="start from this student folder")
     t.add_argument("--adversarial", action="store_true")
+    t.add_argument("--channels", default=None,
+                   help="shrink the teacher instead: channels per stage, e.g. 128,64,32,16,8")
+    t.add_argument("--utterances", type=int, default=None, help="use only the first N")
+    t.add_argument("--log-every", type=int, default=500)
     args = parser.parse_args()
     if args.command == "pack":
         pack(args.corpus, args.out)
     else:
         train(args.data, args.out, args.seconds, args.device, args.batch, args.segment,
-              args.lr, args.seed, args.init, args.adversarial)
+              args.lr, args.seed, args.init, args.adversarial,
+              channels=None if args.channels is None
+              else tuple(int(c) for c in args.channels.split(",")),
+              utterances=args.utterances, log_every=args.log_every)
 
 
 if __name__ == "__main__":

@@ -169,7 +169,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path,
                         default=ROOT / "benchmarks" / "results" / "vocoder-quality.json")
     parser.add_argument("--fast", type=Path, default=None,
-                        help="a trained iSTFT vocoder folder to judge as 'fast'")
+                        help="a trained fast vocoder folder (iSTFT or shrunk HiFi-GAN) to "
+                        "judge as 'fast'")
     parser.add_argument("--renderers", default="griffin-lim,universal-fp32,universal-bf16",
                         help="which of griffin-lim, universal-fp32, universal-bf16 to run")
     args = parser.parse_args(argv)
@@ -182,10 +183,10 @@ def main(argv=None) -> int:
                  "universal-bf16": HiFiGANRenderer(generator, "bfloat16")}
     renderers = {k: v for k, v in renderers.items() if k in args.renderers.split(",")}
     if args.fast is not None:
-        from adavoice.models.vocoder import NeuralVocoder, Vocoder
+        from adavoice.config import MelConfig
+        from adavoice.models.vocoder import load_renderer
 
-        vocoder, _ = Vocoder.from_dir(args.fast)
-        renderers["fast"] = NeuralVocoder(vocoder)
+        renderers["fast"] = load_renderer(args.fast, MelConfig())
     started = time.perf_counter()
     result = {"command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/vocoder_quality.py "
                          + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -170,7 +170,7 @@ def _export_vocoders(base: BaseModel, work: Path, wanted, half: bool) -> dict:
             raise ConfigError(f"this base has no {kind!r} vocoder to export",
                               fix="choose from: " + ", ".join(available))
         renderer = base.vocoder(kind)
-        if kind == "universal":
+        if hasattr(renderer, "generator"):  # a HiFi-GAN: universal, or a shrunk one as fast
             module, passes = renderer.generator, renderer.pass_frames
             context = renderer.context_frames
         else:

@@ -230,8 +230,9 @@ class BaseModel:
 
     def vocoder(self, kind: str = "auto"):
         """The waveform renderer: ``universal`` (HiFi-GAN V1, :mod:`adavoice.models.universal`),
-        ``fast`` (the base's own ``vocoder/``), ``griffin-lim``, or ``auto``: what the base's
-        config names as its best (``auto_vocoder``, chosen by measurement), else universal."""
+        ``fast`` (the base's own ``vocoder/``: an iSTFT vocoder or a shrunk HiFi-GAN),
+        ``griffin-lim``, or ``auto``: what the base's config names as its best
+        (``auto_vocoder``, chosen by measurement), else universal."""
         kind = self.auto_vocoder if SynthesisConfig(vocoder=kind).vocoder == "auto" else kind
         if kind == "fast" and not (self.folder / "vocoder" / "config.json").is_file():
             raise MissingFileError("this base has no fast vocoder", path=self.folder / "vocoder",
@@ -252,13 +253,9 @@ class BaseModel:
             from adavoice.models.universal import universal_vocoder
 
             return universal_vocoder(self.cfg.mel)
-        from adavoice.models.vocoder import NeuralVocoder, Vocoder
+        from adavoice.models.vocoder import load_renderer
 
-        vocoder, mel = Vocoder.from_dir(self.folder / "vocoder")
-        if mel != self.cfg.mel:
-            raise ModelFormatError("the vocoder was trained on another mel front end",
-                                   path=self.folder / "vocoder")
-        return NeuralVocoder(vocoder)
+        return load_renderer(self.folder / "vocoder", self.cfg.mel)
 
     # ---- speaking --------------------------------------------------------------------------
     def speaker_id(self, speaker: str | None) -> int:

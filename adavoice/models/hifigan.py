@@ -39,6 +39,9 @@ class HiFiGANConfig(JsonConfig):
     upsample_rates: tuple = (8, 8, 2, 2)
     upsample_kernel_sizes: tuple = (16, 16, 4, 4)
     upsample_initial_channel: int = 512
+    # channels after conv_pre and after each upsampling; () halves upsample_initial_channel
+    # at every upsampling (V1, V2). A narrower schedule makes a pruned student (prune.py).
+    stage_channels: tuple = ()
     resblock_kernel_sizes: tuple = (3, 7, 11)
     resblock_dilations: tuple = (1, 3, 5)
     leaky_slope: float = 0.1
@@ -51,12 +54,26 @@ class HiFiGANConfig(JsonConfig):
         self.check_field_types()
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
             raise ConfigError("upsample_rates and upsample_kernel_sizes must pair up")
-        if self.upsample_initial_channel % 2 ** len(self.upsample_rates):
+        if self.stage_channels:
+            if len(self.stage_channels) != len(self.upsample_rates) + 1:
+                raise ConfigError("stage_channels needs one count for conv_pre and one per "
+                                  "upsampling")
+            if min(self.stage_channels) < 1:
+                raise ConfigError("stage_channels must be positive")
+        elif self.upsample_initial_channel % 2 ** len(self.upsample_rates):
             raise ConfigError("upsample_initial_channel must halve at every upsampling")
 
     @property
     def hop_length(self) -> int:
         return math.prod(self.upsample_rates)
+
+    @property
+    def channels(self) -> tuple:
+        """Channels after conv_pre and after each upsampling."""
+        if self.stage_channels:
+            return tuple(self.stage_channels)
+        return tuple(self.upsample_initial_channel // 2 ** i
+                     for i in range(len(self.upsample_rates) + 1))
 
     @classmethod
     def tiny(cls, **kw) -> "HiFiGANConfig":
@@ -98,13 +115,14 @@ class HiFiGAN(nn.Module):
     def __init__(self, cfg: HiFiGANConfig):
         super().__init__()
         self.cfg = cfg
-        channels = cfg.upsample_initial_channel
-        self.conv_pre = nn.Conv1d(cfg.n_mels, channels, 7, padding=3)
+        widths = cfg.channels
+        self.conv_pre = nn.Conv1d(cfg.n_mels, widths[0], 7, padding=3)
         self.ups, self.resblocks = nn.ModuleList(), nn.ModuleList()
-        for rate, kernel in zip(cfg.upsample_rates, cfg.upsample_kernel_sizes, strict=True):
-            self.ups.append(nn.ConvTranspose1d(channels, channels // 2, kernel, rate,
+        for stage, (rate, kernel) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes,
+                                                   strict=True)):
+            channels = widths[stage + 1]
+            self.ups.append(nn.ConvTranspose1d(widths[stage], channels, kernel, rate,
                                                padding=(kernel - rate) // 2))
-            channels //= 2
             for size in cfg.resblock_kernel_sizes:
                 self.resblocks.append(ResidualBlock(channels, size, tuple(cfg.resblock_dilations),
                                                     cfg.leaky_slope))

@@ -184,3 +184,33 @@ class NeuralVocoder:
         single = mel.dim() == 2
         wave = self.vocoder(mel.unsqueeze(0) if single else mel).clamp(-1.0, 1.0)
         return wave[0] if single else wave
+
+
+def load_renderer(folder: str | Path, mel: MelConfig):
+    """The renderer saved in ``folder`` (a base's ``vocoder/``): this module's iSTFT vocoder,
+    or a HiFi-GAN generator (a shrunk copy of the universal one, :mod:`adavoice.models.prune`),
+    told apart by the artifact's kind. ModelFormatError when it renders mels other than ``mel``.
+    """
+    from adavoice.artifacts import CONFIG_NAME
+    from adavoice.config import read_json
+    from adavoice.errors import MissingFileError, ModelFormatError
+    from adavoice.models import hifigan
+
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise MissingFileError("no vocoder here", path=folder)
+    try:
+        kind = read_json(path, "vocoder config").get("kind")
+    except (ConfigError, AttributeError) as exc:
+        raise ModelFormatError(f"the vocoder config cannot be read ({exc})", path=path) from exc
+    if kind == hifigan.KIND:
+        from adavoice.models.universal import HiFiGANRenderer
+
+        generator = hifigan.HiFiGAN.from_dir(folder)
+        if not generator.cfg.fits(mel):
+            raise ModelFormatError("the vocoder renders another mel front end", path=folder)
+        return HiFiGANRenderer(generator)
+    vocoder, trained_on = Vocoder.from_dir(folder)
+    if trained_on != mel:
+        raise ModelFormatError("the vocoder was trained on another mel front end", path=folder)
+    return NeuralVocoder(vocoder)
