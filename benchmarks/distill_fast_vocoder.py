@@ -70,7 +70,8 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
           lr: float, seed: int, init: Path | None = None, adversarial: bool = False,
           critic_warmup: int = 200, reconstruction_weight: float = 45.0,
           feature_weight: float = 2.0, channels: tuple | None = None,
-          utterances: int | None = None, log_every: int = 500) -> None:
+          utterances: int | None = None, log_every: int = 500,
+          from_scratch: bool = False) -> None:
     """Regression on the teacher (``adversarial=False``), or, from ``init``, the project's
     adversarial phase against the teacher's audio: multi-period + multi-resolution
     discriminators (``VocoderCritic`` small), the student's loss ``reconstruction_weight`` x
@@ -83,7 +84,8 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
     channels, refitted layer by layer (:mod:`adavoice.models.prune`) on 16 training crops, then
     trained the same way without the phase terms (it has no phase head). On a CPU the teacher
     renders in bfloat16 autocast where that is fast, and its renderings are cached in ``out``
-    so a restarted run does not render again. ``utterances``: use only the first N."""
+    so a restarted run does not render again. ``utterances``: use only the first N.
+    ``from_scratch``: the same shrunk shape from a random start (the control for pruning)."""
     import soundfile as sf
     import torch
 
@@ -139,6 +141,10 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
 
         if init is not None:
             student = HiFiGAN.from_dir(init).float()
+        elif from_scratch:
+            from dataclasses import replace
+
+            student = HiFiGAN(replace(teacher.cfg, stage_channels=channels))
         else:
             crops = [m[:, :120] for m in mels if m.shape[-1] >= 120][:16]
             calibration = torch.stack(crops).cpu()
@@ -224,6 +230,7 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
             "held_out_mel_l1_vs_teacher": held_mel}
         if channels is not None:
             training["channels"] = list(channels)
+            training["start"] = "random" if from_scratch else "pruned teacher, refitted"
             student.cpu().save(folder, {"note": "shrunk from the universal HiFi-GAN V1 (MIT, "
                                         "see adavoice.models.universal)", "training": training})
         else:
@@ -300,6 +307,8 @@ def main() -> None:
                    help="shrink the teacher instead: channels per stage, e.g. 128,64,32,16,8")
     t.add_argument("--utterances", type=int, default=None, help="use only the first N")
     t.add_argument("--log-every", type=int, default=500)
+    t.add_argument("--from-scratch", action="store_true",
+                   help="with --channels: a random start instead of the teacher's channels")
     args = parser.parse_args()
     if args.command == "pack":
         pack(args.corpus, args.out)
@@ -308,7 +317,8 @@ def main() -> None:
               args.lr, args.seed, args.init, args.adversarial,
               channels=None if args.channels is None
               else tuple(int(c) for c in args.channels.split(",")),
-              utterances=args.utterances, log_every=args.log_every)
+              utterances=args.utterances, log_every=args.log_every,
+              from_scratch=args.from_scratch)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,13 @@ float32, torch bfloat16 autocast and onnxruntime float32 side by side at one thr
 ~8.4 s mel, with the ONNX graph's parity -> benchmarks/results/universal-speed.json.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/universal_speed.py
+    # a shrunk generator (adavoice.models.prune) instead:
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/universal_speed.py --generator DIR --out F
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import tempfile
@@ -17,6 +20,7 @@ import numpy as np
 import torch
 
 from adavoice.export.vocoder import export_vocoder, parity_error
+from adavoice.models.hifigan import HiFiGAN
 from adavoice.models.universal import HiFiGANRenderer, load_universal
 
 OUT = Path(__file__).resolve().parent / "results" / "universal-speed.json"
@@ -36,9 +40,14 @@ def best_of(fn, repeats: int = 3) -> float:
 def main() -> int:
     import onnxruntime as ort
 
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--generator", type=Path, default=None,
+                        help="a HiFi-GAN folder (e.g. a shrunk fast vocoder); default universal")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    generator = load_universal()
+    generator = load_universal() if args.generator is None else HiFiGAN.from_dir(args.generator)
     mel = torch.randn(1, 80, FRAMES) - 5.0
     audio_s = (FRAMES - 1) * 256 / 22050
     rtf = {}
@@ -53,11 +62,15 @@ def main() -> int:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         feed = {"mel": mel.numpy().astype(np.float32)}
         rtf["onnxruntime_float32"] = best_of(lambda: session.run(None, feed)) / audio_s
-    result = {"command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/universal_speed.py",
+    command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/universal_speed.py"
+    if args.generator is not None:
+        command += f" --generator {args.generator} --out {args.out}"
+    result = {"command": command, "generator": str(args.generator or "universal"),
+              "parameters": sum(p.numel() for p in generator.parameters()),
               "cpu": platform.processor() or platform.machine(), "audio_s": round(audio_s, 2),
               "rtf_one_thread": {k: round(v, 4) for k, v in rtf.items()},
               "onnx_max_abs_error": parity}
-    OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0
 
