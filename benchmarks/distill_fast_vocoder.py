@@ -14,7 +14,8 @@ it), the teacher renders each utterance once, in full, at the start; batches are
 segments of (mel frames, the teacher samples of those frames). Losses: multi-resolution STFT
 and mel L1 against the teacher's segment, plus the phase losses against its STFT (the
 project's vocoder losses, adavoice.train.vocoder). The student is saved with
-``Vocoder.save`` (fp32; ship it with ``--half``) every two minutes and at the end.
+``Vocoder.save`` (a shrunk HiFi-GAN with ``HiFiGAN.save``; fp32) every two minutes and at
+the end.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
           critic_warmup: int = 200, reconstruction_weight: float = 45.0,
           feature_weight: float = 2.0, channels: tuple | None = None,
           utterances: int | None = None, log_every: int = 500,
-          from_scratch: bool = False) -> None:
+          from_scratch: bool = False, teacher_cache: Path | None = None) -> None:
     """Regression on the teacher (``adversarial=False``), or, from ``init``, the project's
     adversarial phase against the teacher's audio: multi-period + multi-resolution
     discriminators (``VocoderCritic`` small), the student's loss ``reconstruction_weight`` x
@@ -83,8 +84,9 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
     road): a HiFi-GAN with these channels per stage whose weights are the teacher's strongest
     channels, refitted layer by layer (:mod:`adavoice.models.prune`) on 16 training crops, then
     trained the same way without the phase terms (it has no phase head). On a CPU the teacher
-    renders in bfloat16 autocast where that is fast, and its renderings are cached in ``out``
-    so a restarted run does not render again. ``utterances``: use only the first N.
+    renders in bfloat16 autocast where that is fast. ``teacher_cache``: a file that keeps the
+    teacher's renderings (fp16) for a restarted run, keyed by the data folder, the teacher's
+    weights and the precision (another key renders again). ``utterances``: use only the first N.
     ``from_scratch``: the same shrunk shape from a random start (the control for pruning)."""
     import soundfile as sf
     import torch
@@ -110,29 +112,40 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
     teacher = HiFiGAN.from_dir(data / "teacher").float().to(dev).eval()
     listing = json.loads((data / "audio" / "list.json").read_text())[:utterances]
     mels, waves, held = [], [], []
-    cache_path = out / "teacher-renderings.pt"
-    cache = torch.load(cache_path, weights_only=True) if cache_path.is_file() else {}
     cpu_bf16 = dev.type == "cpu" and bfloat16_is_fast()
+    key = "|".join([str(data.resolve()), json.loads((data / "teacher" / "config.json")
+                    .read_text())["weights_sha256"], "bfloat16" if cpu_bf16 else "float32"])
+    cache: dict = {}
+    if teacher_cache is not None and teacher_cache.is_file():
+        stored = torch.load(teacher_cache, weights_only=True)  # a file this script wrote
+        if stored.get("key") == key:
+            cache = stored["waves"]
+    rendered = 0
     with torch.no_grad():
         for index, row in enumerate(listing):
             samples, rate = sf.read(data / "audio" / row["file"], dtype="float32")
             if rate != mel_cfg.sample_rate_hz or len(samples) < (segment + 2) * hop:
                 continue
             mel = frontend(torch.from_numpy(samples).to(dev))  # (80, T)
-            if row["file"] in cache:
+            frames = mel.shape[-1]
+            if row["file"] in cache and len(cache[row["file"]]) == (frames - 1) * hop:
                 wave = cache[row["file"]].float().to(dev)
             else:
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16):
                     wave = teacher(mel[None])[0].float().clamp(-1, 1)  # (T - 1) * hop samples
                 cache[row["file"]] = wave.half().cpu()
+                rendered += 1
             if index % 50 == 0:
                 held.append((mel, wave))
             else:
                 mels.append(mel)
                 waves.append(wave)
     out.mkdir(parents=True, exist_ok=True)
-    if not cache_path.is_file():
-        torch.save(cache, cache_path)
+    if teacher_cache is not None and rendered:
+        teacher_cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = teacher_cache.with_name(teacher_cache.name + ".part")
+        torch.save({"key": key, "waves": cache}, partial)
+        partial.replace(teacher_cache)  # a killed save leaves the old cache whole
     print(f"{len(mels)} train / {len(held)} held-out utterances, teacher rendered in "
           f"{time.time() - started:.1f} s", flush=True)
 
@@ -230,7 +243,8 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
             "held_out_mel_l1_vs_teacher": held_mel}
         if channels is not None:
             training["channels"] = list(channels)
-            training["start"] = "random" if from_scratch else "pruned teacher, refitted"
+            training["start"] = ("random" if from_scratch else str(init) if init is not None
+                                 else "pruned teacher, refitted")
             student.cpu().save(folder, {"note": "shrunk from the universal HiFi-GAN V1 (MIT, "
                                         "see adavoice.models.universal)", "training": training})
         else:
@@ -309,7 +323,11 @@ def main() -> None:
     t.add_argument("--log-every", type=int, default=500)
     t.add_argument("--from-scratch", action="store_true",
                    help="with --channels: a random start instead of the teacher's channels")
+    t.add_argument("--teacher-cache", type=Path, default=None,
+                   help="keep the teacher's renderings in this file for a restarted run")
     args = parser.parse_args()
+    if args.command == "train" and args.from_scratch and (args.channels is None or args.init):
+        parser.error("--from-scratch needs --channels and no --init")
     if args.command == "pack":
         pack(args.corpus, args.out)
     else:
@@ -318,7 +336,7 @@ def main() -> None:
               channels=None if args.channels is None
               else tuple(int(c) for c in args.channels.split(",")),
               utterances=args.utterances, log_every=args.log_every,
-              from_scratch=args.from_scratch)
+              from_scratch=args.from_scratch, teacher_cache=args.teacher_cache)
 
 
 if __name__ == "__main__":

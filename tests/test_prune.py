@@ -50,6 +50,57 @@ def test_the_strongest_channels_are_kept_in_order():
     assert torch.equal(student.conv_pre.bias, teacher.conv_pre.bias[kept])
 
 
+def _with_dead_channels(teacher: HiFiGAN, widths: tuple, seed: int) -> HiFiGAN:
+    """``teacher`` with all but ``widths`` channels of every stage (and as many hidden channels
+    of every residual pair) silenced: what produces them is zero, so they stay zero."""
+    rng = torch.Generator().manual_seed(seed)
+
+    def dropped(total: int, kept: int) -> torch.Tensor:
+        return torch.randperm(total, generator=rng)[:total - kept]
+
+    per_stage = len(teacher.cfg.resblock_kernel_sizes)
+    with torch.no_grad():
+        gone = dropped(teacher.cfg.channels[0], widths[0])
+        teacher.conv_pre.weight[gone] = 0.0
+        teacher.conv_pre.bias[gone] = 0.0
+        for stage, upsample in enumerate(teacher.ups):
+            gone = dropped(teacher.cfg.channels[stage + 1], widths[stage + 1])
+            upsample.weight[:, gone] = 0.0
+            upsample.bias[gone] = 0.0
+            for block in teacher.resblocks[stage * per_stage:(stage + 1) * per_stage]:
+                for dilated, plain in zip(block.convs1, block.convs2, strict=True):
+                    plain.weight[gone] = 0.0
+                    plain.bias[gone] = 0.0
+                    hidden = dropped(dilated.out_channels, widths[stage + 1])
+                    dilated.weight[hidden] = 0.0
+                    dilated.bias[hidden] = 0.0
+    return teacher
+
+
+def test_pruning_away_silent_channels_changes_nothing():
+    # every slice of every layer must pick the same channels on both of its sides
+    widths = (20, 9, 5, 3, 1)
+    teacher = _with_dead_channels(_teacher(), widths, seed=3)
+    student = prune_generator(teacher, widths, _mels(2, 16, 0))
+    mel = _mels(1, 20, 1)
+    with torch.no_grad():
+        expected, got = teacher(mel), student(mel)
+    assert expected.abs().max() > 1e-4
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_bad_calibration_and_refit_without_pruning_are_refused():
+    teacher = _teacher()
+    for bad in (torch.randn(80, 12), torch.randn(2, 64, 12)):
+        with pytest.raises(ConfigError, match="calibration mels"):
+            prune_generator(teacher, (16, 8, 4, 2, 1), bad)
+    with pytest.raises(ConfigError, match="prune_generator"):
+        refit(teacher, HiFiGAN(HiFiGANConfig.tiny(stage_channels=(16, 8, 4, 2, 1))),
+              _mels(2, 12, 0))
+    half = prune_generator(teacher.half(), (16, 8, 4, 2, 1), _mels(2, 12, 0).half())
+    assert half.conv_pre.weight.dtype == torch.float32
+
+
 def test_refitting_brings_the_student_closer_to_the_teacher():
     teacher = _teacher()
     calibration, other = _mels(4, 40, 0), _mels(2, 30, 1)
@@ -74,6 +125,16 @@ def test_channel_counts_are_checked():
         HiFiGANConfig(stage_channels=(16, 8))
     with pytest.raises(ConfigError, match="positive"):
         HiFiGANConfig(stage_channels=(16, 8, 0, 2, 1))
+    with pytest.raises(ConfigError, match="whole numbers"):
+        HiFiGANConfig(stage_channels=(16, 8.5, 4, 2, 1))
+    assert HiFiGANConfig(stage_channels=[16, 8, 4, 2, 1]).stage_channels == (16, 8, 4, 2, 1)
+
+
+def test_an_unshrunk_config_is_written_as_before():
+    # caches written by this version stay readable by versions without stage_channels
+    data = HiFiGANConfig().to_dict()
+    assert "stage_channels" not in data
+    assert HiFiGANConfig.from_dict(data) == HiFiGANConfig()
 
 
 def test_a_shrunk_generator_round_trips_through_safetensors(tmp_path):
@@ -114,6 +175,9 @@ def test_a_fast_vocoder_for_another_front_end_is_refused(tmp_path):
     (tmp_path / "w").mkdir()
     (tmp_path / "w" / "config.json").write_text("[1, 2]")
     with pytest.raises(ModelFormatError):
+        load_renderer(tmp_path / "w", MelConfig())
+    (tmp_path / "w" / "config.json").write_text('{"kind": "adavoice-acoustic"}')
+    with pytest.raises(ModelFormatError, match="adavoice-hifigan"):
         load_renderer(tmp_path / "w", MelConfig())
 
 

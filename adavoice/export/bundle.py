@@ -161,6 +161,7 @@ def _graph_entry(folder: Path, file: str) -> dict:
 
 def _export_vocoders(base: BaseModel, work: Path, wanted, half: bool) -> dict:
     from adavoice.export.vocoder import export_vocoder, parity_error
+    from adavoice.models.universal import HiFiGANRenderer
 
     available = ["universal"] + (["fast"] if (base.folder / "vocoder").is_dir() else [])
     wanted = available if wanted is None else list(wanted)
@@ -170,7 +171,7 @@ def _export_vocoders(base: BaseModel, work: Path, wanted, half: bool) -> dict:
             raise ConfigError(f"this base has no {kind!r} vocoder to export",
                               fix="choose from: " + ", ".join(available))
         renderer = base.vocoder(kind)
-        if hasattr(renderer, "generator"):  # a HiFi-GAN: universal, or a shrunk one as fast
+        if isinstance(renderer, HiFiGANRenderer):  # universal, or a shrunk HiFi-GAN as fast
             module, passes = renderer.generator, renderer.pass_frames
             context = renderer.context_frames
         else:

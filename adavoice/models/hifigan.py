@@ -55,13 +55,25 @@ class HiFiGANConfig(JsonConfig):
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
             raise ConfigError("upsample_rates and upsample_kernel_sizes must pair up")
         if self.stage_channels:
-            if len(self.stage_channels) != len(self.upsample_rates) + 1:
+            counts = tuple(self.stage_channels)
+            if not all(type(c) is int for c in counts):
+                raise ConfigError("stage_channels must be whole numbers")
+            if len(counts) != len(self.upsample_rates) + 1:
                 raise ConfigError("stage_channels needs one count for conv_pre and one per "
                                   "upsampling")
-            if min(self.stage_channels) < 1:
+            if min(counts) < 1:
                 raise ConfigError("stage_channels must be positive")
+            object.__setattr__(self, "stage_channels", counts)  # a list from Python or JSON
         elif self.upsample_initial_channel % 2 ** len(self.upsample_rates):
             raise ConfigError("upsample_initial_channel must halve at every upsampling")
+
+    def to_dict(self) -> dict:
+        """The fields, without an empty ``stage_channels`` (configs written before it existed
+        look the same, and adavoice versions without it still read them)."""
+        data = super().to_dict()
+        if not data["stage_channels"]:
+            del data["stage_channels"]
+        return data
 
     @property
     def hop_length(self) -> int:

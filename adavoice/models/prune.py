@@ -4,7 +4,7 @@ it keeps is the teacher's own, so it starts near the teacher instead of from noi
 
 A channel's strength is measured on real mels: for a stage's residual stream (the channels
 every layer of that stage reads and adds to), the root-mean-square of the stream over the
-upsampled input and the blocks' sum; for the hidden channels between a block's dilated and
+upsampled input and the blocks' mean; for the hidden channels between a block's dilated and
 plain convolution, that RMS times the norm of the plain convolution's weights that read the
 channel (a loud channel nobody reads is not strong). The chosen channels keep their order.
 
@@ -16,6 +16,7 @@ channel (a loud channel nobody reads is not strong). The chosen channels keep th
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import torch
@@ -57,6 +58,22 @@ def channel_strengths(generator: HiFiGAN, mels: torch.Tensor) -> dict:
     return {"stream": [s.sqrt() for s in stream], "hidden": hidden}
 
 
+def _checked_mels(generator: HiFiGAN, mels: torch.Tensor) -> torch.Tensor:
+    if not isinstance(mels, torch.Tensor) or mels.dim() != 3 \
+            or mels.shape[1] != generator.cfg.n_mels or mels.shape[-1] < 2:
+        raise ConfigError(f"calibration mels must be (batch, {generator.cfg.n_mels}, frames >= 2)",
+                          fix="stack crops of real log-mels")
+    return mels.float()
+
+
+def _float(generator: HiFiGAN) -> HiFiGAN:
+    """``generator`` in float32 for measuring; a copy when it is not (the caller's module stays
+    as it is)."""
+    if any(p.dtype != torch.float32 for p in generator.parameters()):
+        generator = copy.deepcopy(generator).float()
+    return generator.eval()
+
+
 def _strongest(strength: torch.Tensor, count: int) -> torch.Tensor:
     if count > strength.numel():
         raise ConfigError(f"cannot keep {count} of {strength.numel()} channels",
@@ -70,15 +87,18 @@ def prune_generator(generator: HiFiGAN, channels: tuple, mels: torch.Tensor) -> 
     ``HiFiGANConfig.stage_channels``) whose weights are ``generator``'s strongest channels,
     measured on ``mels`` (B, n_mels, T) natural-log mels of real speech."""
     cfg = generator.cfg
-    channels = tuple(int(c) for c in channels)
+    channels = tuple(channels)
     if len(channels) != len(cfg.channels):
         raise ConfigError(f"stage_channels needs {len(cfg.channels)} counts, got {len(channels)}")
-    strengths = channel_strengths(generator.eval(), mels)
+    student_cfg = replace(cfg, stage_channels=channels)  # checks the counts
+    generator = _float(generator)
+    strengths = channel_strengths(generator, _checked_mels(generator, mels))
     keep = [_strongest(s, c) for s, c in zip(strengths["stream"], channels, strict=True)]
-    student = HiFiGAN(replace(cfg, stage_channels=channels)).eval()
+    student = HiFiGAN(student_cfg).eval()
 
     student.conv_pre.weight.copy_(generator.conv_pre.weight[keep[0]])
     student.conv_pre.bias.copy_(generator.conv_pre.bias[keep[0]])
+    kept_hidden: list[torch.Tensor] = []
     hidden = iter(strengths["hidden"])
     per_stage = len(cfg.resblock_kernel_sizes)
     for stage, (source, target) in enumerate(zip(generator.ups, student.ups, strict=True)):
@@ -89,17 +109,21 @@ def prune_generator(generator: HiFiGAN, channels: tuple, mels: torch.Tensor) -> 
         blocks = zip(generator.resblocks[stage * per_stage:(stage + 1) * per_stage],
                      student.resblocks[stage * per_stage:(stage + 1) * per_stage], strict=True)
         for old, new in blocks:
-            _prune_block(old, new, outputs, hidden)
+            _prune_block(old, new, outputs, hidden, kept_hidden)
     student.conv_post.weight.copy_(generator.conv_post.weight[:, keep[-1]])
     student.conv_post.bias.copy_(generator.conv_post.bias)
+    # which of the teacher's channels each layer kept, for refit (not saved with the weights)
+    student.pruned_from = {"stream": keep, "hidden": kept_hidden}
     return student
 
 
-def _prune_block(old: ResidualBlock, new: ResidualBlock, stream: torch.Tensor, hidden) -> None:
+def _prune_block(old: ResidualBlock, new: ResidualBlock, stream: torch.Tensor, hidden,
+                 kept: list) -> None:
     width = len(stream)
     pairs = zip(old.convs1, old.convs2, new.convs1, new.convs2, strict=True)
     for dilated, plain, new_dilated, new_plain in pairs:
         inner = _strongest(next(hidden), width)
+        kept.append(inner)
         new_dilated.weight.copy_(dilated.weight[inner][:, stream])
         new_dilated.bias.copy_(dilated.bias[inner])
         new_plain.weight.copy_(plain.weight[stream][:, inner])
@@ -109,10 +133,12 @@ def _prune_block(old: ResidualBlock, new: ResidualBlock, stream: torch.Tensor, h
 # ---- refitting the kept weights ------------------------------------------------------------
 # Dropping channels drops their share of every sum that reads them, and the loss compounds
 # through ~80 layers (the first pruned students were near silent). Each layer of the student
-# is therefore refitted in turn, by ridge least squares on the calibration mels, to reproduce
-# the teacher's output at the kept channels from the student's own (already refitted) inputs
-# (Luo et al., ThiNet, 2017; He et al., 2017). A residual convolution is fitted to what the
-# teacher's stream becomes minus the student's stream, so the stream tracks the teacher's.
+# is therefore refitted in turn on the calibration mels, to reproduce the teacher's output at
+# the kept channels from the student's own (already refitted) inputs (Luo et al., ThiNet,
+# 2017; He et al., 2017): every convolution by ridge least squares, each transposed
+# (upsampling) convolution only by a per-channel scale and shift. A residual convolution is
+# fitted to what the teacher's stream becomes minus the student's stream, so the stream
+# tracks the teacher's.
 
 def _fit_conv(conv, inputs: torch.Tensor, target: torch.Tensor, generator: torch.Generator,
               positions: int, ridge: float) -> torch.Tensor:
@@ -123,11 +149,11 @@ def _fit_conv(conv, inputs: torch.Tensor, target: torch.Tensor, generator: torch
     features = columns.transpose(1, 2).reshape(-1, columns.shape[1])
     wanted = target.float().transpose(1, 2).reshape(-1, target.shape[1])
     if len(features) > positions:
-        pick = torch.randperm(len(features), generator=generator)[:positions]
+        pick = torch.randperm(len(features), generator=generator)[:positions].to(features.device)
         features, wanted = features[pick], wanted[pick]
-    features = torch.cat([features, torch.ones(len(features), 1)], dim=1)
+    features = torch.cat([features, features.new_ones(len(features), 1)], dim=1)
     gram = features.T @ features
-    gram += ridge * gram.diagonal().mean() * torch.eye(len(gram))
+    gram += ridge * gram.diagonal().mean() * torch.eye(len(gram), device=gram.device)
     solution = torch.linalg.solve(gram, features.T @ wanted)  # (C_in * K + 1, C_out)
     conv.weight.copy_(solution[:-1].T.reshape(conv.weight.shape))
     conv.bias.copy_(solution[-1])
@@ -150,13 +176,18 @@ def _fit_scale(layer, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 @torch.no_grad()
 def refit(teacher: HiFiGAN, student: HiFiGAN, mels: torch.Tensor, seed: int = 0,
           positions: int = 40_000, ridge: float = 1e-3) -> HiFiGAN:
-    """Refit every layer of ``student`` (a :func:`prune_generator` of ``teacher``) in place,
-    in order, on ``mels``; see the comment above. Returns ``student``."""
+    """Refit every layer of ``student`` (made by :func:`prune_generator` from ``teacher`` in
+    this process: it names the channels it kept) in place, in order, on ``mels``; see the
+    comment above. Returns ``student``."""
+    kept = getattr(student, "pruned_from", None)
+    if kept is None:
+        raise ConfigError("refit needs a student made by prune_generator from this teacher",
+                          fix="prune_generator(teacher, channels, mels), then refit")
+    teacher = _float(teacher)
     cfg, slope = teacher.cfg, teacher.cfg.leaky_slope
-    strengths = channel_strengths(teacher, mels)
-    widths = student.cfg.channels
-    keep = [_strongest(s, c) for s, c in zip(strengths["stream"], widths, strict=True)]
-    hidden = iter(strengths["hidden"])
+    mels = _checked_mels(teacher, mels)
+    keep = kept["stream"]
+    hidden = iter(kept["hidden"])
     rng = torch.Generator().manual_seed(seed)
     per_stage = len(cfg.resblock_kernel_sizes)
 
@@ -173,7 +204,7 @@ def refit(teacher: HiFiGAN, student: HiFiGAN, mels: torch.Tensor, seed: int = 0,
             ty, sy = t, s
             pairs = zip(old.convs1, old.convs2, new.convs1, new.convs2, strict=True)
             for dilated, plain, new_dilated, new_plain in pairs:
-                inner = _strongest(next(hidden), len(stream))
+                inner = next(hidden)
                 t_inner = F.leaky_relu(dilated(F.leaky_relu(ty, slope)), slope)
                 s_pre = _fit_conv(new_dilated, F.leaky_relu(sy, slope),
                                   dilated(F.leaky_relu(ty, slope))[:, inner], rng, positions,

@@ -203,6 +203,9 @@ def load_renderer(folder: str | Path, mel: MelConfig):
         kind = read_json(path, "vocoder config").get("kind")
     except (ConfigError, AttributeError) as exc:
         raise ModelFormatError(f"the vocoder config cannot be read ({exc})", path=path) from exc
+    if kind not in (KIND, hifigan.KIND):
+        raise ModelFormatError(f"not a vocoder config (kind {kind!r}; adavoice reads {KIND!r} "
+                               f"and {hifigan.KIND!r})", path=path)
     if kind == hifigan.KIND:
         from adavoice.models.universal import HiFiGANRenderer
 
