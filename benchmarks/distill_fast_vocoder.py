@@ -246,7 +246,8 @@ def train(data: Path, out: Path, seconds: float, device: str, batch: int, segmen
             training["start"] = ("random" if from_scratch else str(init) if init is not None
                                  else "pruned teacher, refitted")
             student.cpu().save(folder, {"note": "shrunk from the universal HiFi-GAN V1 (MIT, "
-                                        "see adavoice.models.universal)", "training": training})
+                                        "see adavoice.models.universal)", "training": training,
+                                        "mel": mel_cfg.to_dict()})
         else:
             student.cpu().save(folder, mel_cfg, training=training)
         student.to(dev).train()

@@ -172,6 +172,11 @@ def test_a_fast_vocoder_for_another_front_end_is_refused(tmp_path):
     HiFiGAN(HiFiGANConfig.tiny(n_mels=64)).save(tmp_path / "v", {"note": "test"})
     with pytest.raises(ModelFormatError, match="another mel front end"):
         load_renderer(tmp_path / "v", MelConfig())
+    other = MelConfig(fmax_hz=7600.0)  # same bands and hop, another front end
+    HiFiGAN(HiFiGANConfig.tiny()).save(tmp_path / "u", {"mel": other.to_dict()})
+    assert isinstance(load_renderer(tmp_path / "u", other), HiFiGANRenderer)
+    with pytest.raises(ModelFormatError, match="another mel front end"):
+        load_renderer(tmp_path / "u", MelConfig())
     (tmp_path / "w").mkdir()
     (tmp_path / "w" / "config.json").write_text("[1, 2]")
     with pytest.raises(ModelFormatError):

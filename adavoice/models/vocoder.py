@@ -189,7 +189,9 @@ class NeuralVocoder:
 def load_renderer(folder: str | Path, mel: MelConfig):
     """The renderer saved in ``folder`` (a base's ``vocoder/``): this module's iSTFT vocoder,
     or a HiFi-GAN generator (a shrunk copy of the universal one, :mod:`adavoice.models.prune`),
-    told apart by the artifact's kind. ModelFormatError when it renders mels other than ``mel``.
+    told apart by the artifact's kind. ModelFormatError when it renders mels other than ``mel``
+    (for a HiFi-GAN: sample rate, bands and hop, and the whole front end when its provenance
+    records the ``mel`` it was trained on).
     """
     from adavoice.artifacts import CONFIG_NAME
     from adavoice.config import read_json
@@ -210,7 +212,9 @@ def load_renderer(folder: str | Path, mel: MelConfig):
         from adavoice.models.universal import HiFiGANRenderer
 
         generator = hifigan.HiFiGAN.from_dir(folder)
-        if not generator.cfg.fits(mel):
+        recorded = read_json(path, "vocoder config").get("provenance", {}).get("mel")
+        if not generator.cfg.fits(mel) or (isinstance(recorded, dict)
+                                           and MelConfig.from_dict(recorded) != mel):
             raise ModelFormatError("the vocoder renders another mel front end", path=folder)
         return HiFiGANRenderer(generator)
     vocoder, trained_on = Vocoder.from_dir(folder)
