@@ -192,6 +192,8 @@ def main(argv=None) -> int:
                          + " ".join(argv if argv is not None else sys.argv[1:]),
               "cpu": platform.processor() or platform.machine(),
               "speed_one_thread": speed(base, renderers)}
+    if isinstance(renderers.get("fast"), HiFiGANRenderer):  # a shrunk HiFi-GAN as fast
+        result["fast_precision"] = renderers["fast"].precision
     result["copy_synthesis"] = copy_synthesis(manifest, renderers, args.copy)
     voices = adapted_voices(base, manifest, args.data.parent / "vocoder-quality-voices")
     result["end_to_end"] = end_to_end(base, manifest, voices, renderers, args.sentences)
