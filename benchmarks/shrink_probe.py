@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import platform
 import random
-import time
+import sys
 from pathlib import Path
 
 import soundfile as sf
@@ -28,6 +28,9 @@ from adavoice.models.prune import prune_generator, refit
 from adavoice.models.universal import load_universal
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from universal_speed import best_of  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "results" / "shrink-probe.json"
 WIDTHS = (512, 256, 128, 64)
 SCHEDULES = ((256, 128, 24, 12, 6), (128, 64, 24, 12, 6))
@@ -43,21 +46,17 @@ def speed() -> dict:
         generator = HiFiGAN(cfg).eval()
         row = {"parameters": sum(p.numel() for p in generator.parameters())}
         for precision in ("float32", "bfloat16"):
-            best = float("inf")
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
                                                         enabled=precision == "bfloat16"):
-                generator(mel)
-                for _ in range(3):
-                    started = time.perf_counter()
-                    generator(mel)
-                    best = min(best, time.perf_counter() - started)
-            row[f"rtf_{precision}"] = round(best / seconds, 4)
+                row[f"rtf_{precision}"] = round(best_of(lambda g=generator: g(mel)) / seconds, 4)
         rows["-".join(map(str, cfg.channels))] = row
         print(rows, flush=True)
     return rows
 
 
-def pruning() -> dict:
+def corpus_mels(crop_frames: int, held_count: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """From data/fast-vocoder-corpus in a seeded order: 16 calibration crops of
+    ``crop_frames`` frames (B, 80, crop_frames) and ``held_count`` other whole utterances."""
     corpus = ROOT / "data" / "fast-vocoder-corpus"
     rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines()]
     random.Random(1).shuffle(rows)
@@ -67,22 +66,31 @@ def pruning() -> dict:
         samples, _ = sf.read(corpus / row["audio"], dtype="float32")
         return frontend(torch.from_numpy(samples))
 
-    crops = [m[:, :120] for m in map(mel_of, rows[:40]) if m.shape[-1] >= 120][:16]
-    calibration = torch.stack(crops)
-    held = [mel_of(row) for row in rows[100:112]]
+    crops = [m[:, :crop_frames] for m in map(mel_of, rows[:40])
+             if m.shape[-1] >= crop_frames][:16]
+    return torch.stack(crops), [mel_of(row) for row in rows[100:100 + held_count]]
+
+
+@torch.no_grad()
+def mel_l1(waves: list[torch.Tensor], targets: list[torch.Tensor]) -> float:
+    """Mean log-mel L1 between each wave and its target wave."""
+    frontend = MelFrontend(MelConfig())
+    return sum(float((frontend(w) - frontend(t)).abs().mean())
+               for w, t in zip(waves, targets, strict=True)) / len(targets)
+
+
+def pruning() -> dict:
+    calibration, held = corpus_mels(120, 12)
     teacher = load_universal().eval()
     with torch.no_grad():
         targets = [teacher(m[None])[0] for m in held]
 
     def measure(generator) -> dict:
-        error, rms = 0.0, 0.0
         with torch.no_grad():
-            for mel, target in zip(held, targets, strict=True):
-                wave = generator(mel[None])[0]
-                error += float((frontend(wave) - frontend(target)).abs().mean())
-                rms += float(wave.pow(2).mean().sqrt())
-        return {"mel_l1_vs_teacher": round(error / len(held), 3),
-                "output_rms": round(rms / len(held), 5)}
+            waves = [generator(mel[None])[0] for mel in held]
+        return {"mel_l1_vs_teacher": round(mel_l1(waves, targets), 3),
+                "output_rms": round(sum(float(w.pow(2).mean().sqrt()) for w in waves)
+                                    / len(held), 5)}
 
     result = {"teacher_output_rms": round(sum(float(t.pow(2).mean().sqrt()) for t in targets)
                                           / len(targets), 5)}

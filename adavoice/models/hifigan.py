@@ -83,7 +83,7 @@ class HiFiGANConfig(JsonConfig):
     def channels(self) -> tuple:
         """Channels after conv_pre and after each upsampling."""
         if self.stage_channels:
-            return tuple(self.stage_channels)
+            return self.stage_channels
         return tuple(self.upsample_initial_channel // 2 ** i
                      for i in range(len(self.upsample_rates) + 1))
 

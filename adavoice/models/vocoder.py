@@ -202,9 +202,12 @@ def load_renderer(folder: str | Path, mel: MelConfig):
     if not path.is_file():
         raise MissingFileError("no vocoder here", path=folder)
     try:
-        kind = read_json(path, "vocoder config").get("kind")
-    except (ConfigError, AttributeError) as exc:
-        raise ModelFormatError(f"the vocoder config cannot be read ({exc})", path=path) from exc
+        config = read_json(path, "vocoder config")
+    except ConfigError as exc:
+        raise ModelFormatError(exc.message, path=path) from exc
+    if not isinstance(config, dict):
+        raise ModelFormatError("the vocoder config is not a JSON object", path=path)
+    kind = config.get("kind")
     if kind not in (KIND, hifigan.KIND):
         raise ModelFormatError(f"not a vocoder config (kind {kind!r}; adavoice reads {KIND!r} "
                                f"and {hifigan.KIND!r})", path=path)
@@ -212,7 +215,8 @@ def load_renderer(folder: str | Path, mel: MelConfig):
         from adavoice.models.universal import HiFiGANRenderer
 
         generator = hifigan.HiFiGAN.from_dir(folder)
-        recorded = read_json(path, "vocoder config").get("provenance", {}).get("mel")
+        provenance = config.get("provenance")
+        recorded = provenance.get("mel") if isinstance(provenance, dict) else None
         if not generator.cfg.fits(mel) or (isinstance(recorded, dict)
                                            and MelConfig.from_dict(recorded) != mel):
             raise ModelFormatError("the vocoder renders another mel front end", path=folder)
