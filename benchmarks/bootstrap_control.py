@@ -2,7 +2,9 @@
 `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bootstrap_control.py [--warp 0.1]`: fine-tuning
 only, for as many steps as fine-tune + 2 rounds (500 + 300 + 300 = 1,100), on the same real
 pairs; scored like the report's rows. ``--warp``: with VTLP (factors 1 +- warp) ->
-bootstrap-cs-control-vtlp.json."""
+bootstrap-cs-control-vtlp.json. ``--replay SHARE``: English utterances of the rich corpus
+(``data/corpus-en``, 14 clean voices) mixed in as SHARE of the training items ->
+bootstrap-cs-control-replaySHARE.json."""
 import argparse
 import dataclasses
 import json
@@ -16,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--warp", type=float, default=0.0)
+    parser.add_argument("--replay", type=float, default=0.0)
     args = parser.parse_args()
     from adavoice.bootstrap import Bootstrap, BootstrapConfig
     d = ROOT / "data" / "bootstrap-cs"
@@ -23,12 +26,18 @@ if __name__ == "__main__":
                   d / "unpaired-text.txt", low_quality=d / "low-quality", evaluation=[d / "eval"],
                   config=dataclasses.replace(BootstrapConfig(), asr_warp=args.warp),
                   progress=True)
-    suffix = f"-vtlp{args.warp:g}" if args.warp else ""
+    suffix = (f"-vtlp{args.warp:g}" if args.warp else "") + (
+        f"-replay{args.replay:g}" if args.replay else "")
     folder = ROOT / "runs" / "control-cs" / f"asr-1100{suffix}"
-    b._train_asr(folder, b._real_items(), b.init_asr, 1100)
+    items = b._real_items()
+    if args.replay:
+        from adavoice.bootstrap.run import replay_items
+        items = items + replay_items(b, ROOT / "data" / "corpus-en", args.replay, len(items))
+    b._train_asr(folder, items, b.init_asr, 1100)
     scores = b.asr_scores(folder / "asr")  # as the bootstrap's own rows
     row = {"stage": "finetune ASR only, 1,100 steps" + (f", VTLP {args.warp:g}" if args.warp
-                                                        else ""),
+                                                        else "")
+           + (f", English replay {args.replay:g}" if args.replay else ""),
            "asr_cer_target": scores["asr_cer_target"], "asr_cer_eval": scores["asr_cer_eval"],
            "by_speaker": scores["asr_cer_eval_by_speaker"]}
     trained = b.inputs.trained_speakers
@@ -36,9 +45,11 @@ if __name__ == "__main__":
     unseen = [v for s, v in row["by_speaker"].items() if s not in trained]
     row["asr_cer_seen"] = round(sum(seen) / len(seen), 4)
     row["asr_cer_unseen"] = round(sum(unseen) / len(unseen), 4)
-    name = "bootstrap-cs-control" + ("-vtlp" if args.warp else "") + ".json"
+    name = ("bootstrap-cs-control" + ("-vtlp" if args.warp else "")
+            + (f"-replay{args.replay:g}" if args.replay else "") + ".json")
     command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bootstrap_control.py"
     (ROOT / "benchmarks" / "results" / name).write_text(json.dumps(
-        {"command": command + (f" --warp {args.warp:g}" if args.warp else ""), **row},
+        {"command": command + (f" --warp {args.warp:g}" if args.warp else "")
+         + (f" --replay {args.replay:g}" if args.replay else ""), **row},
         indent=2) + "\n")
     print(json.dumps(row))

@@ -92,6 +92,68 @@ def test_tiny_bootstrap_runs_every_stage_and_releases_a_base_with_its_asr(world,
     assert recogniser.symbols.language == "cs"
     assert recogniser.decoder == "beam" and (out / "asr" / "lm.json").is_file()
     assert len(recogniser.transcribe([world["paired"] / "c00.wav"])) == 1
+    release = report["release"]  # the TTS chosen by read-back, the ASR of the last stage
+    assert release["rule"] == "select" and release["asr_stage"] == "distill"
+    assert set(release["readback_cer"]) == {"finetune", "round-1", "distill"}
+    assert release["readback_cer"][release["tts_stage"]] == min(release["readback_cer"].values())
+    assert release["sentences"] == 4 and release["sentences_trained_on"]  # 7 lines only
+    assert f"the TTS of {release['tts_stage']}" in (out / "report.md").read_text()
+    assert base.cfg.training["bootstrap"]["release"] == release
+    chosen = BaseModel.load(out / "work" / release["tts_stage"] / "tts", precision="float32")
+    released = dict(base.model.state_dict())
+    for name, tensor in chosen.model.state_dict().items():
+        assert torch.allclose(released[name].float(), tensor, atol=1e-2, rtol=1e-2), name
+
+
+def test_the_release_takes_the_tts_its_reader_reads_best_and_keeps_the_choice(
+        world, tmp_path, monkeypatch):
+    import adavoice.bootstrap.run as run_module
+
+    with pytest.raises(ConfigError, match="release choice"):
+        BootstrapConfig(release_tts="best")
+    stage_of = {}  # a fake TTS whose mel says which stage spoke it
+
+    def fake_speak(tts_dir, texts, speakers):
+        stage_of[Path(tts_dir).parent.name] = len(stage_of)
+        return [(torch.full((80, 5), float(stage_of[Path(tts_dir).parent.name])), True)
+                for _ in texts]
+
+    def fake_transcribe(self, asr_dir, mels, decoder="greedy"):
+        assert Path(asr_dir).parent.name == "finetune"  # the frozen reader
+        from adavoice.train.asr import token_text
+
+        refs = [token_text(self._asr_processor().process(t).tokens)
+                for t in self._selection_texts()[0]]
+        good = mels[0][0, 0].item() == 1.0  # round-1's speech reads back right
+        return [r if good else r[::-1] for r in refs], [1.0] * len(refs)
+
+    run = Bootstrap(**_args(world, tmp_path / "pick"))
+    monkeypatch.setattr(run_module, "speak", fake_speak)
+    monkeypatch.setattr(Bootstrap, "_transcribe", fake_transcribe)
+    choice = run.select_release()
+    assert choice["tts_stage"] == "round-1" and choice["readback_cer"]["round-1"] == 0.0
+    assert choice["readback_cer"]["distill"] > 0
+    last = Bootstrap(**_args(world, tmp_path / "pick", config=BootstrapConfig.tiny(
+        release_tts="last"))).select_release()
+    assert last == {"tts_stage": "distill", "asr_stage": "distill", "rule": "last"}
+
+
+def test_a_run_killed_after_the_choice_releases_what_was_chosen(world, tmp_path, monkeypatch):
+    out = tmp_path / "chosen"
+    real_release = Bootstrap._release
+
+    def killed(self, choice):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Bootstrap, "_release", killed)
+    with pytest.raises(KeyboardInterrupt):
+        bootstrap(**_args(world, out))
+    stored = json.loads((out / "work" / "state.json").read_text())["release"]
+    monkeypatch.setattr(Bootstrap, "_release", real_release)
+    monkeypatch.setattr(Bootstrap, "select_release", lambda self: pytest.fail("chosen again"))
+    bootstrap(**_args(world, out))
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["bootstrap"]["release"] == stored
 
 
 def test_a_language_without_a_pack_gets_one_made_from_its_text_and_carries_it(world, tmp_path):

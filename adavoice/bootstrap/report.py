@@ -13,6 +13,10 @@ Row fields (absent when the inputs do not allow them):
   unpaired manifest knew the true text); ``pseudo_labels_kept``, ``tts_kept_share``,
   ``tts_aligned_share``, ``asr_kept_share``: what each filter kept.
 - ``wall_s``: the stage's wall time in the session that finished it.
+
+``release`` (once every stage is done): which stage's TTS and ASR the released model took,
+and, when the TTS was chosen, each stage's ``readback_cer`` that chose it
+(``Bootstrap.select_release``).
 """
 
 from __future__ import annotations
@@ -28,11 +32,14 @@ COLUMNS = ("stage", "asr_cer_target", "judge_cer_ratio", "judge_cer_tts", "judge
 PLOTTED = ("asr_cer_target", "judge_cer_tts", "pseudo_label_cer")
 
 
-def write_report(out: Path, rows: list[dict], inputs: dict, settings: dict) -> None:
+def write_report(out: Path, rows: list[dict], inputs: dict, settings: dict,
+                 release: dict | None = None) -> None:
     report = {"inputs": inputs, "settings": settings, "rows": rows}
+    if release is not None:
+        report["release"] = release
     atomic_write_bytes(Path(out) / "report.json",
                        (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode())
-    atomic_write_bytes(Path(out) / "report.md", markdown(rows, inputs).encode())
+    atomic_write_bytes(Path(out) / "report.md", markdown(rows, inputs, release).encode())
     if rows:
         plot(rows, Path(out) / "report.png")
 
@@ -45,7 +52,7 @@ def _cell(value) -> str:
     return str(value)
 
 
-def markdown(rows: list[dict], inputs: dict) -> str:
+def markdown(rows: list[dict], inputs: dict, release: dict | None = None) -> str:
     extra = sorted({k for r in rows for k in r
                     if k.startswith("asr_cer_") and k not in COLUMNS
                     and not k.endswith("_by_speaker")})
@@ -58,6 +65,17 @@ def markdown(rows: list[dict], inputs: dict) -> str:
         lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
     lines += ["", "CER and shares are fractions; judge_cer_ratio = judge_cer_tts / "
               "judge_cer_real (1.0: the TTS is as readable as the real voice).", ""]
+    if release is not None:
+        lines.append(f"Released: the TTS of {release['tts_stage']} and the ASR of "
+                     f"{release['asr_stage']}.")
+        if release.get("readback_cer"):
+            lines.append(
+                f"The TTS was chosen by the fine-tune ASR's CER on each stage's speech of "
+                f"{release['sentences']} held-back unpaired sentences: "
+                + ", ".join(f"{s} {c:.3f}" for s, c in release["readback_cer"].items())
+                + (" (the text was too short to keep them out of training)."
+                   if release.get("sentences_trained_on") else "."))
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -59,7 +59,8 @@ STATE_FORMAT = 1
 # settings added after runs were begun, at the values that reproduce how those runs worked: a
 # stored run without the key continues only when the command gives it this value
 LEGACY_SETTINGS = {"pseudo_label_decoder": "greedy", "asr_warp": 0.0,
-                   "distill_renderer": "griffin-lim"}
+                   "distill_renderer": "griffin-lim", "release_tts": "last",
+                   "selection_texts": 200}
 LM_ORDER = 5  # characters of context + 1 for the released recogniser's n-gram
 
 
@@ -88,6 +89,11 @@ class BootstrapConfig:
     # what turns the teacher's kept mels into the student's audio: "griffin-lim" or
     # "universal" (the HiFi-GAN of adavoice.models.universal, about 5x the time)
     distill_renderer: str = "griffin-lim"
+    # which stage's TTS the release takes: "select" the one whose speech of held-back unpaired
+    # text the frozen fine-tune ASR reads best (see Bootstrap.select_release), "last" the
+    # last stage's. The release's ASR is always the last stage's.
+    release_tts: str = "select"
+    selection_texts: int = 200  # held-back unpaired sentences that "select" reads
     asr_preset: str = "small"  # when init carries no ASR; else the size of init's ASR
     asr_max_frames: int = 12000
     tts_max_frames: int = 6000
@@ -101,6 +107,7 @@ class BootstrapConfig:
         return cls(**{"rounds": 1, "tts_finetune_steps": 3, "asr_finetune_steps": 3,
                       "tts_round_steps": 2, "asr_round_steps": 2, "distill_tts_steps": 2,
                       "distill_asr_steps": 2, "texts_per_round": 4, "distill_texts": 4,
+                      "selection_texts": 4,
                       "distill_max_cer": 10.0, "asr_preset": "tiny", **overrides})
 
     def __post_init__(self):
@@ -109,6 +116,11 @@ class BootstrapConfig:
                               fix="use greedy or beam")
         if not 0 <= self.asr_warp < 0.5:
             raise ConfigError(f"asr_warp must be in [0, 0.5), got {self.asr_warp}")
+        if self.release_tts not in ("select", "last"):
+            raise ConfigError(f"unknown release choice {self.release_tts!r}",
+                              fix="use select or last")
+        if self.selection_texts < 1:
+            raise ConfigError(f"selection_texts must be at least 1, got {self.selection_texts}")
         if self.distill_renderer not in ("griffin-lim", "universal"):
             raise ConfigError(f"unknown distillation renderer {self.distill_renderer!r}",
                               fix="use griffin-lim or universal")
@@ -242,8 +254,17 @@ class Bootstrap:
             done_steps += self.cfg.planned_steps(stage)
             session_steps += self.cfg.planned_steps(stage)
         self._sync()
+        if "release" not in state:
+            if self.cfg.release_tts == "select":
+                self._say("bootstrap: choosing the released TTS (the fine-tune ASR reads "
+                          "each stage's speech of held-back text)")
+            state["release"] = self.select_release()
+            self._save_state(state)
+            if self.rank == 0:
+                write_report(self.out, [state["done"][s] for s in stages], self.inputs.summary(),
+                             self.fingerprint, release=state["release"])
         if self.rank == 0:
-            self._release(stages[-1])
+            self._release(state["release"])
         self._sync()
         self._say(f"bootstrap: done in {_clock(time.perf_counter() - started)}: {self.out}")
         return self.out
@@ -336,12 +357,25 @@ class Bootstrap:
                     load_audio(audio, self._frontend.cfg.sample_rate_hz)))
         return self._real_cache[audio]
 
+    def _text_order(self) -> list[str]:
+        order = list(self.inputs.text)
+        random.Random(self.cfg.seed).shuffle(order)
+        return order
+
     def _text_slice(self, part: int, count: int) -> list[str]:
         """The ``part``-th slice of ``count`` sentences of the seeded unpaired text (wrapping
         around when the text runs out)."""
-        order = list(self.inputs.text)
-        random.Random(self.cfg.seed).shuffle(order)
+        order = self._text_order()
         return [order[(part * count + i) % len(order)] for i in range(count)]
+
+    def _selection_texts(self) -> tuple[list[str], bool]:
+        """The sentences :meth:`select_release` reads: the last ``selection_texts`` of the
+        seeded order (the rounds and distillation take theirs from the front), and whether a
+        stage's slice reached them (text too short to hold both apart)."""
+        order = self._text_order()
+        count = min(self.cfg.selection_texts, len(order))
+        used = self.cfg.rounds * self.cfg.texts_per_round + self.cfg.distill_texts
+        return order[len(order) - count:], used > len(order) - count
 
     # ---- training ------------------------------------------------------------------------------
     def _train_tts(self, folder: Path, rows, init: Path, steps: int) -> Path:
@@ -594,23 +628,98 @@ class Bootstrap:
         return self._lm
 
     # ---- release -------------------------------------------------------------------------------
-    def _release(self, stage: str) -> None:
-        """``out`` becomes a base model folder (fp16) with ``asr/`` beside it."""
+    def select_release(self) -> dict:
+        """Which stage's TTS to release. Every finished stage's TTS speaks the held-back
+        unpaired sentences (:meth:`_selection_texts`) in the target voice; the fine-tune
+        stage's ASR, which no stage after it changes, reads them back greedily; the lowest CER
+        wins (a tie goes to the later stage). Neither the held-out recordings nor the judge
+        that the report scores with are used, so the report's rows stay an honest test of
+        the choice. ``release_tts`` "last" skips the reading."""
+        from adavoice.errors import EmptyTextError
+        from adavoice.train.asr import score, token_text
+
+        stages = self.cfg.stages()
+        if self.cfg.release_tts == "last":
+            return {"tts_stage": stages[-1], "asr_stage": stages[-1], "rule": "last"}
+        texts, overlap = self._selection_texts()
+        processor, refs, kept = self._asr_processor(), [], []
+        for text in texts:
+            try:
+                refs.append(token_text(processor.process(text).tokens))
+                kept.append(text)
+            except EmptyTextError:
+                continue
+        if not kept:
+            raise DatasetError("no held-back sentence to choose the released TTS with",
+                               fix="give more unpaired text, or --release last")
+        reader = self._stage_dir("finetune") / "asr"
+        cers: dict[str, float] = {}
+        for stage in stages:
+            spoken = speak(self._stage_dir(stage) / "tts", kept,
+                           [self.inputs.target] * len(kept))
+            hyps, _ = self._transcribe(reader, [mel for mel, _ in spoken])
+            cers[stage] = round(score(refs, hyps)["cer"], 4)
+        best = min(cers.values())
+        chosen = [s for s in stages if cers[s] == best][-1]
+        return {"tts_stage": chosen, "asr_stage": stages[-1], "rule": "select",
+                "reader": "finetune-asr", "sentences": len(kept),
+                "sentences_trained_on": overlap, "readback_cer": cers}
+
+    def _release(self, choice: dict) -> None:
+        """``out`` becomes a base model folder (fp16): the TTS of ``choice["tts_stage"]``,
+        with the ASR of ``choice["asr_stage"]`` in ``asr/``."""
         from adavoice.models.asr import CtcRecogniser
         from adavoice.models.base_model import load_base_model, save_base_model
 
-        source = self._stage_dir(stage)
-        model, cfg = load_base_model(source / "tts")
+        model, cfg = load_base_model(self._stage_dir(choice["tts_stage"]) / "tts")
         report = json.loads((self.out / "report.json").read_text(encoding="utf-8"))
         cfg.training["bootstrap"] = {"stages": [r["stage"] for r in report["rows"]],
-                                     "inputs": report["inputs"]}
+                                     "inputs": report["inputs"], "release": choice}
         save_base_model(self.out, model, cfg, half=True)
+        source = self._stage_dir(choice["asr_stage"])
         asr, mel, symbols = CtcRecogniser.from_dir(source / "asr")
         training = json.loads((source / "asr" / "config.json").read_text())["training"]
         asr.save(self.out / "asr", mel, symbols, training, half=True)
         self._language_model().save(self.out / "asr" / LM_FILE)
         if self.packs_dir is not None and not (self.out / "language").is_dir():
             shutil.copytree(self.packs_dir, self.out / "language")
+
+
+def replay_items(run: "Bootstrap", corpus: Path, share: float, count: int) -> list:
+    """ASR training triples from a rich-language corpus (its ``train`` split), to mix into a
+    stage's ``count`` items so that they make ``share`` of the whole: a seeded draw spread
+    evenly over the corpus's voices. The rich language's text goes through the new language's
+    grapheme table; utterances with a character outside it are skipped."""
+    from adavoice.data.manifest import Manifest
+    from adavoice.errors import AdavoiceError
+    from adavoice.train.asr import token_text
+
+    if not 0 < share < 1:
+        raise ConfigError(f"a replay share must be in (0, 1), got {share}")
+    manifest = Manifest.load(corpus)
+    rows = [u for u in manifest if u.extra.get("split", "train") == "train"] or list(manifest)
+    rng = random.Random(run.cfg.seed * 7919 + count)
+    by_voice: dict[str, list] = {}
+    for u in rows:
+        by_voice.setdefault(u.speaker, []).append(u)
+    for voice_rows in by_voice.values():
+        rng.shuffle(voice_rows)
+    voices = sorted(by_voice)
+    wanted = round(count * share / (1 - share))
+    processor, items, turn = run._asr_processor(), [], 0
+    while len(items) < wanted and any(by_voice.values()):
+        voice_rows = by_voice[voices[turn % len(voices)]]
+        turn += 1
+        if not voice_rows:
+            continue
+        u = voice_rows.pop()
+        try:
+            processed = processor.process(u.text)
+        except AdavoiceError:
+            continue
+        items.append((run._mel(str(manifest.audio_path(u).resolve())), list(processed.ids),
+                      token_text(processed.tokens)))
+    return items
 
 
 def shard_map(function, items: list) -> list:

@@ -163,6 +163,10 @@ def bootstrap_command(
     distill_renderer: str | None = typer.Option(
         None, "--distill-renderer", help="griffin-lim (default) | universal: what renders the "
                                          "teacher's mels into the student's audio."),
+    release: str | None = typer.Option(
+        None, "--release", help="select (default: the stage whose TTS the fine-tune ASR reads "
+                                "best on held-back text) | last: which stage's TTS the model "
+                                "folder gets; its ASR is the last stage's."),
     preset: str = typer.Option("default", "--preset", help="default | tiny (a smoke test)"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
@@ -186,6 +190,8 @@ def bootstrap_command(
         config = dataclasses.replace(config, pseudo_label_decoder=pseudo_labels)
     if distill_renderer is not None:
         config = dataclasses.replace(config, distill_renderer=distill_renderer)
+    if release is not None:
+        config = dataclasses.replace(config, release_tts=release)
     result = bootstrap(language, out, paired, unpaired_speech, unpaired_text,
                        init=init, low_quality=low_quality, evaluation=list(evaluation),
                        judge=judge, config=config, progress=not quiet, device=device)
