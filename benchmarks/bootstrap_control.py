@@ -15,6 +15,45 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def replay_items(run, corpus: Path, share: float, count: int) -> list:
+    """ASR training triples from a rich-language corpus (its ``train`` split), to mix into a
+    stage's ``count`` items so that they make ``share`` of the whole: a seeded draw spread
+    evenly over the corpus's voices. The rich language's text goes through the new language's
+    grapheme table; utterances with a character outside it are skipped."""
+    import random
+
+    from adavoice.data.manifest import Manifest
+    from adavoice.errors import AdavoiceError
+    from adavoice.train.asr import token_text
+
+    if not 0 < share < 1:
+        raise SystemExit(f"a replay share must be in (0, 1), got {share}")
+    manifest = Manifest.load(corpus)
+    rows = [u for u in manifest if u.extra.get("split", "train") == "train"] or list(manifest)
+    rng = random.Random(run.cfg.seed * 7919 + count)
+    by_voice: dict[str, list] = {}
+    for u in rows:
+        by_voice.setdefault(u.speaker, []).append(u)
+    for voice_rows in by_voice.values():
+        rng.shuffle(voice_rows)
+    voices = sorted(by_voice)
+    wanted = round(count * share / (1 - share))
+    processor, items, turn = run._asr_processor(), [], 0
+    while len(items) < wanted and any(by_voice.values()):
+        voice_rows = by_voice[voices[turn % len(voices)]]
+        turn += 1
+        if not voice_rows:
+            continue
+        u = voice_rows.pop()
+        try:
+            processed = processor.process(u.text)
+        except AdavoiceError:
+            continue
+        items.append((run._mel(str(manifest.audio_path(u).resolve())), list(processed.ids),
+                      token_text(processed.tokens)))
+    return items
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--warp", type=float, default=0.0)
@@ -31,7 +70,6 @@ if __name__ == "__main__":
     folder = ROOT / "runs" / "control-cs" / f"asr-1100{suffix}"
     items = b._real_items()
     if args.replay:
-        from adavoice.bootstrap.run import replay_items
         items = items + replay_items(b, ROOT / "data" / "corpus-en", args.replay, len(items))
     b._train_asr(folder, items, b.init_asr, 1100)
     scores = b.asr_scores(folder / "asr")  # as the bootstrap's own rows

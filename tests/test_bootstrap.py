@@ -95,7 +95,8 @@ def test_tiny_bootstrap_runs_every_stage_and_releases_a_base_with_its_asr(world,
     release = report["release"]  # the TTS chosen by read-back, the ASR of the last stage
     assert release["rule"] == "select" and release["asr_stage"] == "distill"
     assert set(release["readback_cer"]) == {"finetune", "round-1", "distill"}
-    assert release["readback_cer"][release["tts_stage"]] == min(release["readback_cer"].values())
+    assert release["readback_cer"][release["best_stage"]] == min(release["readback_cer"].values())
+    assert release["tts_stage"] in (release["best_stage"], "distill")
     assert release["sentences"] == 4 and release["sentences_trained_on"]  # 7 lines only
     assert f"the TTS of {release['tts_stage']}" in (out / "report.md").read_text()
     assert base.cfg.training["bootstrap"]["release"] == release
@@ -105,34 +106,41 @@ def test_tiny_bootstrap_runs_every_stage_and_releases_a_base_with_its_asr(world,
         assert torch.allclose(released[name].float(), tensor, atol=1e-2, rtol=1e-2), name
 
 
-def test_the_release_takes_the_tts_its_reader_reads_best_and_keeps_the_choice(
-        world, tmp_path, monkeypatch):
+def test_the_release_takes_the_tts_its_reader_reads_clearly_better(world, tmp_path,
+                                                                   monkeypatch):
     import adavoice.bootstrap.run as run_module
+    from adavoice.train.asr import token_text
 
     with pytest.raises(ConfigError, match="release choice"):
         BootstrapConfig(release_tts="best")
-    stage_of = {}  # a fake TTS whose mel says which stage spoke it
+    stage_of = {}  # a fake TTS whose mel says which stage spoke it (0: finetune, 1: round-1)
+    right = []  # the sentences round-1's speech reads back right; all else reads reversed
 
     def fake_speak(tts_dir, texts, speakers):
-        stage_of[Path(tts_dir).parent.name] = len(stage_of)
-        return [(torch.full((80, 5), float(stage_of[Path(tts_dir).parent.name])), True)
-                for _ in texts]
+        stage = Path(tts_dir).parent.name
+        stage_of.setdefault(stage, len(stage_of))
+        return [(torch.full((80, 5), float(stage_of[stage])), True) for _ in texts]
 
     def fake_transcribe(self, asr_dir, mels, decoder="greedy"):
         assert Path(asr_dir).parent.name == "finetune"  # the frozen reader
-        from adavoice.train.asr import token_text
-
         refs = [token_text(self._asr_processor().process(t).tokens)
                 for t in self._selection_texts()[0]]
-        good = mels[0][0, 0].item() == 1.0  # round-1's speech reads back right
-        return [r if good else r[::-1] for r in refs], [1.0] * len(refs)
+        round_one = mels[0][0, 0].item() == 1.0
+        return ([r if round_one and i in right else r[::-1] for i, r in enumerate(refs)],
+                [1.0] * len(refs))
 
     run = Bootstrap(**_args(world, tmp_path / "pick"))
     monkeypatch.setattr(run_module, "speak", fake_speak)
     monkeypatch.setattr(Bootstrap, "_transcribe", fake_transcribe)
+    right[:] = [0, 1, 2, 3]
     choice = run.select_release()
     assert choice["tts_stage"] == "round-1" and choice["readback_cer"]["round-1"] == 0.0
-    assert choice["readback_cer"]["distill"] > 0
+    assert choice["readback_cer"]["distill"] > 0 and choice["asr_stage"] == "distill"
+    assert choice["gain_over_last"] > 2 * choice["gain_se"]
+    right[:] = [0]  # better on one sentence of four: within noise, the last stage stays
+    choice = run.select_release()
+    assert choice["best_stage"] == "round-1" and choice["tts_stage"] == "distill"
+    assert 0 < choice["gain_over_last"] <= 2 * choice["gain_se"]
     last = Bootstrap(**_args(world, tmp_path / "pick", config=BootstrapConfig.tiny(
         release_tts="last"))).select_release()
     assert last == {"tts_stage": "distill", "asr_stage": "distill", "rule": "last"}

@@ -62,6 +62,9 @@ LEGACY_SETTINGS = {"pseudo_label_decoder": "greedy", "asr_warp": 0.0,
                    "distill_renderer": "griffin-lim", "release_tts": "last",
                    "selection_texts": 200}
 LM_ORDER = 5  # characters of context + 1 for the released recogniser's n-gram
+# an earlier stage's TTS is released instead of the last one's only when the fine-tune ASR
+# reads it better by more than this many paired standard errors (Bootstrap.select_release)
+SELECTION_SE = 2.0
 
 
 @dataclass(frozen=True)
@@ -630,13 +633,16 @@ class Bootstrap:
     # ---- release -------------------------------------------------------------------------------
     def select_release(self) -> dict:
         """Which stage's TTS to release. Every finished stage's TTS speaks the held-back
-        unpaired sentences (:meth:`_selection_texts`) in the target voice; the fine-tune
-        stage's ASR, which no stage after it changes, reads them back greedily; the lowest CER
-        wins (a tie goes to the later stage). Neither the held-out recordings nor the judge
-        that the report scores with are used, so the report's rows stay an honest test of
-        the choice. ``release_tts`` "last" skips the reading."""
+        unpaired sentences (:meth:`_selection_texts`) in the target voice, and the fine-tune
+        stage's ASR, which no stage after it changes, reads them back greedily. The stage
+        with the lowest CER replaces the last stage only when it beats it by more than
+        ``SELECTION_SE`` paired standard errors over the sentences (else the last stage stays:
+        a difference within noise is no reason to drop what the later stages did). Neither
+        the held-out recordings nor the judge that the report scores with are used, so the
+        report's rows stay an honest test of the choice. ``release_tts`` "last" skips it."""
         from adavoice.errors import EmptyTextError
-        from adavoice.train.asr import score, token_text
+        from adavoice.evaluate.text_metrics import cer, normalize_text
+        from adavoice.train.asr import token_text
 
         stages = self.cfg.stages()
         if self.cfg.release_tts == "last":
@@ -645,25 +651,37 @@ class Bootstrap:
         processor, refs, kept = self._asr_processor(), [], []
         for text in texts:
             try:
-                refs.append(token_text(processor.process(text).tokens))
-                kept.append(text)
+                reference = token_text(processor.process(text).tokens)
             except EmptyTextError:
                 continue
+            if normalize_text(reference):
+                refs.append(reference)
+                kept.append(text)
         if not kept:
             raise DatasetError("no held-back sentence to choose the released TTS with",
                                fix="give more unpaired text, or --release last")
         reader = self._stage_dir("finetune") / "asr"
-        cers: dict[str, float] = {}
+        lengths = [len(normalize_text(r)) for r in refs]
+        chars = sum(lengths)
+        errors: dict[str, list[float]] = {}
         for stage in stages:
             spoken = speak(self._stage_dir(stage) / "tts", kept,
                            [self.inputs.target] * len(kept))
             hyps, _ = self._transcribe(reader, [mel for mel, _ in spoken])
-            cers[stage] = round(score(refs, hyps)["cer"], 4)
-        best = min(cers.values())
-        chosen = [s for s in stages if cers[s] == best][-1]
+            errors[stage] = [cer(r, h) * n for r, h, n in zip(refs, hyps, lengths, strict=True)]
+        cers = {stage: round(sum(e) / chars, 4) for stage, e in errors.items()}
+        best = min(stages, key=lambda stage: (sum(errors[stage]), -stages.index(stage)))
+        gain = (sum(errors[stages[-1]]) - sum(errors[best])) / chars
+        diffs = [a - b for a, b in zip(errors[stages[-1]], errors[best], strict=True)]
+        mean = sum(diffs) / len(diffs)
+        se = (sum((d - mean) ** 2 for d in diffs) / max(1, len(diffs) - 1) / len(diffs)
+              ) ** 0.5 * len(diffs) / chars
+        chosen = best if gain > SELECTION_SE * se else stages[-1]
         return {"tts_stage": chosen, "asr_stage": stages[-1], "rule": "select",
                 "reader": "finetune-asr", "sentences": len(kept),
-                "sentences_trained_on": overlap, "readback_cer": cers}
+                "sentences_trained_on": overlap, "readback_cer": cers,
+                "best_stage": best, "gain_over_last": round(gain, 4),
+                "gain_se": round(se, 4)}
 
     def _release(self, choice: dict) -> None:
         """``out`` becomes a base model folder (fp16): the TTS of ``choice["tts_stage"]``,
@@ -683,43 +701,6 @@ class Bootstrap:
         self._language_model().save(self.out / "asr" / LM_FILE)
         if self.packs_dir is not None and not (self.out / "language").is_dir():
             shutil.copytree(self.packs_dir, self.out / "language")
-
-
-def replay_items(run: "Bootstrap", corpus: Path, share: float, count: int) -> list:
-    """ASR training triples from a rich-language corpus (its ``train`` split), to mix into a
-    stage's ``count`` items so that they make ``share`` of the whole: a seeded draw spread
-    evenly over the corpus's voices. The rich language's text goes through the new language's
-    grapheme table; utterances with a character outside it are skipped."""
-    from adavoice.data.manifest import Manifest
-    from adavoice.errors import AdavoiceError
-    from adavoice.train.asr import token_text
-
-    if not 0 < share < 1:
-        raise ConfigError(f"a replay share must be in (0, 1), got {share}")
-    manifest = Manifest.load(corpus)
-    rows = [u for u in manifest if u.extra.get("split", "train") == "train"] or list(manifest)
-    rng = random.Random(run.cfg.seed * 7919 + count)
-    by_voice: dict[str, list] = {}
-    for u in rows:
-        by_voice.setdefault(u.speaker, []).append(u)
-    for voice_rows in by_voice.values():
-        rng.shuffle(voice_rows)
-    voices = sorted(by_voice)
-    wanted = round(count * share / (1 - share))
-    processor, items, turn = run._asr_processor(), [], 0
-    while len(items) < wanted and any(by_voice.values()):
-        voice_rows = by_voice[voices[turn % len(voices)]]
-        turn += 1
-        if not voice_rows:
-            continue
-        u = voice_rows.pop()
-        try:
-            processed = processor.process(u.text)
-        except AdavoiceError:
-            continue
-        items.append((run._mel(str(manifest.audio_path(u).resolve())), list(processed.ids),
-                      token_text(processed.tokens)))
-    return items
 
 
 def shard_map(function, items: list) -> list:
