@@ -180,6 +180,8 @@ def _export_vocoders(base: BaseModel, work: Path, wanted, half: bool) -> dict:
         export_vocoder(module, work / file, half=half)
         entry = {**_graph_entry(work, file), "pass_frames": list(passes or []),
                  "context_frames": context, "hop_length": base.cfg.mel.hop_length}
+        if base.mel_sharpening(kind) != 1.0:  # the runtime sharpens synthesised mels too
+            entry["mel_sharpening"] = base.mel_sharpening(kind)
         if not half:
             torch.manual_seed(0)
             entry["parity_max_abs"] = parity_error(module, work / file, torch.randn(1, 80, 40) - 5)

@@ -27,12 +27,19 @@ class BaseModelConfig:
     training: dict = field(default_factory=dict)
     # the renderer ``--vocoder auto`` means (universal | fast | griffin-lim); None: universal
     auto_vocoder: str | None = None
+    # across-band sharpening of the predicted mels before the universal vocoder
+    # (adavoice.postfilter; chosen by measurement); None: none
+    mel_sharpening: float | None = None
 
     def to_dict(self) -> dict:
         data = {"acoustic": self.acoustic.to_dict(), "mel": self.mel.to_dict(),
                 "language": self.language, "symbols": self.symbols,
                 "speakers": list(self.speakers), "training": self.training}
-        return data if self.auto_vocoder is None else {**data, "auto_vocoder": self.auto_vocoder}
+        if self.auto_vocoder is not None:
+            data["auto_vocoder"] = self.auto_vocoder
+        if self.mel_sharpening is not None:
+            data["mel_sharpening"] = self.mel_sharpening
+        return data
 
     @classmethod
     def from_dict(cls, data: dict, path: Path | None = None) -> "BaseModelConfig":
@@ -47,7 +54,8 @@ class BaseModelConfig:
                       mel=MelConfig.from_dict(data["mel"]), language=data["language"],
                       symbols=data["symbols"], speakers=list(speakers),
                       training=data.get("training", {}),
-                      auto_vocoder=data.get("auto_vocoder"))
+                      auto_vocoder=data.get("auto_vocoder"),
+                      mel_sharpening=data.get("mel_sharpening"))
         except KeyError as exc:
             raise ModelFormatError(f"config.json lacks {exc}", path=path) from exc
         except ModelFormatError:
@@ -58,6 +66,18 @@ class BaseModelConfig:
         if cfg.auto_vocoder not in (None, "universal", "fast", "griffin-lim"):
             raise ModelFormatError(f"auto_vocoder {cfg.auto_vocoder!r} is not a renderer",
                                    path=path, fix="universal | fast | griffin-lim")
+        if cfg.mel_sharpening is not None:
+            from adavoice.errors import ConfigError
+            from adavoice.postfilter import check_sharpening
+
+            try:
+                if isinstance(cfg.mel_sharpening, bool) or not isinstance(
+                        cfg.mel_sharpening, (int, float)):
+                    raise ConfigError(f"mel_sharpening must be a number, not "
+                                      f"{cfg.mel_sharpening!r}")
+                check_sharpening(cfg.mel_sharpening)
+            except ConfigError as exc:
+                raise ModelFormatError(exc.message, path=path, fix=exc.fix) from exc
         if len(cfg.speakers) != cfg.acoustic.n_speakers:
             raise ModelFormatError(f"{len(cfg.speakers)} speaker names for "
                                    f"{cfg.acoustic.n_speakers} speakers", path=path)

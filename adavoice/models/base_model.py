@@ -26,10 +26,12 @@ from adavoice.errors import (
 )
 from adavoice.models.acoustic import AcousticModel, SpeakerCondition
 from adavoice.models.base_config import KIND, BaseModelConfig
+from adavoice.postfilter import sharpen_mel
 from adavoice.text.chunks import token_pieces
 
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent.parent / "models"
 WEIGHTS_NAME = "model.safetensors"
+SHARPENED_RENDERERS = ("universal",)  # where mel sharpening was measured
 
 
 def save_base_model(folder: str | Path, model: AcousticModel, cfg: BaseModelConfig,
@@ -244,6 +246,15 @@ class BaseModel:
         """The renderer ``auto`` means for this base."""
         return self.cfg.auto_vocoder or "universal"
 
+    def mel_sharpening(self, kind: str = "auto") -> float:
+        """How much :meth:`stream` sharpens the predicted mels (adavoice.postfilter) before the
+        renderer ``kind``: the base's ``mel_sharpening`` for the universal vocoder, where it
+        was measured (BENCHMARKS.md "Sharper mels"); 1.0 (none) for every other renderer."""
+        kind = self.auto_vocoder if SynthesisConfig(vocoder=kind).vocoder == "auto" else kind
+        if kind in SHARPENED_RENDERERS and self.cfg.mel_sharpening is not None:
+            return float(self.cfg.mel_sharpening)
+        return 1.0
+
     def _load_vocoder(self, name: str):
         if name == "griffin-lim":
             from adavoice.models.griffin_lim import GriffinLim
@@ -291,6 +302,7 @@ class BaseModel:
         sample is a ModelFormatError naming the base."""
         config = config.over(SynthesisConfig.neutral())
         vocoder = self.vocoder(config.vocoder)
+        sharpening = self.mel_sharpening(config.vocoder)
         for tokens in self.token_pieces(text):
             try:
                 mel = self.model.infer(tokens, condition, length_scale=config.length_scale,
@@ -302,6 +314,8 @@ class BaseModel:
                 raise ModelFormatError("synthesis gave a non-finite or out-of-range mel: the "
                                        "model's weights or the voice's tensors are damaged",
                                        path=self.folder, fix="copy the model folder again")
+            if sharpening != 1.0:
+                mel = sharpen_mel(mel, sharpening)
             wave = vocoder(mel).numpy()
             if not np.isfinite(wave).all():
                 raise ModelFormatError("synthesis gave non-finite samples: the model's "

@@ -32,6 +32,7 @@ from adavoice.errors import (
     ModelFormatError,
     UnknownSpeakerError,
 )
+from adavoice.postfilter import check_sharpening, sharpen_mel_np
 from adavoice.runtime.format import (
     BUNDLE_FORMAT_VERSION,
     BUNDLE_JSON,
@@ -183,7 +184,10 @@ class Synthesizer:
     def stream(self, text: str, voice: str | None = None, vocoder: str | None = None, **knobs):
         """Yield float32 waves, one per piece of ``text``: memory stays flat in its length."""
         kind = self._vocoder_kind(vocoder)
+        sharpening = float(self.vocoders[kind].get("mel_sharpening", 1.0))
         for mel in self.mel_pieces(text, voice, vocoder=vocoder, **knobs):
+            if sharpening != 1.0:  # as the torch base does before this renderer
+                mel = sharpen_mel_np(mel, sharpening)
             yield self.vocode(mel, kind)
 
     def synthesize(self, text: str, voice: str | None = None, length_scale: float | None = None,
@@ -257,6 +261,14 @@ def read_bundle_json(folder: Path) -> dict:
         raise ModelFormatError(f"bundle.json lacks or garbles {exc}", path=path) from exc
     if not isinstance(base_hash, str):
         raise ModelFormatError("bundle.json names no base hash", path=path)
+    for kind, entry in (config["graphs"].get("vocoders") or {}).items():
+        amount = entry.get("mel_sharpening", 1.0) if isinstance(entry, dict) else None
+        try:
+            if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+                raise ConfigError(f"mel_sharpening must be a number, not {amount!r}")
+            check_sharpening(amount)
+        except ConfigError as exc:
+            raise ModelFormatError(f"vocoder {kind!r}: {exc.message}", path=path) from exc
     return config
 
 
