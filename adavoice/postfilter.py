@@ -1,11 +1,12 @@
 """A spectral post-filter for predicted log-mels.
 
 The acoustic model's mels are smooth across frequency: the detail a log-mel has between
-neighbouring bands (harmonics, sharp formants) is 1.4-9x smaller in synthesised mels than in
-recordings of the same voice (BENCHMARKS.md "Sharper mels"). :func:`sharpen_mel` scales that
-detail back up: ``smooth + amount * (mel - smooth)``, where ``smooth`` is the moving average
-over ``width`` bands (edges repeated). ``amount`` 1 leaves the mel as it is. The spectral
-envelope and the loudness of every band, averaged over its neighbours, are kept.
+neighbouring bands (harmonics, sharp formants) is up to 9x smaller in synthesised mels than in
+recordings of the same sentences (1.6-2.8x in the median band; BENCHMARKS.md "Sharper
+mels"). :func:`sharpen_mel` scales that detail back up: ``smooth + amount * (mel - smooth)``,
+where ``smooth`` is the moving average over ``width`` bands (edges repeated). ``amount`` 1
+leaves the mel as it is. The spectral envelope and the loudness of every band, averaged over
+its neighbours, are kept.
 """
 
 from __future__ import annotations

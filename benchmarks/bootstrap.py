@@ -33,11 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def tts_quality(tts_dir: Path, held_out, target: str, work: Path) -> dict:
+def tts_quality(tts_dir: Path, held_out, target: str, work: Path,
+                sharpen: float | None = None) -> dict:
     from adavoice.evaluate.voice_score import score_voice
     from adavoice.models.base_model import BaseModel
 
     base = BaseModel.load(tts_dir)
+    if sharpen is not None:  # as if the base's config set mel_sharpening
+        base.cfg.mel_sharpening = sharpen
     condition = base.model.speaker_condition(base.speaker_id(target))
     references = {u.id: (Path(u.audio), u.text) for u in held_out}
     summary = score_voice(base, lambda text: base.mel(text, condition), references, work,
@@ -86,6 +89,9 @@ def main(argv=None) -> int:
                         help="default: benchmarks/results/bootstrap-LANG.json")
     parser.add_argument("--stages", nargs="*", default=None,
                         help="score only these stages (default: every stage of the report)")
+    parser.add_argument("--sharpen", type=float, default=None,
+                        help="render the TTS quality rows with this mel sharpening "
+                             "(adavoice.postfilter), as a base whose config sets it")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the stage rows already in --out (add only the topline)")
     args = parser.parse_args(argv)
@@ -117,7 +123,7 @@ def main(argv=None) -> int:
             row["asr_cer_seen"] = sum(seen) / len(seen) if seen else None
             row["asr_cer_unseen"] = sum(heldout) / len(heldout) if heldout else None
             row.update(tts_quality(args.run / "work" / stage / "tts", held, target,
-                                   Path(tmp) / stage))
+                                   Path(tmp) / stage, args.sharpen))
             rows.append(row)
             print(f"{stage}: {json.dumps({k: row.get(k) for k in ('mcd_db', 'distillmos')})}",
                   flush=True)
@@ -125,7 +131,8 @@ def main(argv=None) -> int:
             row = {"system": "topline (all target data)"}
             row.update(judge_ratio(Path(report["rows"][0].get("judge", "")), args.topline,
                                    held, target))
-            row.update(tts_quality(args.topline, held, target, Path(tmp) / "topline"))
+            row.update(tts_quality(args.topline, held, target, Path(tmp) / "topline",
+                                   args.sharpen))
             rows.append(row)
     command = ("OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bootstrap.py "
                + " ".join(argv if argv is not None else sys.argv[1:]))

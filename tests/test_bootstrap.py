@@ -301,6 +301,12 @@ def test_cli_errors_are_one_line(world, tmp_path, capsys):
                          str(foreign), "--out", str(tmp_path / "o"), "--init",
                          str(world["init"]), "--preset", "tiny", "--quiet"], capsys)
     assert code != 0 and "not in the cs alphabet" in one_line_error(err)
+    code, err = run_cli(["lang", "bootstrap", "cs", "--paired", str(world["paired"]),
+                         "--unpaired-speech", str(world["unpaired"]), "--unpaired-text",
+                         str(world["text"]), "--out", str(tmp_path / "p"), "--init",
+                         str(world["init"]), "--preset", "tiny", "--release", "best"], capsys)
+    assert code != 0 and "unknown release choice 'best'" in one_line_error(err)
+    assert not (tmp_path / "p").exists()
 
 
 def test_lang_new_makes_a_pack_from_text(tmp_path, capsys):
