@@ -1,6 +1,8 @@
 """The universal vocoder made cheaper (issue 18, "make the teacher itself cheaper"): torch
 float32, torch bfloat16 autocast and onnxruntime float32 side by side at one thread on the same
-~8.4 s mel, with the ONNX graph's parity -> benchmarks/results/universal-speed.json.
+~8.4 s mel, with the ONNX graph's parity -> benchmarks/results/universal-speed.json. For the
+universal generator also the renderer ``auto`` builds where bfloat16 is not native
+(``universal_vocoder(..., "onnxruntime")``: the cached graph, in the renderer's fixed passes).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/universal_speed.py
     # a shrunk generator (adavoice.models.prune) instead:
@@ -54,6 +56,12 @@ def main() -> int:
     for precision in ("float32", "bfloat16"):
         render = HiFiGANRenderer(generator, precision)
         rtf[f"torch_{precision}"] = best_of(lambda render=render: render(mel[0])) / audio_s
+    if args.generator is None:  # what `auto` runs where bfloat16 is not native
+        from adavoice.config import MelConfig
+        from adavoice.models.universal import universal_vocoder
+
+        render = universal_vocoder(MelConfig(), "onnxruntime")
+        rtf["renderer_onnxruntime_float32"] = best_of(lambda: render(mel[0])) / audio_s
     with tempfile.TemporaryDirectory() as tmp:
         path = export_vocoder(generator, Path(tmp) / "universal.onnx")
         parity = parity_error(generator, path, mel[:, :, :200])

