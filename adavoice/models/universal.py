@@ -130,7 +130,9 @@ def onnx_graph(generator: HiFiGAN | None = None) -> Path:
 
 
 def onnxruntime_available() -> bool:
-    return importlib.util.find_spec("onnxruntime") is not None
+    """Whether the onnxruntime path can run here: onnxruntime, and onnx to export the graph
+    (both come with the ``sdk`` extra)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
 
 
 class OnnxGenerator:
@@ -240,7 +242,8 @@ def universal_vocoder(mel: MelConfig, precision: str = "auto") -> HiFiGANRendere
     if precision == "onnxruntime":
         try:
             return HiFiGANRenderer(generator, precision, graph=onnx_graph(generator))
-        except (OSError, ModelFormatError) as exc:  # a read-only cache, a refused graph
+        except Exception as exc:  # a read-only cache, a refused graph, a failed export: the
+            # torch renderer below still works, so the faster path is never a reason to fail
             warnings.warn(f"the universal vocoder runs in torch float32: {exc}", stacklevel=2)
             precision = "float32"
     return HiFiGANRenderer(generator, precision)
