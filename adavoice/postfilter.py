@@ -24,28 +24,40 @@ MAX_AMOUNT = 4.0
 WIDTH = 5  # bands the detail is measured against (BENCHMARKS.md "Sharper mels")
 
 
-def check_sharpening(amount: float, width: int = WIDTH) -> None:
+def check_sharpening(amount, width: int = WIDTH) -> None:
+    """ConfigError unless ``amount`` is a number in [1, MAX_AMOUNT] and ``width`` an odd
+    whole number >= 3 (what a base's config or a bundle may say, checked in one place)."""
+    if isinstance(amount, bool) or not isinstance(amount, (int, float, np.floating)):
+        raise ConfigError(f"mel sharpening must be a number, not {amount!r}",
+                          fix="use 1 for none, 1.25 for the measured default")
     if not 1.0 <= float(amount) <= MAX_AMOUNT:
         raise ConfigError(f"mel sharpening is {amount:g}, must be between 1 (off) and "
-                          f"{MAX_AMOUNT:g}", fix="use 1 for none, 1.5 for the measured default")
+                          f"{MAX_AMOUNT:g}", fix="use 1 for none, 1.25 for the measured default")
     if int(width) != width or width < 3 or width % 2 == 0:
         raise ConfigError(f"mel sharpening width is {width}, must be an odd whole number >= 3")
 
 
-def sharpen_mel(mel: "torch.Tensor", amount: float, width: int = WIDTH) -> "torch.Tensor":
-    """``mel`` (n_mels, T) or (B, n_mels, T), its across-band detail times ``amount``."""
+def band_average(mel: "torch.Tensor", width: int = WIDTH) -> "torch.Tensor":
+    """Each frame's moving average over ``width`` bands (edges repeated): what
+    :func:`sharpen_mel` keeps. ``mel`` (n_mels, T) or (B, n_mels, T)."""
     import torch
 
-    check_sharpening(amount, width)
-    if amount == 1.0:
-        return mel
     batch = mel if mel.dim() == 3 else mel.unsqueeze(0)
     b, n, t = batch.shape
     rows = batch.transpose(1, 2).reshape(b * t, 1, n)  # one row of bands per frame
     padded = torch.nn.functional.pad(rows, (width // 2, width // 2), mode="replicate")
-    smooth = torch.nn.functional.avg_pool1d(padded, width, stride=1)
-    sharp = (smooth + amount * (rows - smooth)).reshape(b, t, n).transpose(1, 2)
-    return sharp if mel.dim() == 3 else sharp[0]
+    smooth = torch.nn.functional.avg_pool1d(padded, width, stride=1).reshape(b, t, n)
+    smooth = smooth.transpose(1, 2)
+    return smooth if mel.dim() == 3 else smooth[0]
+
+
+def sharpen_mel(mel: "torch.Tensor", amount: float, width: int = WIDTH) -> "torch.Tensor":
+    """``mel`` (n_mels, T) or (B, n_mels, T), its across-band detail times ``amount``."""
+    check_sharpening(amount, width)
+    if amount == 1.0:
+        return mel
+    smooth = band_average(mel, width)
+    return smooth + amount * (mel - smooth)
 
 
 def sharpen_mel_np(mel: np.ndarray, amount: float, width: int = WIDTH) -> np.ndarray:

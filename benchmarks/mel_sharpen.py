@@ -33,7 +33,7 @@ from adavoice.evaluate.mcd import mel_cepstral_distortion  # noqa: E402
 from adavoice.evaluate.text_metrics import wer  # noqa: E402
 from adavoice.models.griffin_lim import GriffinLim  # noqa: E402
 from adavoice.models.universal import HiFiGANRenderer, load_universal  # noqa: E402
-from adavoice.postfilter import sharpen_mel  # noqa: E402
+from adavoice.postfilter import band_average, sharpen_mel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,12 +42,7 @@ def detail(mel: torch.Tensor, width: int = 5) -> torch.Tensor:
     """Per band: std over the speech frames of the mel minus its ``width``-band average."""
     energy = mel.mean(0)
     speech = mel[:, energy > energy.max() - 4.6]
-    return (speech - _smooth(speech, width)).std(1)
-
-
-def _smooth(mel: torch.Tensor, width: int) -> torch.Tensor:
-    # sharpen_mel(mel, a) = smooth + a (mel - smooth), so smooth = 2 mel - sharpen_mel(mel, 2)
-    return 2 * mel - sharpen_mel(mel, 2.0, width)
+    return (speech - band_average(speech, width)).std(1)
 
 
 def _mean(items: list[dict]) -> dict:

@@ -22,8 +22,8 @@ def judge_readback(b, judge: Path, texts: list[str]) -> dict:
     """The judge's greedy CER on each stage's speech of ``texts`` in the target voice, with
     the paired standard error of each stage's difference to the last stage (per-sentence
     error counts)."""
-    from adavoice.bootstrap.run import speak
-    from adavoice.evaluate.text_metrics import cer, normalize_text
+    from adavoice.bootstrap.run import paired_gain, sentence_errors, speak
+    from adavoice.evaluate.text_metrics import normalize_text
     from adavoice.models.asr import CtcRecogniser
     from adavoice.text import SymbolTable, TextProcessor
     from adavoice.train.asr import token_text, transcribe_mels
@@ -31,23 +31,18 @@ def judge_readback(b, judge: Path, texts: list[str]) -> dict:
     model, _, symbols = CtcRecogniser.from_dir(judge)
     processor = TextProcessor.from_symbols(SymbolTable.from_dict(symbols), emit_warnings=False)
     refs = [token_text(processor.process(t).tokens) for t in texts]
-    lengths = [len(normalize_text(r)) for r in refs]
+    chars = sum(len(normalize_text(r)) for r in refs)
     errors = {}
     for stage in b.cfg.stages():
         mels = [m for m, _ in speak(b._stage_dir(stage) / "tts", texts,
                                     [b.inputs.target] * len(texts))]
-        hyps = transcribe_mels(model, mels, symbols["symbols"])
-        errors[stage] = [cer(r, h) * n for r, h, n in zip(refs, hyps, lengths, strict=True)]
-    chars = sum(lengths)
+        errors[stage] = sentence_errors(refs, transcribe_mels(model, mels, symbols["symbols"]))
     last = b.cfg.stages()[-1]
     out = {}
     for stage, e in errors.items():
-        diffs = [a - z for a, z in zip(e, errors[last], strict=True)]
-        mean = sum(diffs) / len(diffs)
-        var = sum((d - mean) ** 2 for d in diffs) / max(1, len(diffs) - 1)
-        out[stage] = {"cer": round(sum(e) / chars, 4),
-                      "minus_last": round(sum(diffs) / chars, 4),
-                      "minus_last_se": round((var / len(diffs)) ** 0.5 * len(diffs) / chars, 4)}
+        difference, se = paired_gain(e, errors[last], chars)
+        out[stage] = {"cer": round(sum(e) / chars, 4), "minus_last": round(difference, 4),
+                      "minus_last_se": round(se, 4)}
     return out
 
 

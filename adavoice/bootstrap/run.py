@@ -641,7 +641,7 @@ class Bootstrap:
         the held-out recordings nor the judge that the report scores with are used, so the
         report's rows stay an honest test of the choice. ``release_tts`` "last" skips it."""
         from adavoice.errors import EmptyTextError
-        from adavoice.evaluate.text_metrics import cer, normalize_text
+        from adavoice.evaluate.text_metrics import normalize_text
         from adavoice.train.asr import token_text
 
         stages = self.cfg.stages()
@@ -661,21 +661,16 @@ class Bootstrap:
             raise DatasetError("no held-back sentence to choose the released TTS with",
                                fix="give more unpaired text, or --release last")
         reader = self._stage_dir("finetune") / "asr"
-        lengths = [len(normalize_text(r)) for r in refs]
-        chars = sum(lengths)
+        chars = sum(len(normalize_text(r)) for r in refs)
         errors: dict[str, list[float]] = {}
         for stage in stages:
             spoken = speak(self._stage_dir(stage) / "tts", kept,
                            [self.inputs.target] * len(kept))
             hyps, _ = self._transcribe(reader, [mel for mel, _ in spoken])
-            errors[stage] = [cer(r, h) * n for r, h, n in zip(refs, hyps, lengths, strict=True)]
+            errors[stage] = sentence_errors(refs, hyps)
         cers = {stage: round(sum(e) / chars, 4) for stage, e in errors.items()}
         best = min(stages, key=lambda stage: (sum(errors[stage]), -stages.index(stage)))
-        gain = (sum(errors[stages[-1]]) - sum(errors[best])) / chars
-        diffs = [a - b for a, b in zip(errors[stages[-1]], errors[best], strict=True)]
-        mean = sum(diffs) / len(diffs)
-        se = (sum((d - mean) ** 2 for d in diffs) / max(1, len(diffs) - 1) / len(diffs)
-              ) ** 0.5 * len(diffs) / chars
+        gain, se = paired_gain(errors[stages[-1]], errors[best], chars)
         chosen = best if gain > SELECTION_SE * se else stages[-1]
         return {"tts_stage": chosen, "asr_stage": stages[-1], "rule": "select",
                 "reader": "finetune-asr", "sentences": len(kept),
@@ -701,6 +696,25 @@ class Bootstrap:
         self._language_model().save(self.out / "asr" / LM_FILE)
         if self.packs_dir is not None and not (self.out / "language").is_dir():
             shutil.copytree(self.packs_dir, self.out / "language")
+
+
+def sentence_errors(references: list[str], hypotheses: list[str]) -> list[float]:
+    """Character edits per sentence (CER times the normalised reference's length), so that
+    their sum over the normalised characters is the pooled CER."""
+    from adavoice.evaluate.text_metrics import cer, normalize_text
+
+    return [cer(r, h) * len(normalize_text(r))
+            for r, h in zip(references, hypotheses, strict=True)]
+
+
+def paired_gain(errors: list[float], other: list[float], chars: int) -> tuple[float, float]:
+    """(CER of ``errors`` minus CER of ``other``, the standard error of that difference over
+    the sentences), both as fractions of ``chars``: a paired comparison of two systems on the
+    same sentences (:func:`sentence_errors`)."""
+    diffs = [a - b for a, b in zip(errors, other, strict=True)]
+    mean = sum(diffs) / len(diffs)
+    variance = sum((d - mean) ** 2 for d in diffs) / max(1, len(diffs) - 1)
+    return sum(diffs) / chars, (variance / len(diffs)) ** 0.5 * len(diffs) / chars
 
 
 def shard_map(function, items: list) -> list:

@@ -71,13 +71,10 @@ class BaseModelConfig:
             from adavoice.postfilter import check_sharpening
 
             try:
-                if isinstance(cfg.mel_sharpening, bool) or not isinstance(
-                        cfg.mel_sharpening, (int, float)):
-                    raise ConfigError(f"mel_sharpening must be a number, not "
-                                      f"{cfg.mel_sharpening!r}")
                 check_sharpening(cfg.mel_sharpening)
             except ConfigError as exc:
-                raise ModelFormatError(exc.message, path=path, fix=exc.fix) from exc
+                raise ModelFormatError(f"mel_sharpening: {exc.message}", path=path,
+                                       fix=exc.fix) from exc
         if len(cfg.speakers) != cfg.acoustic.n_speakers:
             raise ModelFormatError(f"{len(cfg.speakers)} speaker names for "
                                    f"{cfg.acoustic.n_speakers} speakers", path=path)

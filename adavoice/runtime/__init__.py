@@ -264,11 +264,10 @@ def read_bundle_json(folder: Path) -> dict:
     for kind, entry in (config["graphs"].get("vocoders") or {}).items():
         amount = entry.get("mel_sharpening", 1.0) if isinstance(entry, dict) else None
         try:
-            if isinstance(amount, bool) or not isinstance(amount, (int, float)):
-                raise ConfigError(f"mel_sharpening must be a number, not {amount!r}")
             check_sharpening(amount)
         except ConfigError as exc:
-            raise ModelFormatError(f"vocoder {kind!r}: {exc.message}", path=path) from exc
+            raise ModelFormatError(f"vocoder {kind!r} mel_sharpening: {exc.message}",
+                                   path=path) from exc
     return config
 
 
