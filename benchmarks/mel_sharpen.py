@@ -32,6 +32,7 @@ from adavoice.audio import MelFrontend, load_audio  # noqa: E402
 from adavoice.evaluate.mcd import mel_cepstral_distortion  # noqa: E402
 from adavoice.evaluate.text_metrics import wer  # noqa: E402
 from adavoice.models.griffin_lim import GriffinLim  # noqa: E402
+from adavoice.models.mel_postfilter import MelPostfilter  # noqa: E402
 from adavoice.models.universal import HiFiGANRenderer, load_universal  # noqa: E402
 from adavoice.postfilter import band_average, sharpen_mel  # noqa: E402
 
@@ -62,6 +63,10 @@ def main(argv=None) -> int:
     parser.add_argument("--voices", default="flite:rms,flite:slt cln transcribed,flite:slt cln "
                         "untranscribed,espeak:en-us+f3 cln transcribed,espeak:en-us+m3 cln "
                         "transcribed")
+    parser.add_argument("--postfilter", type=Path, action="append", default=[],
+                        help="a trained mel post-filter folder (adavoice train postfilter): "
+                        "its mels become a column 'NAME' beside the amounts (repeatable)")
+    parser.add_argument("--renderers", default="universal-bf16,griffin-lim")
     parser.add_argument("--out", type=Path,
                         default=ROOT / "benchmarks" / "results" / "mel-sharpen.json")
     args = parser.parse_args(argv)
@@ -71,8 +76,10 @@ def main(argv=None) -> int:
     manifest = build_corpus(args.data, seed=23)
     base = BaseModel.load("demo", precision="float32")
     frontend = MelFrontend(base.cfg.mel)
-    renderers = {"universal-bf16": HiFiGANRenderer(load_universal(), "bfloat16"),
-                 "griffin-lim": GriffinLim(base.cfg.mel)}
+    renderers = {"universal-bf16": lambda: HiFiGANRenderer(load_universal(), "bfloat16"),
+                 "griffin-lim": lambda: GriffinLim(base.cfg.mel)}
+    renderers = {name: renderers[name]() for name in args.renderers.split(",")}
+    postfilters = {folder.name: MelPostfilter.from_dir(folder) for folder in args.postfilter}
     amounts = [float(a) for a in args.amounts.split(",")]
     wanted = args.voices.split(",")
     voices = {s: (s, None) for s in SEEN} | adapted_voices(
@@ -87,7 +94,8 @@ def main(argv=None) -> int:
         speaker, voice = voices[name]
         condition = (base.model.speaker_condition(base.speaker_id(speaker)) if voice is None
                      else voice.condition)
-        cells = {f"{r} x{a:g}": [] for r in renderers for a in amounts}
+        variants = [f"x{a:g}" for a in amounts] + list(postfilters)
+        cells = {f"{r} {v}": [] for r in renderers for v in variants}
         real_rows, real_detail, synth_detail = [], [], []
         for row in rows(manifest, speaker, "valid")[:args.sentences]:
             real = load_audio(manifest.audio_path(row), SR)
@@ -96,11 +104,13 @@ def main(argv=None) -> int:
                 mel = base.mel(row.text, condition)
                 real_detail.append(detail(frontend(torch.from_numpy(real)), args.width))
             synth_detail.append(detail(mel, args.width))
-            for amount in amounts:
-                sharp = sharpen_mel(mel, amount, args.width)
+            for variant in variants:
+                with torch.no_grad():
+                    sharp = (postfilters[variant](mel) if variant in postfilters
+                             else sharpen_mel(mel, float(variant[1:]), args.width))
                 for renderer, render in renderers.items():
                     wave = render(sharp).numpy()
-                    cells[f"{renderer} x{amount:g}"].append(
+                    cells[f"{renderer} {variant}"].append(
                         {**judged(wave), "mcd_db": mel_cepstral_distortion(real, wave, SR),
                          "text": row.text, "heard": recognise(wave, SR)})
         summary = {"recording": _mean(real_rows)}

@@ -9,6 +9,13 @@ from pathlib import Path
 import torch
 
 
+def _leave() -> None:
+    """Both ranks meet, then leave the group: a rank that tears gloo down while the other
+    still talks to it can abort at exit (seen once as a SIGABRT of rank 1)."""
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
+
 def speak_share(model: str, out: str) -> None:
     from safetensors.torch import save_file
 
@@ -25,7 +32,7 @@ def speak_share(model: str, out: str) -> None:
     tensors = {f"mel{i}": mel.contiguous() for i, (mel, _) in enumerate(spoken)}
     tensors["spoken_here"] = torch.tensor([len(calls)])  # texts this rank spoke itself
     save_file(tensors, str(Path(out) / f"rank{rank}.safetensors"))
-    torch.distributed.destroy_process_group()
+    _leave()
 
 
 def whole_bootstrap(out: str, paired: str, unpaired: str, text: str, init: str) -> None:
@@ -35,7 +42,7 @@ def whole_bootstrap(out: str, paired: str, unpaired: str, text: str, init: str) 
               config=BootstrapConfig.tiny(), progress=False)  # initialises the group itself
     rank = torch.distributed.get_rank()
     (Path(out) / f"rank{rank}.done").write_text("ok")
-    torch.distributed.destroy_process_group()
+    _leave()
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ def main(out: str) -> None:
     assert all(torch.allclose(gathered[0], g) for g in gathered), "ranks diverged"
     if trainer.rank == 0:
         print(f"world={trainer.world}")
+    torch.distributed.barrier()  # meet before tearing gloo down (a lone rank can abort)
     torch.distributed.destroy_process_group()
 
 

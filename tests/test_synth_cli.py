@@ -160,3 +160,55 @@ def test_mel_encoder_run_resumes_with_the_encoder_it_began_with(trained_model_di
     with pytest.raises(ConfigError, match="resumed"):
         run(5, resume=True)
     assert (out / "checkpoints" / "last.pt").is_file()
+
+
+def test_postfilter_run_trains_on_the_base_s_own_mels_resumes_and_installs(trained_model_dir,
+                                                                          tmp_path):
+    import json
+    import shutil
+
+    from adavoice.models.base_model import content_hash
+    from adavoice.models.mel_postfilter import MelPostfilter
+    from adavoice.train.mel_postfilter import PAIRS_NAME, train_postfilter
+
+    corpus, out = trained_model_dir.parent / "corpus", tmp_path / "pf"
+    base = shutil.copytree(trained_model_dir, tmp_path / "base",
+                           ignore=shutil.ignore_patterns("checkpoints", "samples"))
+
+    def run(steps, **kw):
+        cfg = TrainConfig(steps=steps, warmup_steps=1, checkpoint_every=1, log_every=1,
+                          validate_every=2, grad_clip=10.0)
+        return train_postfilter(base, corpus, out, train_cfg=cfg, progress=False, segment=8,
+                                batch=2, critic_warmup=1, **kw)
+
+    run(2, channels=4, layers=3)
+    first = MelPostfilter.from_dir(out)
+    assert (first.cfg.channels, first.cfg.layers) == (4, 3)
+    assert (out / PAIRS_NAME).is_file()  # the base's mels, computed once per run
+    pairs_written = (out / PAIRS_NAME).stat().st_mtime_ns
+    run(3, resume=True, channels=16, install=True)  # other flags: the run keeps its shape
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["steps"] == 3
+    assert config["training"]["base_weights_sha256"] == content_hash(base)
+    assert (out / PAIRS_NAME).stat().st_mtime_ns == pairs_written
+    validation = config["training"]["validation"]
+    assert validation["input_mel_l1"] > 0 and validation["detail_ratio"] > 0
+    assert (out / "validation.csv").read_text().count("\n") == 2  # header + step 2
+    installed = MelPostfilter.from_dir(base / "postfilter")
+    assert installed.cfg == first.cfg
+    assert BaseModel.load(base).mel_postfilter("universal") is not None
+    assert "critic_loss" in (out / "curves.csv").read_text().splitlines()[0]
+
+
+def test_train_postfilter_cli_writes_a_release_and_refuses_bad_settings(trained_model_dir,
+                                                                        tmp_path, capsys):
+    from adavoice.models.mel_postfilter import MelPostfilter
+    from tests.conftest import one_line_error, run_cli
+
+    args = ["train", "postfilter", str(trained_model_dir.parent / "corpus"), "--model",
+            str(trained_model_dir), "--out", str(tmp_path / "pf"), "--steps", "1"]
+    main(args + ["--channels", "4", "--layers", "3"])
+    assert "post-filter written" in capsys.readouterr().out
+    assert MelPostfilter.from_dir(tmp_path / "pf").cfg.channels == 4
+    code, err = run_cli(args[:-4] + ["--out", str(tmp_path / "bad"), "--layers", "1"], capsys)
+    assert code != 0 and "layers" in one_line_error(err)

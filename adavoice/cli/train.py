@@ -8,6 +8,7 @@ import typer
 
 from adavoice.train.settings import (
     BASE_RUN,
+    POSTFILTER_RUN,
     SPEAKER_ENCODER_RUN,
     SPEECH_ENCODER_RUN,
     VOCODER_RUN,
@@ -109,6 +110,33 @@ def train_mel_encoder_command(
                                speaker_free=speaker_free, input_norm=input_norm,
                                layers=layers)
     typer.echo(f"mel encoder written to {folder}")
+
+
+@app.command("postfilter")
+def train_postfilter_command(
+    data: Path = typer.Argument(..., help="The base model's corpus folder (manifest.jsonl)"),
+    out: Path = typer.Option(..., "--out", help="Run folder; the release is written there"),
+    model: str = typer.Option("demo", help="Base model: 'demo' or a folder"),
+    steps: int = typer.Option(POSTFILTER_RUN.steps, help="Total optimisation steps"),
+    device: str = typer.Option("cpu", help="cpu | cuda"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.pt"),
+    install: bool = typer.Option(False, "--install",
+                                 help="Also write the result into the base folder (postfilter/)"),
+    l1_weight: float = typer.Option(POSTFILTER_RUN.l1_weight,
+                                    help="Weight of the L1 to the recording's mel (the "
+                                         "adversarial term has weight 1)"),
+    channels: int = typer.Option(POSTFILTER_RUN.channels, help="Convolution channels"),
+    layers: int = typer.Option(POSTFILTER_RUN.layers, help="Convolution layers"),
+) -> None:
+    """Train a GAN mel post-filter on a frozen base: it sharpens the base's mels before the
+    universal vocoder, for every voice (see BENCHMARKS.md "A learned post-filter")."""
+    from adavoice.models.base_model import resolve_model_dir
+    from adavoice.train.mel_postfilter import train_postfilter
+
+    folder = train_postfilter(resolve_model_dir(model), data, out, steps=steps, device=device,
+                              resume=resume, install=install, l1_weight=l1_weight,
+                              channels=channels, layers=layers)
+    typer.echo(f"mel post-filter written to {folder}")
 
 
 @app.command("vocoder")

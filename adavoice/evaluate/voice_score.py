@@ -17,7 +17,6 @@ import torch
 
 from adavoice.audio import MelFrontend, load_audio, save_audio
 from adavoice.evaluate.report import evaluate_dirs
-from adavoice.postfilter import sharpen_mel
 
 
 @torch.no_grad()
@@ -49,8 +48,8 @@ def score_voice(base, mel_fn: Callable[[str], torch.Tensor],
                 recognize: set[str] | None = None) -> dict:
     """``references``: stem -> (audio path, text). Writes ``out_dir/hyp/<stem>.wav`` and
     ``out_dir/ref/<stem>`` links; returns the summary plus ``speaker_similarity`` (of the mels
-    as predicted; the audio is rendered as synthesis renders it, sharpened where the base
-    sharpens for ``vocoder``).
+    as predicted; the audio is rendered as synthesis renders it: post-filtered or sharpened
+    where the base does that before ``vocoder``).
     With a ``recognizer``, the stems in ``recognize`` (default: all) are also transcribed,
     synthesized and real audio alike (``pooled_wer``, ``reference_pooled_wer``)."""
     out_dir = Path(out_dir)
@@ -58,12 +57,13 @@ def score_voice(base, mel_fn: Callable[[str], torch.Tensor],
     hyp_dir.mkdir(parents=True, exist_ok=True)
     ref_dir.mkdir(parents=True, exist_ok=True)
     render = base.vocoder(vocoder)
-    sharpening = base.mel_sharpening(vocoder)  # what synthesis does before this renderer
+    shape = base.mel_filter(vocoder)  # what synthesis does before this renderer
     mels, waves = [], []
     for stem, (path, text) in references.items():
         mel = mel_fn(text)
         mels.append(mel)
-        waves.append(render(sharpen_mel(mel, sharpening)).numpy())
+        with torch.no_grad():
+            waves.append(render(shape(mel)).numpy())
         save_audio(hyp_dir / f"{stem}.wav", waves[-1], base.sample_rate)
         link = ref_dir / f"{stem}{Path(path).suffix}"
         if not link.exists():

@@ -55,6 +55,7 @@ from adavoice.text.chunks import MAX_CHARS_PER_PASS, MAX_TOKENS_PER_PASS
 
 DEVICES = ("cpu", "cuda")
 VOCODER_FILES = {"universal": "vocoder.onnx", "fast": "vocoder-fast.onnx"}
+POSTFILTER_FILE = "postfilter.onnx"
 # onnxruntime settings the runtime applies per device: the CUDA provider's exhaustive cuDNN
 # convolution search made Piper's GPU runs slower than its CPU runs (rhasspy/piper#176)
 CUDA_PROVIDER_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC"}
@@ -160,7 +161,7 @@ def _graph_entry(folder: Path, file: str) -> dict:
 
 
 def _export_vocoders(base: BaseModel, work: Path, wanted, half: bool) -> dict:
-    from adavoice.export.vocoder import export_vocoder, parity_error
+    from adavoice.export.vocoder import export_postfilter, export_vocoder, parity_error
     from adavoice.models.universal import HiFiGANRenderer
 
     available = ["universal"] + (["fast"] if (base.folder / "vocoder").is_dir() else [])
@@ -182,6 +183,11 @@ def _export_vocoders(base: BaseModel, work: Path, wanted, half: bool) -> dict:
                  "context_frames": context, "hop_length": base.cfg.mel.hop_length}
         if base.mel_sharpening(kind) != 1.0:  # the runtime sharpens synthesised mels too
             entry["mel_sharpening"] = base.mel_sharpening(kind)
+        postfilter = base.mel_postfilter(kind)
+        if postfilter is not None:  # and post-filters them, where the base does
+            if not (work / POSTFILTER_FILE).is_file():
+                export_postfilter(postfilter, work / POSTFILTER_FILE, half=half)
+            entry["postfilter"] = _graph_entry(work, POSTFILTER_FILE)
         if not half:
             torch.manual_seed(0)
             entry["parity_max_abs"] = parity_error(module, work / file, torch.randn(1, 80, 40) - 5)

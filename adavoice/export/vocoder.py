@@ -60,3 +60,22 @@ def parity_error(vocoder, path: str | Path, mel: torch.Tensor) -> float:
     with torch.no_grad():
         expected = vocoder(mel).numpy()
     return float(np.abs(got - expected).max())
+
+
+def export_postfilter(postfilter, path: str | Path, half: bool = False,
+                      opset: int = OPSET) -> Path:
+    """A learned mel post-filter (adavoice.models.mel_postfilter) as ``mel (B, n_mels, T) ->
+    mel (B, n_mels, T)`` with dynamic batch and length; float16 inside with ``half``."""
+    from adavoice.atomic import atomic_path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module = HalfVocoder(postfilter) if half else postfilter
+    example = torch.randn(1, postfilter.cfg.n_mels, 16) - 5
+    with torch.no_grad(), warnings.catch_warnings(), atomic_path(path) as tmp:
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), (example,), str(tmp), input_names=["mel"],
+                          output_names=["filtered"], opset_version=opset, dynamo=False,
+                          dynamic_axes={"mel": {0: "batch", 2: "frames"},
+                                        "filtered": {0: "batch", 2: "frames"}})
+    return path

@@ -32,6 +32,7 @@ from adavoice.text.chunks import token_pieces
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent.parent / "models"
 WEIGHTS_NAME = "model.safetensors"
 SHARPENED_RENDERERS = ("universal",)  # where mel sharpening was measured
+POSTFILTERED_RENDERERS = ("universal",)  # where the learned post-filter was measured
 
 
 def save_base_model(folder: str | Path, model: AcousticModel, cfg: BaseModelConfig,
@@ -249,11 +250,55 @@ class BaseModel:
     def mel_sharpening(self, kind: str = "auto") -> float:
         """How much :meth:`stream` sharpens the predicted mels (adavoice.postfilter) before the
         renderer ``kind``: the base's ``mel_sharpening`` for the universal vocoder, where it
-        was measured (BENCHMARKS.md "Sharper mels"); 1.0 (none) for every other renderer."""
+        was measured (BENCHMARKS.md "Sharper mels"); 1.0 (none) for every other renderer, and
+        where the base's learned post-filter replaces it (:meth:`mel_postfilter`)."""
         kind = self.auto_vocoder if SynthesisConfig(vocoder=kind).vocoder == "auto" else kind
+        if self.has_postfilter and kind in POSTFILTERED_RENDERERS:
+            return 1.0
         if kind in SHARPENED_RENDERERS and self.cfg.mel_sharpening is not None:
             return float(self.cfg.mel_sharpening)
         return 1.0
+
+    @property
+    def has_postfilter(self) -> bool:
+        """Whether the base ships a learned mel post-filter (``postfilter/``)."""
+        return (self.folder / "postfilter" / "config.json").is_file()
+
+    def mel_postfilter(self, kind: str = "auto"):
+        """The base's learned mel post-filter (:mod:`adavoice.models.mel_postfilter`, from
+        ``postfilter/``) when :meth:`stream` applies it before the renderer ``kind`` (the
+        universal vocoder, where it was measured), else None. ModelFormatError when the folder
+        is damaged; AdapterMismatchError when it was trained on another base."""
+        kind = self.auto_vocoder if SynthesisConfig(vocoder=kind).vocoder == "auto" else kind
+        if kind not in POSTFILTERED_RENDERERS or not self.has_postfilter:
+            return None
+        return self._part("postfilter", self._load_postfilter)
+
+    def _load_postfilter(self):
+        from adavoice.models.mel_postfilter import MelPostfilter
+
+        folder = self.folder / "postfilter"
+        net = MelPostfilter.from_dir(folder)
+        made_for = net.provenance.get("base_weights_sha256")
+        if made_for is not None and made_for != self.content_hash:
+            raise AdapterMismatchError("the mel post-filter was trained on another base",
+                                       path=folder,
+                                       fix="retrain it: adavoice train postfilter --install")
+        if net.cfg.n_mels != self.cfg.acoustic.n_mels:
+            raise AdapterMismatchError("the mel post-filter's mel channels do not fit this base",
+                                       path=folder)
+        return net.requires_grad_(False)
+
+    def mel_filter(self, kind: str = "auto"):
+        """What :meth:`stream` does to each predicted mel (n_mels, T) before the renderer
+        ``kind``: the learned post-filter, else the sharpening, else nothing."""
+        net = self.mel_postfilter(kind)
+        if net is not None:
+            return net
+        amount = self.mel_sharpening(kind)
+        if amount != 1.0:
+            return lambda mel: sharpen_mel(mel, amount)
+        return lambda mel: mel
 
     def _load_vocoder(self, name: str):
         if name == "griffin-lim":
@@ -302,7 +347,7 @@ class BaseModel:
         sample is a ModelFormatError naming the base."""
         config = config.over(SynthesisConfig.neutral())
         vocoder = self.vocoder(config.vocoder)
-        sharpening = self.mel_sharpening(config.vocoder)
+        shape = self.mel_filter(config.vocoder)
         for tokens in self.token_pieces(text):
             try:
                 mel = self.model.infer(tokens, condition, length_scale=config.length_scale,
@@ -314,9 +359,7 @@ class BaseModel:
                 raise ModelFormatError("synthesis gave a non-finite or out-of-range mel: the "
                                        "model's weights or the voice's tensors are damaged",
                                        path=self.folder, fix="copy the model folder again")
-            if sharpening != 1.0:
-                mel = sharpen_mel(mel, sharpening)
-            wave = vocoder(mel).numpy()
+            wave = vocoder(shape(mel)).numpy()
             if not np.isfinite(wave).all():
                 raise ModelFormatError("synthesis gave non-finite samples: the model's "
                                        "weights or the voice's tensors are damaged",

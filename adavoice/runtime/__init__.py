@@ -185,9 +185,15 @@ class Synthesizer:
         """Yield float32 waves, one per piece of ``text``: memory stays flat in its length."""
         kind = self._vocoder_kind(vocoder)
         sharpening = float(self.vocoders[kind].get("mel_sharpening", 1.0))
+        postfilter = self.vocoders[kind].get("postfilter")
         for mel in self.mel_pieces(text, voice, vocoder=vocoder, **knobs):
             if sharpening != 1.0:  # as the torch base does before this renderer
                 mel = sharpen_mel_np(mel, sharpening)
+            if postfilter is not None:  # likewise
+                session = self._session(self.folder / postfilter["file"],
+                                        postfilter.get("sha256"))
+                mel = session.run(None, {"mel": np.ascontiguousarray(mel[None],
+                                                                     dtype=np.float32)})[0][0]
             yield self.vocode(mel, kind)
 
     def synthesize(self, text: str, voice: str | None = None, length_scale: float | None = None,
@@ -268,6 +274,11 @@ def read_bundle_json(folder: Path) -> dict:
         except ConfigError as exc:
             raise ModelFormatError(f"vocoder {kind!r} mel_sharpening: {exc.message}",
                                    path=path) from exc
+        postfilter = entry.get("postfilter")
+        if postfilter is not None and not (isinstance(postfilter, dict)
+                                           and isinstance(postfilter.get("file"), str)):
+            raise ModelFormatError(f"vocoder {kind!r} names a post-filter without a graph file",
+                                   path=path)
     return config
 
 

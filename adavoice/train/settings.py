@@ -81,5 +81,21 @@ class VocoderRun:
     magnitude_weight: float = 0.0
 
 
+@dataclass(frozen=True)
+class PostfilterRun:
+    """``adavoice train postfilter`` (train.mel_postfilter.train_postfilter)."""
+
+    steps: int = 4000
+    channels: int = 32
+    layers: int = 5
+    segment: int = 96  # frames a training crop holds
+    batch: int = 12
+    learning_rate: float = 2e-4
+    l1_weight: float = 5.0
+    feature_weight: float = 2.0
+    critic_warmup: int = 100
+
+
 BASE_RUN, SPEAKER_ENCODER_RUN = BaseRun(), SpeakerEncoderRun()
+POSTFILTER_RUN = PostfilterRun()
 SPEECH_ENCODER_RUN, VOCODER_RUN = SpeechEncoderRun(), VocoderRun()
