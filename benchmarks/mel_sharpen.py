@@ -80,7 +80,7 @@ def main(argv=None) -> int:
                  "griffin-lim": lambda: GriffinLim(base.cfg.mel)}
     renderers = {name: renderers[name]() for name in args.renderers.split(",")}
     postfilters = {folder.name: MelPostfilter.from_dir(folder) for folder in args.postfilter}
-    amounts = [float(a) for a in args.amounts.split(",")]
+    amounts = [float(a) for a in args.amounts.split(",") if a]  # "": post-filters only
     wanted = args.voices.split(",")
     voices = {s: (s, None) for s in SEEN} | adapted_voices(
         base, manifest, args.data.parent / "vocoder-quality-voices")
