@@ -198,6 +198,10 @@ def test_postfilter_run_trains_on_the_base_s_own_mels_resumes_and_installs(train
     assert installed.cfg == first.cfg
     assert BaseModel.load(base).mel_postfilter("universal") is not None
     assert "critic_loss" in (out / "curves.csv").read_text().splitlines()[0]
+    (out / PAIRS_NAME).write_bytes(b"damaged")  # only a cache: computed again, never trusted
+    run(4, resume=True)
+    assert (out / PAIRS_NAME).stat().st_size > 100
+    assert json.loads((out / "config.json").read_text())["training"]["steps"] == 4
 
 
 def test_train_postfilter_cli_writes_a_release_and_refuses_bad_settings(trained_model_dir,

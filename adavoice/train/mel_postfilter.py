@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from adavoice.artifacts import write_json
 from adavoice.config import read_json
 from adavoice.data.features import FeatureCache, precompute
 from adavoice.data.manifest import Manifest
@@ -39,6 +40,7 @@ from adavoice.train.settings import POSTFILTER_RUN as RUN
 
 SOURCES = ("teacher_forced", "synthesis")
 PAIRS_NAME = "pairs.safetensors"
+SOURCE_NAME = "pairs.json"  # the base weights and corpus the pairs came from
 
 
 @torch.no_grad()
@@ -87,12 +89,21 @@ def _save_pairs(path: Path, pairs: list[dict]) -> None:
     write_weights(path, {f"{i}/{k}": v for i, p in enumerate(pairs) for k, v in p.items()})
 
 
-def _load_pairs(path: Path) -> list[dict]:
+def _cached_pairs(out: Path, source: dict) -> list[dict] | None:
+    """The pairs an earlier session of this run computed, if they came from the same base
+    weights and corpus and read back whole; else None (they are computed again)."""
     from safetensors.torch import load_file
 
-    flat = load_file(str(path))
-    count = 1 + max(int(k.split("/")[0]) for k in flat)
-    return [{k: flat[f"{i}/{k}"] for k in ("recording", *SOURCES)} for i in range(count)]
+    path, recorded = out / PAIRS_NAME, out / SOURCE_NAME
+    try:
+        if not path.is_file() or read_json(recorded) != source:
+            return None
+        flat = load_file(str(path))
+        count = 1 + max(int(k.split("/")[0]) for k in flat)
+        pairs = [{k: flat[f"{i}/{k}"] for k in ("recording", *SOURCES)} for i in range(count)]
+    except Exception:  # a missing, damaged or foreign cache: it is only a cache
+        return None
+    return pairs if len(pairs) == source["rows"] else None
 
 
 def detail_ratio(recordings: list[torch.Tensor], mels: list[torch.Tensor]) -> float:
@@ -139,14 +150,16 @@ def train_postfilter(base_dir: str | Path, data: str | Path, out: str | Path,
         ).to_dict()
         settings_path.write_text(json.dumps(recorded, indent=2) + "\n")
     net = MelPostfilter(MelPostfilterConfig.from_dict(recorded))
-    pairs_path = out / PAIRS_NAME
-    if pairs_path.is_file():
-        pairs = _load_pairs(pairs_path)
-    else:
+    source = {"base_weights_sha256": content_hash(base_dir), "data": str(data.resolve()),
+              "rows": len(train_rows)}
+    pairs = _cached_pairs(out, source)
+    if pairs is None:
         pairs = base_pairs(base, cfg, train_rows, data, progress=progress)
-        _save_pairs(pairs_path, pairs)
-    valid = base_pairs(base, cfg, Manifest(list(valid_rows)[:32], manifest.root), data,
-                       progress=False)
+        _save_pairs(out / PAIRS_NAME, pairs)
+        write_json(out / SOURCE_NAME, source)
+    held_out = list(valid_rows)[:32]
+    valid = (base_pairs(base, cfg, Manifest(held_out, manifest.root), data, progress=False)
+             if held_out else [])
     usable = [i for i, p in enumerate(pairs) if p["recording"].shape[1] >= segment]
     if not usable:
         raise ConfigError(f"no training utterance is {segment} frames long",
@@ -200,11 +213,11 @@ def train_postfilter(base_dir: str | Path, data: str | Path, out: str | Path,
                     weights={"adversarial_loss": 1.0, "feature_loss": feature_weight},
                     learning_rate=learning_rate, warmup_steps=critic_warmup)
     trainer = Trainer(net, task, make_batches, load_batch, tcfg, out, device,
-                      validate=validate, critic=critic)
+                      validate=validate if valid else None, critic=critic)
     history = trainer.fit(resume, progress)
     if trainer.rank == 0:
-        final = validate(trainer.model, trainer.step)
-        training = {"base_weights_sha256": content_hash(base_dir), "data": str(data),
+        final = validate(trainer.model, trainer.step) if valid else None
+        training = {"base_weights_sha256": source["base_weights_sha256"], "data": str(data),
                     "steps": trainer.step, "l1_weight": l1_weight,
                     "feature_weight": feature_weight, "segment": segment, "batch": batch,
                     "learning_rate": tcfg.learning_rate,
