@@ -95,7 +95,9 @@ def main() -> int:
     plot_mels(base, refs, speakers, OUT / "mels.png")
     wall = time.perf_counter() - started
     (OUT / "report.json").write_text(json.dumps({"rows": rows, "wall_s": wall}, indent=2) + "\n")
-    lines = report_lines(rows, wall, base.auto_vocoder)
+    renderer = base.auto_vocoder + (", after the base's learned mel post-filter"
+                                     if base.mel_postfilter("auto") is not None else "")
+    lines = report_lines(rows, wall, renderer)
     (OUT / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
