@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import json
 import platform
-import time
+import sys
 from pathlib import Path
 
 import torch
 
-from adavoice.api import BaseModel
-from adavoice.models.universal import HiFiGANRenderer, load_universal
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from universal_speed import best_of  # noqa: E402
+
+from adavoice.api import BaseModel  # noqa: E402
+from adavoice.models.universal import HiFiGANRenderer, load_universal  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = ("The quick brown fox jumps over the lazy dog while the children watch from the window, "
         "and nobody says a word about it.")
-
-
-def best(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main() -> int:
@@ -44,9 +38,9 @@ def main() -> int:
     with torch.no_grad():
         mel = base.mel(TEXT, condition)
         seconds = (mel.shape[-1] - 1) * base.cfg.mel.hop_length / base.sample_rate
-        rtf = {"acoustic": best(lambda: base.mel(TEXT, condition), 5) / seconds,
-               "postfilter": best(lambda: postfilter(mel), 5) / seconds,
-               "universal_bf16": best(lambda: universal(mel), 3) / seconds}
+        rtf = {"acoustic": best_of(lambda: base.mel(TEXT, condition), 5) / seconds,
+               "postfilter": best_of(lambda: postfilter(mel), 5) / seconds,
+               "universal_bf16": best_of(lambda: universal(mel), 3) / seconds}
     result = {"command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/postfilter_speed.py",
               "cpu": platform.processor() or platform.machine(), "threads": 1,
               "audio_s": round(seconds, 2), "frames": int(mel.shape[-1]),

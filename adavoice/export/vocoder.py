@@ -36,18 +36,24 @@ class HalfVocoder(torch.nn.Module):
 
 def export_vocoder(vocoder, path: str | Path, half: bool = False, opset: int = OPSET) -> Path:
     """Write ``path`` (replaced atomically): float32, or float16 inside with ``half``."""
+    return _export_mel_graph(vocoder, path, half, opset, "wave", {0: "batch", 1: "samples"})
+
+
+def _export_mel_graph(module, path: str | Path, half: bool, opset: int, output: str,
+                      output_axes: dict) -> Path:
+    """``module`` (input ``mel (B, n_mels, T)``, dynamic batch and length) as an ONNX graph
+    at ``path``, replaced atomically; float16 inside with ``half``."""
     from adavoice.atomic import atomic_path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    module = HalfVocoder(vocoder) if half else vocoder
-    example = torch.randn(1, vocoder.cfg.n_mels, 16)
+    wrapped = HalfVocoder(module) if half else module
+    example = torch.randn(1, module.cfg.n_mels, 16) - 5
     with torch.no_grad(), warnings.catch_warnings(), atomic_path(path) as tmp:
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notes
-        torch.onnx.export(module.eval(), (example,), str(tmp), input_names=["mel"],
-                          output_names=["wave"], opset_version=opset, dynamo=False,
-                          dynamic_axes={"mel": {0: "batch", 2: "frames"},
-                                        "wave": {0: "batch", 1: "samples"}})
+        torch.onnx.export(wrapped.eval(), (example,), str(tmp), input_names=["mel"],
+                          output_names=[output], opset_version=opset, dynamo=False,
+                          dynamic_axes={"mel": {0: "batch", 2: "frames"}, output: output_axes})
     return path
 
 
@@ -65,17 +71,6 @@ def parity_error(vocoder, path: str | Path, mel: torch.Tensor) -> float:
 def export_postfilter(postfilter, path: str | Path, half: bool = False,
                       opset: int = OPSET) -> Path:
     """A learned mel post-filter (adavoice.models.mel_postfilter) as ``mel (B, n_mels, T) ->
-    mel (B, n_mels, T)`` with dynamic batch and length; float16 inside with ``half``."""
-    from adavoice.atomic import atomic_path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    module = HalfVocoder(postfilter) if half else postfilter
-    example = torch.randn(1, postfilter.cfg.n_mels, 16) - 5
-    with torch.no_grad(), warnings.catch_warnings(), atomic_path(path) as tmp:
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), (example,), str(tmp), input_names=["mel"],
-                          output_names=["filtered"], opset_version=opset, dynamo=False,
-                          dynamic_axes={"mel": {0: "batch", 2: "frames"},
-                                        "filtered": {0: "batch", 2: "frames"}})
-    return path
+    filtered (B, n_mels, T)``; float16 inside with ``half``."""
+    return _export_mel_graph(postfilter, path, half, opset, "filtered",
+                             {0: "batch", 2: "frames"})

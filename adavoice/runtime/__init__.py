@@ -185,15 +185,15 @@ class Synthesizer:
         """Yield float32 waves, one per piece of ``text``: memory stays flat in its length."""
         kind = self._vocoder_kind(vocoder)
         sharpening = float(self.vocoders[kind].get("mel_sharpening", 1.0))
-        postfilter = self.vocoders[kind].get("postfilter")
+        entry = self.vocoders[kind].get("postfilter")
+        postfilter = None if entry is None else self._session(self.folder / entry["file"],
+                                                              entry.get("sha256"))
         for mel in self.mel_pieces(text, voice, vocoder=vocoder, **knobs):
             if sharpening != 1.0:  # as the torch base does before this renderer
                 mel = sharpen_mel_np(mel, sharpening)
             if postfilter is not None:  # likewise
-                session = self._session(self.folder / postfilter["file"],
-                                        postfilter.get("sha256"))
-                mel = session.run(None, {"mel": np.ascontiguousarray(mel[None],
-                                                                     dtype=np.float32)})[0][0]
+                mel = postfilter.run(None, {"mel": np.ascontiguousarray(
+                    mel[None], dtype=np.float32)})[0][0]
             yield self.vocode(mel, kind)
 
     def synthesize(self, text: str, voice: str | None = None, length_scale: float | None = None,

@@ -34,6 +34,7 @@ from adavoice.postfilter import band_average
 from adavoice.text import SymbolTable, TextProcessor
 from adavoice.train.acoustic import _splits
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic
+from adavoice.train.batching import frame_budget_batches
 from adavoice.train.critic import Critic
 from adavoice.train.loop import TrainConfig, Trainer, recent_mean
 from adavoice.train.settings import POSTFILTER_RUN as RUN
@@ -55,15 +56,8 @@ def base_pairs(base, cfg, rows, data: Path, max_frames: int = 6000,
     processor = TextProcessor.from_symbols(SymbolTable.from_dict(cfg.symbols))
     dataset = AcousticDataset(rows, processor, cache, cfg.speakers)
     lengths = dataset.frame_lengths(cfg.mel.hop_length, cfg.mel.sample_rate_hz)
-    order = sorted(range(len(dataset)), key=lambda i: lengths[i])
-    groups, current = [], []
-    for index in order:  # length-sorted groups under the frame budget: little padding
-        if current and (len(current) + 1) * lengths[index] > max_frames:
-            groups.append(current)
-            current = []
-        current.append(index)
-    if current:
-        groups.append(current)
+    # length-bucketed groups under the frame budget (little padding); their order is moot
+    groups = frame_budget_batches(lengths, max_frames, seed=0, epoch=0)
     pairs: list[dict | None] = [None] * len(dataset)
     base.eval()
     bar = progress_bar(len(groups), "base mels", disable=not progress)
