@@ -20,7 +20,12 @@ from adavoice.adaptation.kinds import condition_from_tensors
 from adavoice.adaptation.loop import adapt_base
 from adavoice.audio import Audio
 from adavoice.config import SynthesisConfig
-from adavoice.errors import ConfigError, MissingFileError, ModelFormatError
+from adavoice.errors import (
+    AdapterMismatchError,
+    ConfigError,
+    MissingFileError,
+    ModelFormatError,
+)
 from adavoice.models.base_model import SHIPPED_MODELS, BaseModel
 
 __all__ = ["SHIPPED_MODELS", "Audio", "BaseModel", "SynthesisConfig", "Voice", "adapt"]
@@ -47,6 +52,21 @@ def _check_voice_config(config: dict, folder) -> SynthesisConfig:
         raise bad(f"'defaults' are not valid synthesis settings ({exc.message})") from exc
 
 
+def _check_postfilter(config: dict, base: BaseModel) -> None:
+    """AdapterMismatchError when a voice's own post-filter values were tuned on another
+    post-filter than the base's (one retrained since)."""
+    from adavoice.adaptation.postfilter import base_postfilter_id
+
+    have = base_postfilter_id(base)
+    record = config.get("postfilter")
+    made_for = record.get("base_postfilter_sha256") if isinstance(record, dict) else None
+    if have is not None and made_for != have:
+        raise AdapterMismatchError(
+            "this voice's post-filter values were tuned on another post-filter than the "
+            "base's (retrained since?)", path=base.folder / "postfilter",
+            fix="adapt the voice again on this base")
+
+
 class Voice:
     """An adapted voice: a few tensors beside a shared, frozen base model.
 
@@ -64,6 +84,12 @@ class Voice:
         self.defaults = _check_voice_config(config, None).over(SynthesisConfig.neutral())
         self.adapter_config = AdapterConfig.from_dict(config["adapter"])
         self.condition = condition_from_tensors(base.model, self.adapter_config, tensors)
+        if self.condition.postfilter is not None:
+            _check_postfilter(config, base)
+            if not base.has_postfilter:  # nothing to apply them to
+                self.condition.postfilter = None
+            else:  # values that do not fit are refused now, not at the first sentence
+                base.mel_filter("universal", self.condition)
 
     @classmethod
     def load(cls, folder: str | Path, base: BaseModel | str | Path | None = None) -> "Voice":

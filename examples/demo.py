@@ -80,9 +80,9 @@ def main() -> int:
     speakers = {f"base speaker {floor} (floor)": lambda t: base.mel(t, floor_voice)}
     speakers.update({f"adapted, {mode}": voice.mel for mode, voice in voices.items()})
     for (name, speak), slug in zip(speakers.items(), ["floor", *voices], strict=True):
-        summary = score_voice(base, speak, refs, OUT / "wavs" / slug, vocoder=VOCODER,
-                              target=target)
         voice = voices.get(slug)
+        summary = score_voice(base, speak, refs, OUT / "wavs" / slug, vocoder=VOCODER,
+                              target=target, condition=voice.condition if voice else None)
         rows.append({"voice": name, **summary,
                      "adaptation_s": voice.config["provenance"]["wall_s"] if voice else None,
                      "stored_parameters": voice.stored_parameters if voice else None})
@@ -95,8 +95,11 @@ def main() -> int:
     plot_mels(base, refs, speakers, OUT / "mels.png")
     wall = time.perf_counter() - started
     (OUT / "report.json").write_text(json.dumps({"rows": rows, "wall_s": wall}, indent=2) + "\n")
-    renderer = base.auto_vocoder + (", after the base's learned mel post-filter"
-                                     if base.mel_postfilter("auto") is not None else "")
+    renderer = base.auto_vocoder + (
+        ", after the base's learned mel post-filter"
+        + (" (each adapted voice with its own tuned values)"
+           if all(v.condition.postfilter for v in voices.values()) else "")
+        if base.mel_postfilter("auto") is not None else "")
     lines = report_lines(rows, wall, renderer)
     (OUT / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -78,7 +78,8 @@ def test_export_records_parity_and_voice_inputs(demo_bundle):
     assert voices == ["demo-transcribed.json", "espeak-en-us-f2.json", "flite-rms.json"]
     meta = json.loads((demo_bundle / "voices" / "demo-transcribed.json").read_text())
     assert meta["graph"] is None and meta["adapter_kind"] == "cln"
-    assert meta["stored_numbers"] == 64 + 128 + 2 * 8 * 128
+    # the acoustic inputs, and the post-filter graph's: the voice's own tuned values
+    assert meta["stored_numbers"] == 64 + 128 + 2 * 8 * 128 + 417
 
 
 def test_runtime_mel_matches_eager_torch(demo_bundle, adapted):
@@ -99,8 +100,8 @@ def test_runtime_mel_matches_eager_torch(demo_bundle, adapted):
         assert np.abs(got - expected).max() < 1e-4
 
 
-def test_runtime_audio_matches_torch_path(demo_bundle):
-    from adavoice.api import BaseModel
+def test_runtime_audio_matches_torch_path(demo_bundle, adapted):
+    from adavoice.api import BaseModel, Voice
     from adavoice.models.universal import HiFiGANRenderer, load_universal
 
     base = BaseModel.load("demo", precision="float32")
@@ -124,6 +125,16 @@ def test_runtime_audio_matches_torch_path(demo_bundle):
     with torch.no_grad():
         shaped = base.mel_filter("universal")(torch.from_numpy(mel)).numpy()
     assert np.abs(samples - tts.vocode(shaped)).max() < 1e-3
+    # an adapted voice's mels go through the post-filter with its own tuned values
+    voice = Voice.load(adapted, base=base)
+    assert voice.condition.postfilter is not None
+    mel = tts.mel("Short one.", voice="demo-transcribed")
+    samples, _ = tts.synthesize("Short one.", voice="demo-transcribed")
+    with torch.no_grad():
+        own = base.mel_filter("universal", voice.condition)(torch.from_numpy(mel)).numpy()
+        shared = base.mel_filter("universal")(torch.from_numpy(mel)).numpy()
+    assert np.abs(samples - tts.vocode(own)).max() < 1e-3
+    assert np.abs(own - shared).max() > 1e-4
     del base
 
 

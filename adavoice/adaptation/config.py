@@ -11,6 +11,8 @@
 50
 >>> AdapterConfig.for_kind("embedding").step_limit(transcribed=False)
 200
+>>> AdapterConfig.for_kind("cln", steps=50).postfilter_steps  # and the post-filter tuning
+50
 """
 
 from __future__ import annotations
@@ -87,6 +89,12 @@ class AdapterConfig(JsonConfig):
     validation: str = "teacher-forced"
     predicted_condition_share: float = 0.0
     train_utterance_vector: bool = False
+    # the voice's own values of the base's post-filter biases and output layer, tuned after the
+    # adapter on the same clips (adaptation.postfilter); 0: the voice uses the base's values
+    postfilter_steps: int = 1000
+    postfilter_learning_rate: float = 1e-4
+    postfilter_batch: int = 12
+    postfilter_segment: int = 96  # frames a crop holds
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -119,6 +127,10 @@ class AdapterConfig(JsonConfig):
                 or any(t not in LORA_TARGETS for t in self.lora_targets)):
             raise ConfigError(f"lora_targets must name distinct decoder layers among "
                               f"{', '.join(LORA_TARGETS)}, got {list(self.lora_targets)}")
+        if (self.postfilter_steps < 0 or self.postfilter_batch < 1
+                or self.postfilter_segment < 8 or not self.postfilter_learning_rate > 0):
+            raise ConfigError("postfilter_steps must be >= 0, postfilter_batch >= 1, "
+                              "postfilter_segment >= 8 and postfilter_learning_rate > 0")
         if self.train_utterance_vector and self.kind == "embedding":
             raise ConfigError("train_utterance_vector does not apply to the embedding kind, "
                               "whose floor is the speaker vector alone")
@@ -135,6 +147,9 @@ class AdapterConfig(JsonConfig):
             values["untranscribed_steps"] = overrides["untranscribed_steps"]
         elif overrides.get("steps") is not None:
             values["untranscribed_steps"] = None  # an explicit step count caps both modes
+        if overrides.get("steps") is not None and overrides.get("postfilter_steps") is None:
+            # and the post-filter tuning too (a quick run stays quick)
+            values["postfilter_steps"] = min(cls.postfilter_steps, values["steps"])
         return cls(**values)
 
     def step_limit(self, transcribed: bool) -> int:

@@ -38,6 +38,7 @@ from torch import nn
 from adavoice.adaptation.config import AdapterConfig
 from adavoice.errors import ModelFormatError
 from adavoice.models.acoustic import AcousticModel, SpeakerCondition
+from adavoice.models.mel_postfilter import VOICE_PREFIX as POSTFILTER_PREFIX
 
 CLN_PROJECTION_KEYS = ("to_scale", "to_bias")
 VECTOR_NAMES = ("speaker_vector", "norm_vector", "utterance_vector")
@@ -281,7 +282,8 @@ def condition_from_tensors(base: AcousticModel, cfg: AdapterConfig,
         raise ModelFormatError("adapter tensor shapes do not fit this base model")
     prefix = kind.own_prefix
     foreign = sorted(k for k in tensors if k not in ("speaker_vector", "utterance_vector")
-                     and not k.startswith("norms.") and not (prefix and k.startswith(prefix)))
+                     and not k.startswith(("norms.", POSTFILTER_PREFIX))
+                     and not (prefix and k.startswith(prefix)))
     if foreign:
         raise ModelFormatError(f"tensors that a {cfg.kind!r} adapter does not have "
                                f"({', '.join(foreign[:3])}): the config names another kind")
@@ -295,4 +297,7 @@ def condition_from_tensors(base: AcousticModel, cfg: AdapterConfig,
     decoder = kind.load_decoder(base, cfg, own)
     if decoder is not None:
         decoder.eval().requires_grad_(False)
-    return SpeakerCondition(speaker_vector, utterance_vector, norm_params, decoder)
+    postfilter = {k[len(POSTFILTER_PREFIX):]: v.float() for k, v in tensors.items()
+                  if k.startswith(POSTFILTER_PREFIX)}
+    return SpeakerCondition(speaker_vector, utterance_vector, norm_params, decoder,
+                            postfilter or None)

@@ -135,6 +135,33 @@ class _Task:
         return {"loss": loss, "mel_loss": loss}
 
     @torch.no_grad()
+    def decoded(self, voice, predicted_variance: bool = False) -> list[dict[str, torch.Tensor]]:
+        """Per clip: its recording's mel and the base's mel of it in ``voice`` (a
+        SpeakerCondition), frame-aligned (the aligner's durations with transcripts, the mel
+        encoder's frames without), each (n_mels, T)."""
+        model, pairs = self.base.model, []
+        for index, batch in enumerate(self.batches):
+            if self.transcribed:
+                mel = model(batch.tokens, batch.text_mask, batch.speakers, batch.mel,
+                            batch.frame_mask, batch.log_f0, batch.log_energy, batch.log_prior,
+                            voice=voice, durations=self.durations[index],
+                            predicted_variance=predicted_variance,
+                            voice_utterance=self.voice_utterance).mel
+            else:
+                rows = batch.mel.shape[0]
+                speaker = voice.speaker_vector.view(1, -1).expand(rows, -1)
+                utterance = voice.utterance_vector.view(1, -1).expand(rows, -1)
+                frames = voice_frames(self.encoder, model, self.frames[index], batch.frame_mask,
+                                      speaker, utterance)
+                mel = model.decode(frames, batch.frame_mask, speaker,
+                                   model.condition_norm_params(voice), voice.decoder)
+            for row in range(batch.mel.shape[0]):
+                length = int(batch.frame_mask[row].sum())
+                pairs.append({"recording": batch.mel[row, :, :length],
+                              "mel": mel[row, :, :length]})
+        return pairs
+
+    @torch.no_grad()
     def mean_mel_loss(self, adapter: Adapter) -> float:
         was_training = adapter.training
         adapter.eval()
@@ -182,8 +209,12 @@ def adapt_base(base, data, cfg: AdapterConfig, untranscribed: bool = False,
         adapter = adapter_for(base.model, cfg, speaker_vector, utterance_vector,
                               tie_text_vector=transcribed)
         history = _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress)
+        tensors = adapter.export()
+        postfilter = _voice_postfilter(base, adapter, cfg, train_clips, valid_clips,
+                                       transcribed, progress)
+        if "tensors" in postfilter:
+            tensors.update(postfilter.pop("tensors"))
     wall_s = time.perf_counter() - started
-    tensors = adapter.export()
     config = {
         "name": name or Path(data).name,
         "base": {"name": base.name, "content_hash": base.content_hash},
@@ -200,8 +231,33 @@ def adapt_base(base, data, cfg: AdapterConfig, untranscribed: bool = False,
                     "train_mel_loss": history["train_mel_loss"],
                     "validation_mel_loss": history["best_validation"]},
         "adapter": cfg.to_dict(),
+        "postfilter": postfilter,
     }
     return AdaptationResult(tensors, config)
+
+
+def _voice_postfilter(base, adapter, cfg, train_clips, valid_clips, transcribed,
+                      progress) -> dict:
+    """The voice's own post-filter values (``tensors``) and their record, or why it has none
+    (``skipped``)."""
+    from adavoice.adaptation.postfilter import skip_reason, tune_voice_postfilter
+
+    reason = skip_reason(base, cfg)
+    if reason is not None:
+        return {"skipped": reason}
+    previous = base.precision
+    base.set_precision("float32")
+    try:
+        with torch.no_grad():
+            condition = adapter.condition()
+        train = _Task(base, train_clips, transcribed, cfg.batch_size,
+                      voice_utterance=cfg.train_utterance_vector)
+        valid = (_Task(base, valid_clips, transcribed, cfg.batch_size,
+                       voice_utterance=cfg.train_utterance_vector) if valid_clips else None)
+        tensors, record = tune_voice_postfilter(base, condition, train, valid, cfg, progress)
+    finally:
+        base.set_precision(previous)
+    return {"tensors": tensors, **record}
 
 
 def _optimise(base, adapter, cfg, train_clips, valid_clips, transcribed, progress) -> dict:

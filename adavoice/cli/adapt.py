@@ -40,6 +40,10 @@ def adapt_command(
                                                f"{', '.join(LORA_TARGETS)} "
                                                "(repeatable; default all)"),
     learning_rate: float = typer.Option(None, help="Override the kind's learning rate"),
+    postfilter_steps: int = typer.Option(
+        None, help=f"Steps that tune the voice's own values of the base's mel post-filter "
+                   f"(default: {_DEFAULTS.postfilter_steps}, or --steps if smaller; 0: keep "
+                   "the base's values)", show_default=False),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace a voice already in OUT (never a folder of "
                                         "other files)"),
@@ -58,7 +62,8 @@ def adapt_command(
                           fix="pass --kind lora, or drop the --lora-* options")
     cfg = AdapterConfig.for_kind(kind, steps=steps, lora_rank=lora_rank, lora_alpha=lora_alpha,
                                  lora_targets=tuple(lora_target) if lora_target else None,
-                                 learning_rate=learning_rate)
+                                 learning_rate=learning_rate,
+                                 postfilter_steps=postfilter_steps)
     voice = adapt(model, data, untranscribed=untranscribed, max_utterances=max_utterances,
                   config=cfg, speaker=speaker, name=out.name)
     voice.save(out)
@@ -67,3 +72,7 @@ def adapt_command(
     typer.echo(f"{out}: {voice.kind} voice, {mode}, {prov['clips']} clips, "
                f"{prov['steps']} steps in {prov['wall_s']} s, "
                f"{voice.stored_parameters} stored parameters")
+    postfilter = voice.config.get("postfilter") or {}
+    if "steps" in postfilter:
+        typer.echo(f"  own post-filter values: {postfilter['tuned_numbers']} numbers, "
+                   f"{postfilter['steps']} steps in {postfilter['wall_s']} s")

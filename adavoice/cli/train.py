@@ -127,6 +127,9 @@ def train_postfilter_command(
                                          "adversarial term has weight 1)"),
     channels: int = typer.Option(POSTFILTER_RUN.channels, help="Convolution channels"),
     layers: int = typer.Option(POSTFILTER_RUN.layers, help="Convolution layers"),
+    adversarial: bool = typer.Option(
+        True, "--adversarial/--l1-only",
+        help="--l1-only: no discriminator, the L1 alone (a regression postnet)"),
 ) -> None:
     """Train a GAN mel post-filter on a frozen base: it sharpens the base's mels before the
     universal vocoder, for every voice (see BENCHMARKS.md "A learned post-filter")."""
@@ -135,7 +138,7 @@ def train_postfilter_command(
 
     folder = train_postfilter(resolve_model_dir(model), data, out, steps=steps, device=device,
                               resume=resume, install=install, l1_weight=l1_weight,
-                              channels=channels, layers=layers)
+                              channels=channels, layers=layers, adversarial=adversarial)
     typer.echo(f"mel post-filter written to {folder}")
 
 

@@ -45,19 +45,21 @@ def score_voice(base, mel_fn: Callable[[str], torch.Tensor],
                 references: dict[str, tuple[Path, str]], out_dir: str | Path,
                 recognizer=None, vocoder: str = "auto",
                 target: torch.Tensor | None = None, write_report: bool = False,
-                recognize: set[str] | None = None) -> dict:
+                recognize: set[str] | None = None, condition=None) -> dict:
     """``references``: stem -> (audio path, text). Writes ``out_dir/hyp/<stem>.wav`` and
     ``out_dir/ref/<stem>`` links; returns the summary plus ``speaker_similarity`` (of the mels
     as predicted; the audio is rendered as synthesis renders it: post-filtered or sharpened
     where the base does that before ``vocoder``).
     With a ``recognizer``, the stems in ``recognize`` (default: all) are also transcribed,
-    synthesized and real audio alike (``pooled_wer``, ``reference_pooled_wer``)."""
+    synthesized and real audio alike (``pooled_wer``, ``reference_pooled_wer``).
+    ``condition``: the voice ``mel_fn`` speaks in, where it carries its own post-filter
+    values (SpeakerCondition.postfilter)."""
     out_dir = Path(out_dir)
     hyp_dir, ref_dir = out_dir / "hyp", out_dir / "ref"
     hyp_dir.mkdir(parents=True, exist_ok=True)
     ref_dir.mkdir(parents=True, exist_ok=True)
     render = base.vocoder(vocoder)
-    shape = base.mel_filter(vocoder)  # what synthesis does before this renderer
+    shape = base.mel_filter(vocoder, condition)  # what synthesis does before this renderer
     mels, waves = [], []
     for stem, (path, text) in references.items():
         mel = mel_fn(text)

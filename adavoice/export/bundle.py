@@ -41,6 +41,7 @@ from adavoice.export.acoustic import (
 )
 from adavoice.models.acoustic import SpeakerCondition
 from adavoice.models.base_model import BaseModel
+from adavoice.models.mel_postfilter import VOICE_PREFIX
 from adavoice.runtime import read_bundle_json
 from adavoice.runtime.format import (
     BUNDLE_FORMAT_VERSION,
@@ -248,6 +249,10 @@ def _write_voice(bundle: Path, config: dict, base: BaseModel, name: str,
                           fix="pass --overwrite to replace it, or --name to add it as another")
     tensors = {k: np.ascontiguousarray(v, dtype=np.float32)
                for k, v in voice_inputs(base.model, condition).items()}
+    if _has_postfilter(config):  # the post-filter graph's voice inputs: its own or the base's
+        postfilter = base.mel_filter("universal", condition)
+        tensors.update({VOICE_PREFIX + k: np.ascontiguousarray(v.numpy(), dtype=np.float32)
+                        for k, v in postfilter.voice_tensors().items()})
     if not all(np.isfinite(v).all() for v in tensors.values()):
         raise ModelFormatError(f"voice {name!r} holds non-finite numbers")
     graph = None
@@ -265,6 +270,13 @@ def _write_voice(bundle: Path, config: dict, base: BaseModel, name: str,
             "stored_numbers": int(sum(v.size for v in tensors.values()))}
     _write_json(meta_path, meta)
     return meta_path
+
+
+def _has_postfilter(config: dict) -> bool:
+    """Whether the bundle's vocoders post-filter their mels (each voice then carries the
+    post-filter graph's voice inputs)."""
+    entries = (config.get("graphs") or {}).get("vocoders") or {}
+    return any(isinstance(e, dict) and e.get("postfilter") for e in entries.values())
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -68,9 +68,42 @@ def parity_error(vocoder, path: str | Path, mel: torch.Tensor) -> float:
     return float(np.abs(got - expected).max())
 
 
+class PostfilterGraph(torch.nn.Module):
+    """The post-filter with the voice's own tensors (MelPostfilter.voice_tensors) as inputs
+    after the mel, float32 at the edges (float16 inside with ``half``)."""
+
+    def __init__(self, postfilter, half: bool = False):
+        super().__init__()
+        self.inner = copy.deepcopy(postfilter).eval()
+        self.dtype = torch.float16 if half else torch.float32
+        self.inner.to(self.dtype)
+        self.names = list(postfilter.voice_tensors())
+        self.cfg = postfilter.cfg
+
+    def forward(self, mel, *own):
+        values = {name: value.to(self.dtype) for name, value in zip(self.names, own,
+                                                                      strict=True)}
+        return self.inner(mel.to(self.dtype), values).float()
+
+
 def export_postfilter(postfilter, path: str | Path, half: bool = False,
                       opset: int = OPSET) -> Path:
-    """A learned mel post-filter (adavoice.models.mel_postfilter) as ``mel (B, n_mels, T) ->
-    filtered (B, n_mels, T)``; float16 inside with ``half``."""
-    return _export_mel_graph(postfilter, path, half, opset, "filtered",
-                             {0: "batch", 2: "frames"})
+    """A learned mel post-filter (adavoice.models.mel_postfilter) as ``mel (B, n_mels, T),
+    then each of its voice tensors under ``postfilter.<name>`` (a voice's own values, or the
+    base's) -> filtered (B, n_mels, T)``; float16 inside with ``half``."""
+    from adavoice.atomic import atomic_path
+    from adavoice.models.mel_postfilter import VOICE_PREFIX
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    graph = PostfilterGraph(postfilter, half)
+    own = list(postfilter.voice_tensors().values())
+    names = [VOICE_PREFIX + name for name in graph.names]
+    example = torch.randn(1, postfilter.cfg.n_mels, 16) - 5
+    with torch.no_grad(), warnings.catch_warnings(), atomic_path(path) as tmp:
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, (example, *own), str(tmp), input_names=["mel", *names],
+                          output_names=["filtered"], opset_version=opset, dynamo=False,
+                          dynamic_axes={"mel": {0: "batch", 2: "frames"},
+                                        "filtered": {0: "batch", 2: "frames"}})
+    return path

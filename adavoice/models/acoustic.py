@@ -36,6 +36,9 @@ class SpeakerCondition:
     utterance_vector: torch.Tensor
     norm_params: list[tuple[torch.Tensor, torch.Tensor]] | None = None
     decoder: nn.Module | None = None  # a voice's own decoder (LoRA / full fine-tuning kinds)
+    # the voice's own values of some of the base's mel post-filter tensors (names as in
+    # MelPostfilter.voice_tensors); None: the base's (adavoice.adaptation.postfilter)
+    postfilter: dict[str, torch.Tensor] | None = None
 
 
 @dataclass

@@ -289,11 +289,19 @@ class BaseModel:
                                        path=folder)
         return net.requires_grad_(False)
 
-    def mel_filter(self, kind: str = "auto"):
+    def mel_filter(self, kind: str = "auto", condition: SpeakerCondition | None = None):
         """What :meth:`stream` does to each predicted mel (n_mels, T) before the renderer
-        ``kind``: the learned post-filter, else the sharpening, else nothing."""
+        ``kind``: the learned post-filter (with the voice ``condition``'s own values of its
+        tensors, where the voice has them), else the sharpening, else nothing."""
         net = self.mel_postfilter(kind)
         if net is not None:
+            own = None if condition is None else condition.postfilter
+            if own:
+                try:
+                    return net.with_voice(own)
+                except ModelFormatError as exc:
+                    raise ModelFormatError(exc.message, path=self.folder / "postfilter",
+                                           fix=exc.fix) from exc
             return net
         amount = self.mel_sharpening(kind)
         if amount != 1.0:
@@ -347,7 +355,7 @@ class BaseModel:
         sample is a ModelFormatError naming the base."""
         config = config.over(SynthesisConfig.neutral())
         vocoder = self.vocoder(config.vocoder)
-        shape = self.mel_filter(config.vocoder)
+        shape = self.mel_filter(config.vocoder, condition)
         for tokens in self.token_pieces(text):
             try:
                 mel = self.model.infer(tokens, condition, length_scale=config.length_scale,

@@ -9,9 +9,11 @@ stack over (band, frame) adds a residual to the predicted mel; it is trained on 
 base's own predictions of the base corpus (frame-aligned with the recordings: the aligner's
 durations, the decoder fed as synthesis feeds it) against the recordings' mels, by L1 plus a
 patch discriminator's least-squares adversarial loss and feature matching, so it learns the
-recordings' texture rather than their average. A voice (an adapter) does not change it: it
-works on any mel the base renders. The last layer starts at zero, so an untrained post-filter
-passes the mel through unchanged.
+recordings' texture rather than their average. It works on any mel the base renders; an
+adapted voice may carry its own values of the few tensors :func:`voice_tensor_names` lists
+(every bias and the output layer, a few hundred numbers), tuned on its own clips against the
+critic the base ships beside the filter (adavoice.adaptation.postfilter). The last layer
+starts at zero, so an untrained post-filter passes the mel through unchanged.
 
 >>> net = MelPostfilter(MelPostfilterConfig(channels=8, layers=3)).eval()
 >>> mel = torch.randn(80, 20) - 5
@@ -21,6 +23,7 @@ passes the mel through unchanged.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +33,12 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from adavoice.artifacts import damaged, load_weights, read_artifact, write_artifact
 from adavoice.config import JsonConfig
-from adavoice.errors import ConfigError
+from adavoice.errors import ConfigError, ModelFormatError
+from adavoice.runtime.format import POSTFILTER_INPUTS as VOICE_PREFIX  # noqa: F401 (re-export)
 
 KIND = "adavoice-mel-postfilter"
+CRITIC_KIND = "adavoice-mel-critic"
+CRITIC_DIR = "critic"  # inside a post-filter folder: the discriminator, for voice tuning
 SLOPE = 0.2
 
 
@@ -70,18 +76,52 @@ class MelPostfilter(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+    def forward(self, mel: torch.Tensor, own: dict[str, torch.Tensor] | None = None
+                ) -> torch.Tensor:
+        """``own``: values that replace some of :meth:`voice_tensors` for this call (the
+        exported graph takes them as inputs)."""
+        own = own or {}
+        pad = self.cfg.kernel // 2
         batch = mel if mel.dim() == 3 else mel.unsqueeze(0)
         x = ((batch - self.cfg.center) / self.cfg.scale).unsqueeze(1)
-        for conv in self.convs:
-            x = nn.functional.leaky_relu(conv(x), SLOPE)
-        out = batch + self.out(x).squeeze(1) * self.cfg.scale
+        for i, conv in enumerate(self.convs):
+            bias = own.get(f"convs.{i}.bias", conv.bias)
+            x = nn.functional.leaky_relu(nn.functional.conv2d(x, conv.weight, bias, padding=pad),
+                                         SLOPE)
+        residual = nn.functional.conv2d(x, own.get("out.weight", self.out.weight),
+                                        own.get("out.bias", self.out.bias), padding=pad)
+        out = batch + residual.squeeze(1) * self.cfg.scale
         return out if mel.dim() == 3 else out[0]
 
     def save(self, folder: str | Path, training: dict | None = None, half: bool = False) -> Path:
         return write_artifact(folder, KIND, {"postfilter": self.cfg.to_dict(),
                                              "training": training or {}},
                               self.state_dict(), half)
+
+    def voice_tensors(self) -> dict[str, torch.Tensor]:
+        """The tensors a voice may hold its own values of (float32 copies)."""
+        state = self.state_dict()
+        return {name: state[name].detach().float().clone() for name in voice_tensor_names(self)}
+
+    def with_voice(self, tensors: dict[str, torch.Tensor]) -> "MelPostfilter":
+        """A copy with a voice's own values of :meth:`voice_tensors` (names without the
+        bundle's prefix); ModelFormatError when they are not those tensors or do not fit."""
+        own = self.voice_tensors()
+        unknown = sorted(set(tensors) - set(own))
+        misfit = sorted(k for k, v in tensors.items() if k in own and v.shape != own[k].shape)
+        if unknown or misfit:
+            raise ModelFormatError(
+                "the voice's post-filter tensors do not fit the base's post-filter "
+                f"({', '.join((unknown + misfit)[:3])})",
+                fix="adapt the voice again on this base")
+        if not all(torch.isfinite(v).all() for v in tensors.values()):
+            raise ModelFormatError("the voice's post-filter tensors hold NaN or infinite values")
+        net = copy.deepcopy(self)
+        with torch.no_grad():
+            for name, parameter in net.named_parameters():
+                if name in tensors:
+                    parameter.copy_(tensors[name].to(parameter.dtype))
+        return net.eval()
 
     @classmethod
     def from_dir(cls, folder: str | Path) -> "MelPostfilter":
@@ -94,6 +134,13 @@ class MelPostfilter(nn.Module):
         return load_weights(net, state, folder).eval()
 
 
+def voice_tensor_names(net: MelPostfilter) -> list[str]:
+    """Every bias and the output layer's weight: what a voice tunes (a few hundred numbers;
+    the hidden kernels stay the base's)."""
+    return [name for name, _ in net.named_parameters()
+            if name.endswith(".bias") or name.startswith("out.")]
+
+
 class MelCritic(nn.Module):
     """Training only: a patch discriminator over standardised log-mel crops (B, n_mels, T) ->
     ([scores (B, patches)], [hidden maps]), shaped like
@@ -103,7 +150,7 @@ class MelCritic(nn.Module):
     def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 128), center: float = -5.6,
                  scale: float = 2.7):
         super().__init__()
-        self.center, self.scale = center, scale
+        self.center, self.scale, self.channels = center, scale, tuple(channels)
         layers, previous = [], 1
         for i, width in enumerate(channels):
             stride = (2, 1) if i < len(channels) - 1 else (1, 1)  # halve the bands, keep time
@@ -121,3 +168,19 @@ class MelCritic(nn.Module):
         x = self.score(x)
         features.append(x)
         return [x.flatten(1)], [features]
+
+    def save(self, folder: str | Path, half: bool = False) -> Path:
+        """Write the critic (weight-norm parametrisations as stored by ``state_dict``)."""
+        return write_artifact(folder, CRITIC_KIND,
+                              {"critic": {"channels": list(self.channels),
+                                          "center": self.center, "scale": self.scale}},
+                              self.state_dict(), half)
+
+    @classmethod
+    def from_dir(cls, folder: str | Path) -> "MelCritic":
+        config, state = read_artifact(folder, CRITIC_KIND, "mel post-filter critic")
+        with damaged(folder, "mel post-filter critic"):
+            spec = config["critic"]
+            net = cls(tuple(int(c) for c in spec["channels"]), float(spec["center"]),
+                      float(spec["scale"]))
+        return load_weights(net, state, folder)

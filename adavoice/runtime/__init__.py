@@ -38,6 +38,7 @@ from adavoice.runtime.format import (
     BUNDLE_JSON,
     BUNDLE_KIND,
     KNOBS,
+    POSTFILTER_INPUTS,
     VOICE_KIND,
     VOICE_TENSORS,
     VOICES_DIR,
@@ -58,6 +59,7 @@ class RuntimeVoice:
     defaults: dict
     graph: Path | None
     graph_sha256: str | None = None
+    postfilter: dict | None = None  # the post-filter graph's voice inputs (postfilter.*)
 
 
 class Synthesizer:
@@ -188,12 +190,23 @@ class Synthesizer:
         entry = self.vocoders[kind].get("postfilter")
         postfilter = None if entry is None else self._session(self.folder / entry["file"],
                                                               entry.get("sha256"))
+        own = {}
+        if postfilter is not None:  # the voice's own post-filter values, where the graph
+            wanted = [i.name for i in postfilter.get_inputs() if i.name != "mel"]  # takes them
+            chosen = self.voice(voice)
+            own = {name: (chosen.postfilter or {}).get(name) for name in wanted}
+            missing = sorted(name for name, value in own.items() if value is None)
+            if missing:
+                raise ModelFormatError(f"voice {chosen.name!r} lacks the post-filter inputs "
+                                       f"{', '.join(missing[:3])}", path=self.folder,
+                                       fix="export the voice again: adavoice export "
+                                           "--add-voice DIR --overwrite")
         for mel in self.mel_pieces(text, voice, vocoder=vocoder, **knobs):
             if sharpening != 1.0:  # as the torch base does before this renderer
                 mel = sharpen_mel_np(mel, sharpening)
             if postfilter is not None:  # likewise
                 mel = postfilter.run(None, {"mel": np.ascontiguousarray(
-                    mel[None], dtype=np.float32)})[0][0]
+                    mel[None], dtype=np.float32), **own})[0][0]
             yield self.vocode(mel, kind)
 
     def synthesize(self, text: str, voice: str | None = None, length_scale: float | None = None,
@@ -340,8 +353,14 @@ def _read_voice(meta_path: Path, config: dict) -> RuntimeVoice:
     defaults = meta.get("defaults") or {}
     SynthesisConfig(**{k: defaults.get(k) for k in KNOBS})  # a bad default: ConfigError now
     inputs = {name: tensors[name] for name in VOICE_TENSORS}
+    postfilter = {name: array for name, array in tensors.items()
+                  if name.startswith(POSTFILTER_INPUTS)}
+    for name, array in postfilter.items():
+        if array.dtype != np.float32 or not np.isfinite(array).all():
+            raise ModelFormatError(f"voice tensor {name!r} is not finite float32",
+                                   path=tensors_path)
     return RuntimeVoice(meta["name"], str(meta.get("adapter_kind", "")), inputs, defaults,
-                        graph_path, meta.get("graph_sha256"))
+                        graph_path, meta.get("graph_sha256"), postfilter or None)
 
 
 def _text_processor(config: dict, folder: Path):

@@ -26,6 +26,9 @@ VOICE_KIND = "adavoice-bundle-voice"
 BUNDLE_JSON = "bundle.json"
 VOICES_DIR = "voices"
 VOICE_TENSORS = ("speaker_vector", "utterance_vector", "norm_scale", "norm_bias")
+# a voice file's post-filter graph inputs (the voice's own values, or the base's) and, in an
+# adapter bundle, its own post-filter values: both named "postfilter.<tensor>"
+POSTFILTER_INPUTS = "postfilter."
 KNOBS = ("length_scale", "pitch_shift", "energy_scale")
 
 

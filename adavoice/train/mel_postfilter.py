@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import torch
@@ -29,7 +30,12 @@ from adavoice.data.manifest import Manifest
 from adavoice.errors import ConfigError
 from adavoice.models.base_model import content_hash, load_base_model
 from adavoice.models.discriminators import critic_loss, generator_terms
-from adavoice.models.mel_postfilter import MelCritic, MelPostfilter, MelPostfilterConfig
+from adavoice.models.mel_postfilter import (
+    CRITIC_DIR,
+    MelCritic,
+    MelPostfilter,
+    MelPostfilterConfig,
+)
 from adavoice.postfilter import band_average
 from adavoice.text import SymbolTable, TextProcessor
 from adavoice.train.acoustic import _splits
@@ -117,12 +123,14 @@ def train_postfilter(base_dir: str | Path, data: str | Path, out: str | Path,
                      segment: int = RUN.segment, batch: int = RUN.batch,
                      learning_rate: float = RUN.learning_rate, l1_weight: float = RUN.l1_weight,
                      feature_weight: float = RUN.feature_weight,
-                     critic_warmup: int = RUN.critic_warmup,
+                     critic_warmup: int = RUN.critic_warmup, adversarial: bool = True,
                      install: bool = False, progress: bool = True,
                      train_cfg: TrainConfig | None = None) -> Path:
     """Train a post-filter for the base in ``base_dir`` on the corpus ``data`` (the base's
     own training corpus is the natural choice); the release goes to ``out`` and, with
-    ``install``, into the base folder as ``postfilter/`` (fp16)."""
+    ``install``, into the base folder as ``postfilter/`` (fp16). ``adversarial=False`` trains
+    the same network on the L1 alone: a regression postnet on the frozen decoder, the
+    comparison BENCHMARKS.md "A learned post-filter" measures."""
     out, data, base_dir = Path(out), Path(data), Path(base_dir)
     if segment < 8 or batch < 1:
         raise ConfigError("a post-filter needs crops of at least 8 frames and a batch of one "
@@ -205,19 +213,26 @@ def train_postfilter(base_dir: str | Path, data: str | Path, out: str | Path,
                     loss_fn=lambda c, o: critic_loss(c, o["_real"], o["_fake"]),
                     model_terms=lambda c, o: generator_terms(c, o["_real"], o["_fake"]),
                     weights={"adversarial_loss": 1.0, "feature_loss": feature_weight},
-                    learning_rate=learning_rate, warmup_steps=critic_warmup)
+                    learning_rate=learning_rate, warmup_steps=critic_warmup
+                    ) if adversarial else None
     trainer = Trainer(net, task, make_batches, load_batch, tcfg, out, device,
                       validate=validate if valid else None, critic=critic)
     history = trainer.fit(resume, progress)
     if trainer.rank == 0:
         final = validate(trainer.model, trainer.step) if valid else None
         training = {"base_weights_sha256": source["base_weights_sha256"], "data": str(data),
-                    "steps": trainer.step, "l1_weight": l1_weight,
+                    "steps": trainer.step, "l1_weight": l1_weight, "adversarial": adversarial,
                     "feature_weight": feature_weight, "segment": segment, "batch": batch,
                     "learning_rate": tcfg.learning_rate,
                     "last_session_wall_s": trainer.last_session_wall_s,
                     "final_mel_loss": recent_mean(history, "mel_loss"), "validation": final}
         trainer.model.cpu().eval().save(out, training)
+        if critic is not None:  # voices tune their own post-filter values against it
+            critic.module.cpu().eval().save(out / CRITIC_DIR)
         if install:
             trainer.model.save(base_dir / "postfilter", training, half=True)
+            if critic is not None:
+                critic.module.save(base_dir / "postfilter" / CRITIC_DIR, half=True)
+            else:  # a critic from an earlier install would not match this filter
+                shutil.rmtree(base_dir / "postfilter" / CRITIC_DIR, ignore_errors=True)
     return out

@@ -1,0 +1,127 @@
+"""A voice's own post-filter values: after the adapter is trained, the base's learned mel
+post-filter (adavoice.models.mel_postfilter) is tuned to the new voice on the same clips.
+
+The base's post-filter learned the texture of the base corpus's voices; a new voice's mels
+come out of the adapted decoder in their own way, and its recordings have their own texture.
+So the few tensors :func:`~adavoice.models.mel_postfilter.voice_tensor_names` lists (every
+bias and the output layer: 417 numbers for the shipped filter) are tuned on pairs of (the
+adapted voice's mel of each clip, frame-aligned with it; the clip's recording), by the loss
+that trained the filter: L1 plus the least-squares adversarial loss and feature matching of
+the critic the base ships beside the filter (``postfilter/critic/``), which keeps learning on
+the voice's clips. With transcripts each clip is decoded twice (teacher-forced and from the
+predicted pitch and energy, as synthesis feeds the decoder; the aligner's durations); without,
+from the mel encoder's frames, as untranscribed adaptation decodes. The hidden kernels stay the
+base's. Measured in BENCHMARKS.md "A post-filter per voice".
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import torch
+
+from adavoice.adaptation.config import AdapterConfig
+from adavoice.config import read_json
+from adavoice.models.discriminators import critic_loss, generator_terms
+from adavoice.models.mel_postfilter import CRITIC_DIR, VOICE_PREFIX, MelCritic
+
+FEATURE_WEIGHT = 2.0  # as the base's filter was trained (train.settings.POSTFILTER_RUN)
+L1_WEIGHT = 5.0
+
+
+def base_postfilter_id(base) -> str | None:
+    """The weights sha256 of the base's post-filter (what a voice's tuned values are for), or
+    None when the base has none."""
+    if not base.has_postfilter:
+        return None
+    return str(read_json(base.folder / "postfilter" / "config.json").get("weights_sha256"))
+
+
+def skip_reason(base, cfg: AdapterConfig) -> str | None:
+    """Why a voice of ``base`` gets no post-filter values of its own, or None when it does."""
+    if cfg.postfilter_steps == 0:
+        return "postfilter_steps is 0"
+    if not base.has_postfilter:
+        return "the base has no learned post-filter"
+    if not (base.folder / "postfilter" / CRITIC_DIR / "config.json").is_file():
+        return "the base's post-filter ships no critic (postfilter/critic/)"
+    return None
+
+
+def _crops(pairs, segment, batch, rng):
+    usable = [p for p in pairs if p["recording"].shape[1] >= segment]
+    inputs, targets = [], []
+    for _ in range(batch):
+        pair = rng.choice(usable)
+        start = rng.randrange(pair["recording"].shape[1] - segment + 1)
+        inputs.append(rng.choice(pair["mels"])[:, start:start + segment])
+        targets.append(pair["recording"][:, start:start + segment])
+    return torch.stack(inputs), torch.stack(targets)
+
+
+def tune_voice_postfilter(base, condition, train_task, valid_task, cfg: AdapterConfig,
+                          progress: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors for the bundle, named ``postfilter.<name>``; a record for its config) of the
+    voice ``condition`` adapted on ``train_task``'s clips (adavoice.adaptation.loop._Task);
+    ``valid_task``'s clips, if any, give the held-out L1 before and after."""
+    from adavoice.progress import progress_bar
+
+    started = time.perf_counter()
+    net = base.mel_postfilter("universal").with_voice({})  # a copy of the base's filter
+    critic = MelCritic.from_dir(base.folder / "postfilter" / CRITIC_DIR).train()
+    sources = [False, True] if train_task.transcribed else [False]
+    decoded = [train_task.decoded(condition, predicted) for predicted in sources]
+    pairs = [{"recording": clips[0]["recording"], "mels": [c["mel"] for c in clips]}
+             for clips in zip(*decoded, strict=True)]
+    segment = min(cfg.postfilter_segment, max(p["recording"].shape[1] for p in pairs))
+    names = set(net.voice_tensors())
+    tuned = [p for n, p in net.named_parameters() if n in names]
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    for parameter in tuned:
+        parameter.requires_grad_(True)
+    betas = (0.8, 0.99)
+    optimizer = torch.optim.Adam(tuned, lr=cfg.postfilter_learning_rate, betas=betas)
+    critic_optimizer = torch.optim.AdamW(critic.parameters(), lr=cfg.postfilter_learning_rate,
+                                         betas=betas, weight_decay=1e-6)
+    rng = random.Random(cfg.seed)
+    valid = ([{"recording": p["recording"], "mel": p["mel"]}
+              for p in valid_task.decoded(condition, train_task.transcribed)]
+             if valid_task is not None else [])
+
+    @torch.no_grad()
+    def held_out_l1() -> float | None:
+        if not valid:
+            return None
+        errors = torch.cat([(net(p["mel"]) - p["recording"]).abs().flatten() for p in valid])
+        return round(float(errors.mean()), 4)
+
+    before = held_out_l1()
+    net.train()
+    bar = progress_bar(cfg.postfilter_steps, "voice post-filter", disable=not progress)
+    with torch.enable_grad():
+        for _ in range(cfg.postfilter_steps):
+            inputs, targets = _crops(pairs, segment, cfg.postfilter_batch, rng)
+            post = net(inputs)
+            loss = critic_loss(critic, targets, post)
+            critic_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            critic_optimizer.step()
+            terms = generator_terms(critic, targets, post)
+            l1 = (post - targets).abs().mean()
+            total = (L1_WEIGHT * l1 + terms["adversarial_loss"]
+                     + FEATURE_WEIGHT * terms["feature_loss"])
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            bar.update(1)
+    bar.close()
+    net.eval()
+    tensors = {VOICE_PREFIX + name: value for name, value in net.voice_tensors().items()}
+    record = {"base_postfilter_sha256": base_postfilter_id(base),
+              "steps": cfg.postfilter_steps, "tuned_numbers": sum(
+                  v.numel() for v in tensors.values()),
+              "held_out_l1_before": before, "held_out_l1_after": held_out_l1(),
+              "wall_s": round(time.perf_counter() - started, 1)}
+    return tensors, record
