@@ -198,10 +198,23 @@ def test_postfilter_run_trains_on_the_base_s_own_mels_resumes_and_installs(train
     assert installed.cfg == first.cfg
     assert BaseModel.load(base).mel_postfilter("universal") is not None
     assert "critic_loss" in (out / "curves.csv").read_text().splitlines()[0]
+    # the critic goes with it (voices tune their own post-filter values against it)
+    from adavoice.models.mel_postfilter import CRITIC_DIR, MelCritic
+
+    assert MelCritic.from_dir(base / "postfilter" / CRITIC_DIR).channels == (32, 64, 128, 128)
+    assert (out / CRITIC_DIR / "config.json").is_file()
     (out / PAIRS_NAME).write_bytes(b"damaged")  # only a cache: computed again, never trusted
     run(4, resume=True)
     assert (out / PAIRS_NAME).stat().st_size > 100
     assert json.loads((out / "config.json").read_text())["training"]["steps"] == 4
+    # the L1 alone (a regression postnet): no critic trained, none installed
+    l1_only = tmp_path / "pn"
+    cfg = TrainConfig(steps=2, warmup_steps=1, log_every=1, validate_every=2)
+    train_postfilter(base, corpus, l1_only, train_cfg=cfg, progress=False, segment=8, batch=2,
+                     channels=4, layers=3, adversarial=False, install=True)
+    assert "critic_loss" not in (l1_only / "curves.csv").read_text().splitlines()[0]
+    assert not (base / "postfilter" / CRITIC_DIR).exists()
+    assert json.loads((l1_only / "config.json").read_text())["training"]["adversarial"] is False
 
 
 def test_train_postfilter_cli_writes_a_release_and_refuses_bad_settings(trained_model_dir,
