@@ -5,8 +5,11 @@ A bundle is a folder::
     bundle.json              format, base hash, text front end, mel, graphs, defaults
     acoustic.onnx            tokens + voice tensors + knobs -> mel, durations
     vocoder.onnx             mel -> wave (the renderer ``auto`` picks); vocoder-fast.onnx
+    postfilter.onnx          where the base post-filters: mel + the voice's postfilter.* ->
+                             filtered mel, before the vocoder entries that name it
     voices/<slug>.json       name, kind, base hash, defaults, tensors' sha256, own graph or none
-    voices/<slug>.safetensors  speaker_vector, utterance_vector, norm_scale, norm_bias
+    voices/<slug>.safetensors  speaker_vector, utterance_vector, norm_scale, norm_bias (and,
+                             with a post-filter, postfilter.*: the voice's own or the base's)
     voices/<slug>.onnx       only for kinds that change weights (lora, decoder)
 
 >>> voice_slug("flite:rms@pitch -200")
