@@ -69,9 +69,9 @@ def run_target(args, speaker: str) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"adapt-{slug(speaker)}-"))
     runs = []
 
-    def score(name, mel_fn, extra):
+    def score(name, mel_fn, extra, condition=None):
         summary = score_voice(base, mel_fn, refs, work / name, recognizer=recognizer,
-                              target=target, recognize=set(wer_refs))
+                              target=target, recognize=set(wer_refs), condition=condition)
         if recognizer is not None:
             reference = summary["reference_pooled_wer"]
             summary["wer_ratio"] = summary["pooled_wer"] / reference if reference else None
@@ -108,7 +108,7 @@ def run_target(args, speaker: str) -> dict:
                  "bundle_bytes": (folder / "adapter.safetensors").stat().st_size,
                  # LoRA-wrapped decoder blocks always synthesise in float32
                  "synthesis_precision": "float32" if kind == "lora" else base.precision}
-        score(f"{kind}-{mode}", voice.mel, extra)
+        score(f"{kind}-{mode}", voice.mel, extra, voice.condition)  # its own post-filter values
     return {"target": speaker, "runs": runs, "test_sentences": len(refs),
             "wer_sentences": len(wer_refs) if recognizer else 0,
             "synthesis_precision": base.precision,

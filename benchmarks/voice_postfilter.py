@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import statistics
 import sys
@@ -73,8 +74,10 @@ def main(argv=None) -> int:
     render = HiFiGANRenderer(load_universal(), "bfloat16")
     recognise = PocketSphinxRecognizer()
     started = time.perf_counter()
-    result = {"command": "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/voice_postfilter.py "
-                         + " ".join(argv if argv is not None else sys.argv[1:]),
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    result = {"command": (f"OMP_NUM_THREADS={threads} " if threads else "")
+              + ".venv/bin/python benchmarks/voice_postfilter.py "
+              + " ".join(argv if argv is not None else sys.argv[1:]),
               "cpu": platform.processor() or platform.machine(),
               "threads": torch.get_num_threads(),
               "settings": {k: v for k, v in cfg.to_dict().items() if k.startswith("postfilter")},

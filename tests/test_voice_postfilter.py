@@ -55,21 +55,22 @@ def setup(tmp_path_factory):
     return {"base": base_dir, "clips": clips, "root": root}
 
 
-def _config(**kw):
-    return AdapterConfig.for_kind("cln", steps=3, batch_size=3, validation_clips=2,
+def _config(kind="cln", **kw):
+    return AdapterConfig.for_kind(kind, steps=3, batch_size=3, validation_clips=2,
                                   validate_every=3, postfilter_steps=kw.pop("postfilter_steps", 6),
                                   postfilter_batch=2, postfilter_segment=16,
                                   postfilter_learning_rate=3e-3, **kw)
 
 
-@pytest.mark.parametrize("untranscribed", [False, True])
-def test_a_voice_tunes_its_own_post_filter_values_and_keeps_them(setup, tmp_path,
+@pytest.mark.parametrize("kind,untranscribed", [("cln", False), ("cln", True),
+                                                ("lora", False)])
+def test_a_voice_tunes_its_own_post_filter_values_and_keeps_them(setup, tmp_path, kind,
                                                                    untranscribed):
     base = BaseModel.load(setup["base"], precision="float32")
     shared = base.mel_postfilter("universal")
     before = {k: v.clone() for k, v in shared.state_dict().items()}
-    voice = adavoice.adapt(base, setup["clips"], config=_config(), untranscribed=untranscribed,
-                           progress=False)
+    voice = adavoice.adapt(base, setup["clips"], config=_config(kind=kind),
+                           untranscribed=untranscribed, progress=False)
     record = voice.config["postfilter"]
     assert record["steps"] == 6 and record["tuned_numbers"] == 4 * 2 + 4 * 9 + 1
     assert record["base_postfilter_sha256"] == json.loads(
