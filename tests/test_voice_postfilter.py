@@ -159,6 +159,18 @@ def test_the_runtime_feeds_each_voice_its_own_post_filter_values(setup, tmp_path
         expected = base.render("a cat sat", condition, SynthesisConfig(vocoder="fast")).samples
         got, _ = tts.synthesize("a cat sat", voice=name, vocoder="fast")
         assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-3
+    entry = json.loads((bundle / "bundle.json").read_text())["graphs"]["vocoders"]["fast"]
+    assert entry["postfilter"]["weights_sha256"] == voice.config["postfilter"][
+        "base_postfilter_sha256"]
+    # the base's post-filter retrained since the export: its voices cannot join the bundle
+    from adavoice.export.bundle import add_voice
+
+    retrained = shutil.copytree(base_dir, tmp_path / "retrained")
+    _install_postfilter(retrained, seed=3)
+    again = adavoice.adapt(BaseModel.load(retrained), setup["clips"], config=_config(),
+                           progress=False).save(tmp_path / "again")
+    with pytest.raises(AdapterMismatchError, match="post-filter"):
+        add_voice(bundle, again, name="again", model=retrained)
     # a voice file without the post-filter inputs the graph takes: a typed error, by name
     stale = shutil.copytree(bundle, tmp_path / "stale")
     from safetensors.numpy import load_file, save_file

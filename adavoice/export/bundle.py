@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adavoice.adaptation.postfilter import base_postfilter_id
 from adavoice.atomic import atomic_write_bytes
 from adavoice.errors import (
     AdapterMismatchError,
@@ -188,7 +189,8 @@ def _export_vocoders(base: BaseModel, work: Path, wanted, half: bool) -> dict:
         if postfilter is not None:  # and post-filters them, where the base does
             if not (work / POSTFILTER_FILE).is_file():
                 export_postfilter(postfilter, work / POSTFILTER_FILE, half=half)
-            entry["postfilter"] = _graph_entry(work, POSTFILTER_FILE)
+            entry["postfilter"] = {**_graph_entry(work, POSTFILTER_FILE),
+                                   "weights_sha256": base_postfilter_id(base)}
         if not half:
             torch.manual_seed(0)
             entry["parity_max_abs"] = parity_error(module, work / file, torch.randn(1, 80, 40) - 5)
@@ -250,6 +252,13 @@ def _write_voice(bundle: Path, config: dict, base: BaseModel, name: str,
     tensors = {k: np.ascontiguousarray(v, dtype=np.float32)
                for k, v in voice_inputs(base.model, condition).items()}
     if _has_postfilter(config):  # the post-filter graph's voice inputs: its own or the base's
+        recorded = {e["postfilter"].get("weights_sha256")
+                    for e in config["graphs"]["vocoders"].values() if e.get("postfilter")}
+        if base.mel_postfilter("universal") is None or not recorded <= {
+                None, base_postfilter_id(base)}:  # None: a bundle from before the record
+            raise AdapterMismatchError("the bundle's post-filter is not this base's (retrained "
+                                       "since, or removed)", path=base.folder / "postfilter",
+                                       fix="export the bundle again from this base")
         postfilter = base.mel_filter("universal", condition)
         tensors.update({VOICE_PREFIX + k: np.ascontiguousarray(v.numpy(), dtype=np.float32)
                         for k, v in postfilter.voice_tensors().items()})
