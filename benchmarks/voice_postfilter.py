@@ -5,8 +5,9 @@ the base's post-filter alone? -> benchmarks/results/voice-postfilter.json.
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/voice_postfilter.py
 
 The held-out sentences and adapted voices of benchmarks/mel_sharpen.py (never trained on):
-each target is adapted (``cln``) from its 20 clips with the shipped defaults, which tune the
-voice's post-filter values; the same voice is also rendered with the base's values
+each target is adapted (``cln``) from its 20 clips with the shipped defaults plus
+``postfilter_steps`` (``--steps``, 1000; the adapter's default is 0), which tunes the voice's
+post-filter values; the same voice is also rendered with the base's values
 (``dataclasses.replace(condition, postfilter=None)``), so the two columns differ in those 417
 numbers only. Universal vocoder in bfloat16 (``auto`` on this CPU). DistillMOS and DNSMOS OVRL,
 MCD against the engine's own recording, and PocketSphinx WER (an independent recogniser).
@@ -53,8 +54,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "vocoder-quality")
     parser.add_argument("--sentences", type=int, default=40)
     parser.add_argument("--voices", default=",".join(VOICES))
-    parser.add_argument("--steps", type=int, default=None,
-                        help="postfilter_steps (default: the shipped AdapterConfig's)")
+    parser.add_argument("--steps", type=int, default=1000,
+                        help="postfilter_steps (the adapter's default is 0: off)")
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--segment", type=int, default=None)

@@ -98,7 +98,7 @@ def main() -> int:
     renderer = base.auto_vocoder + (
         ", after the base's learned mel post-filter"
         + (" (each adapted voice with its own tuned values)"
-           if all(v.condition.postfilter for v in voices.values()) else "")
+           if all(v.condition.postfilter is not None for v in voices.values()) else "")
         if base.mel_postfilter("auto") is not None else "")
     lines = report_lines(rows, wall, renderer)
     (OUT / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -35,10 +35,12 @@ TEXT = "Hello there, this is a test of the bundle."
 def adapted(tmp_path_factory):
     """A CLN voice on the demo base, adapted briefly from the shipped clips (the folders
     `make demo` writes under adapters/ are not in the repository)."""
+    from adavoice.adaptation.config import AdapterConfig
     from adavoice.api import adapt
 
-    voice = adapt("demo", REPO / "examples" / "demo-voice", kind="cln", steps=3,
-                  max_utterances=6, progress=False)
+    config = AdapterConfig.for_kind("cln", steps=3, postfilter_steps=3)  # its own values too
+    voice = adapt("demo", REPO / "examples" / "demo-voice", config=config, max_utterances=6,
+                  progress=False)
     return voice.save(tmp_path_factory.mktemp("voices") / "demo-transcribed")
 
 

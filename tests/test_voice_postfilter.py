@@ -109,7 +109,7 @@ def test_what_keeps_a_voice_from_its_own_values(setup, tmp_path):
     assert voice.condition.postfilter is None
     with pytest.raises(ConfigError):
         AdapterConfig.for_kind("cln", postfilter_steps=-1)
-    assert AdapterConfig.for_kind("cln", steps=4).postfilter_steps == 4  # --steps caps it
+    assert AdapterConfig.for_kind("cln").postfilter_steps == 0  # opt-in (BENCHMARKS.md)
 
 
 def test_values_for_another_post_filter_are_refused_and_bad_ones_are_typed(setup, tmp_path):

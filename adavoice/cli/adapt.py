@@ -41,9 +41,10 @@ def adapt_command(
                                                "(repeatable; default all)"),
     learning_rate: float = typer.Option(None, help="Override the kind's learning rate"),
     postfilter_steps: int = typer.Option(
-        None, help=f"Steps that tune the voice's own values of the base's mel post-filter "
-                   f"(default: {_DEFAULTS.postfilter_steps}, or --steps if smaller; 0: keep "
-                   "the base's values)", show_default=False),
+        None, help="Also tune the voice's own values of the base's mel post-filter for this "
+                   f"many steps (default: {_DEFAULTS.postfilter_steps}, the base's values; "
+                   "measured at 1000, BENCHMARKS.md 'A post-filter per voice')",
+        show_default=False),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace a voice already in OUT (never a folder of "
                                         "other files)"),
