@@ -1,0 +1,94 @@
+"""Issue 20 (and 18): does a learned post-filter, trained on the bootstrapped Czech base's own
+mels of the 50 real target-voice pairs, help the shipped ``cs-demo``? ->
+benchmarks/results/bootstrap-cs-postfilter.json.
+
+    adavoice train postfilter data/bootstrap-cs/paired --model cs-demo --out runs/pf-cs --steps 2000
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bootstrap_postfilter.py runs/pf-cs
+
+On the 40 held-out sentences of benchmarks/bootstrap.py (never trained on by anything): the
+base as shipped and a copy with the post-filter installed. Audio through the universal vocoder
+against the engine's own recordings (benchmarks/bootstrap.py's ``tts_quality``: MCD, log-F0
+RMSE, DistillMOS, DNSMOS), and the frozen judge ASR's CER on the TTS's mels (post-filtered,
+as the vocoder hears them, for the filtered copy) over its CER on the real recordings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bootstrap import ROOT, engine_mos, tts_quality  # noqa: E402
+
+
+def judge_ratio(judge: Path, tts_dir: Path, held, target: str) -> dict:
+    """The bootstrap's judge measurement on the mels the universal vocoder is given."""
+    from adavoice.bootstrap.run import speak
+    from adavoice.models.asr import CtcRecogniser, Recogniser
+    from adavoice.models.base_model import BaseModel
+    from adavoice.text import SymbolTable, TextProcessor
+    from adavoice.train.asr import score, token_text, transcribe_mels
+
+    model, _, symbols = CtcRecogniser.from_dir(judge)
+    processor = TextProcessor.from_symbols(SymbolTable.from_dict(symbols), emit_warnings=False)
+    refs = [token_text(processor.process(u.text).tokens) for u in held]
+    shape = BaseModel.load(tts_dir, precision="float32").mel_filter("universal")
+    with torch.no_grad():
+        mels = [shape(mel) for mel, _ in speak(tts_dir, [u.text for u in held],
+                                              [target] * len(held))]
+    real = Recogniser.load(judge).mels([u.audio for u in held])
+    table = symbols["symbols"]
+    tts_cer = score(refs, transcribe_mels(model, mels, table))["cer"]
+    real_cer = score(refs, transcribe_mels(model, real, table))["cer"]
+    return {"judge_cer_tts": round(tts_cer, 4), "judge_cer_real": round(real_cer, 4),
+            "judge_cer_ratio": round(tts_cer / max(real_cer, 0.005), 3)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("postfilter", type=Path, help="a post-filter run for cs-demo")
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "cs-demo")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "bootstrap-cs")
+    parser.add_argument("--judge", type=Path, default=ROOT / "runs" / "judge-cs")
+    parser.add_argument("--out", type=Path,
+                        default=ROOT / "benchmarks" / "results" / "bootstrap-cs-postfilter.json")
+    args = parser.parse_args(argv)
+    from adavoice.bootstrap.data import read_inputs
+    from adavoice.models.mel_postfilter import MelPostfilter
+    from adavoice.text.pack import LanguagePack
+
+    inputs = read_inputs("cs", LanguagePack.load("cs"), args.data / "paired",
+                         args.data / "unpaired", args.data / "unpaired-text.txt",
+                         args.data / "low-quality")
+    held, target = inputs.held_out, inputs.target
+    started = time.perf_counter()
+    rows = [{"system": "engine audio (reference)", **engine_mos(held)}]
+    with tempfile.TemporaryDirectory() as tmp:
+        filtered = shutil.copytree(args.model, Path(tmp) / "filtered",
+                                   ignore=shutil.ignore_patterns("postfilter"))
+        net = MelPostfilter.from_dir(args.postfilter)
+        net.save(filtered / "postfilter", net.provenance, half=True)  # as --install writes it
+        for name, folder in (("cs-demo as shipped", args.model),
+                             ("cs-demo + post-filter", filtered)):
+            row = {"system": name, **judge_ratio(args.judge, folder, held, target),
+                   **tts_quality(folder, held, target, Path(tmp) / name.replace(" ", "-"))}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    result = {"command": "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bootstrap_postfilter.py "
+                         + " ".join(argv if argv is not None else sys.argv[1:]),
+              "postfilter_training": MelPostfilter.from_dir(args.postfilter).provenance,
+              "held_out_sentences": len(held), "target": target, "rows": rows,
+              "wall_s": round(time.perf_counter() - started, 1)}
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
