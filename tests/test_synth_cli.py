@@ -227,5 +227,10 @@ def test_train_postfilter_cli_writes_a_release_and_refuses_bad_settings(trained_
     main(args + ["--channels", "4", "--layers", "3"])
     assert "post-filter written" in capsys.readouterr().out
     assert MelPostfilter.from_dir(tmp_path / "pf").cfg.channels == 4
+    assert (tmp_path / "pf" / "critic" / "config.json").is_file()
+    l1_only = [a if a != str(tmp_path / "pf") else str(tmp_path / "pn") for a in args]
+    main(l1_only + ["--channels", "4", "--layers", "3", "--l1-only"])
+    assert MelPostfilter.from_dir(tmp_path / "pn").provenance["adversarial"] is False
+    assert not (tmp_path / "pn" / "critic").exists()
     code, err = run_cli(args[:-4] + ["--out", str(tmp_path / "bad"), "--layers", "1"], capsys)
     assert code != 0 and "layers" in one_line_error(err)
