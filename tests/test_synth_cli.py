@@ -230,6 +230,7 @@ def test_train_postfilter_cli_writes_a_release_and_refuses_bad_settings(trained_
     assert (tmp_path / "pf" / "critic" / "config.json").is_file()
     l1_only = [a if a != str(tmp_path / "pf") else str(tmp_path / "pn") for a in args]
     main(l1_only + ["--channels", "4", "--layers", "3", "--l1-only"])
+    capsys.readouterr()  # its progress lines
     assert MelPostfilter.from_dir(tmp_path / "pn").provenance["adversarial"] is False
     assert not (tmp_path / "pn" / "critic").exists()
     code, err = run_cli(args[:-4] + ["--out", str(tmp_path / "bad"), "--layers", "1"], capsys)
