@@ -187,6 +187,14 @@ def test_the_runtime_feeds_each_voice_its_own_post_filter_values(setup, tmp_path
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ModelFormatError, match="post-filter inputs"):
         Synthesizer.load(stale, threads=1).synthesize("a cat", voice="mine", vocoder="fast")
+    # ... or with inputs of the wrong shape
+    tensors["postfilter.out.bias"] = np.zeros(3, np.float32)
+    save_file(tensors, str(stale / "voices" / "mine.safetensors"))
+    meta["tensors_sha256"] = hashlib.sha256(
+        (stale / "voices" / "mine.safetensors").read_bytes()).hexdigest()
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFormatError, match="wrong shape"):
+        Synthesizer.load(stale, threads=1).synthesize("a cat", voice="mine", vocoder="fast")
 
 
 def test_the_cli_tunes_and_reports_the_voices_own_values(setup, tmp_path, capsys):

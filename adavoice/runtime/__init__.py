@@ -192,10 +192,16 @@ class Synthesizer:
                                                               entry.get("sha256"))
         own = {}
         if postfilter is not None:  # the voice's own post-filter values, where the graph
-            wanted = [i.name for i in postfilter.get_inputs() if i.name != "mel"]  # takes them
-            chosen = self.voice(voice)
+            wanted = {i.name: i.shape for i in postfilter.get_inputs() if i.name != "mel"}
+            chosen = self.voice(voice)  # (the graph takes them)
             own = {name: (chosen.postfilter or {}).get(name) for name in wanted}
             missing = sorted(name for name, value in own.items() if value is None)
+            misfit = sorted(name for name, value in own.items()
+                            if value is not None and list(value.shape) != list(wanted[name]))
+            if misfit:
+                raise ModelFormatError(f"voice {chosen.name!r} has post-filter inputs of the "
+                                       f"wrong shape ({', '.join(misfit[:3])})",
+                                       path=self.folder, fix="export the voice again")
             if missing:
                 raise ModelFormatError(f"voice {chosen.name!r} lacks the post-filter inputs "
                                        f"{', '.join(missing[:3])}", path=self.folder,
