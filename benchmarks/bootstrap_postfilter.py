@@ -1,9 +1,9 @@
-"""Issue 20 (and 18): does a learned post-filter, trained on the bootstrapped Czech base's own
-mels of the 50 real target-voice pairs, help the shipped ``cs-demo``? ->
-benchmarks/results/bootstrap-cs-postfilter.json.
+"""Issue 20 (and 18): does a learned post-filter, trained on a bootstrapped base's own mels of
+its 50 real target-voice pairs, help it? -> benchmarks/results/bootstrap-LANG-postfilter.json.
 
     adavoice train postfilter data/bootstrap-cs/paired --model cs-demo --out runs/pf-cs --steps 2000
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bootstrap_postfilter.py runs/pf-cs
+    # Italian: --language it --model runs/bootstrap-it (its --data and --judge follow)
 
 On the 40 held-out sentences of benchmarks/bootstrap.py (never trained on by anything): the
 base as shipped and a copy with the post-filter installed. Audio through the universal vocoder
@@ -53,30 +53,34 @@ def judge_ratio(judge: Path, tts_dir: Path, held, target: str) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("postfilter", type=Path, help="a post-filter run for cs-demo")
+    parser.add_argument("postfilter", type=Path, help="a post-filter run for --model")
+    parser.add_argument("--language", default="cs")
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "cs-demo")
-    parser.add_argument("--data", type=Path, default=ROOT / "data" / "bootstrap-cs")
-    parser.add_argument("--judge", type=Path, default=ROOT / "runs" / "judge-cs")
-    parser.add_argument("--out", type=Path,
-                        default=ROOT / "benchmarks" / "results" / "bootstrap-cs-postfilter.json")
+    parser.add_argument("--data", type=Path, default=None, help="data/bootstrap-LANG")
+    parser.add_argument("--judge", type=Path, default=None, help="runs/judge-LANG")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    language = args.language
+    args.data = args.data or ROOT / "data" / f"bootstrap-{language}"
+    args.judge = args.judge or ROOT / "runs" / f"judge-{language}"
+    args.out = args.out or ROOT / "benchmarks" / "results" / f"bootstrap-{language}-postfilter.json"
     from adavoice.bootstrap.data import read_inputs
     from adavoice.models.mel_postfilter import MelPostfilter
     from adavoice.text.pack import LanguagePack
 
-    inputs = read_inputs("cs", LanguagePack.load("cs"), args.data / "paired",
+    inputs = read_inputs(language, LanguagePack.load(language), args.data / "paired",
                          args.data / "unpaired", args.data / "unpaired-text.txt",
                          args.data / "low-quality")
     held, target = inputs.held_out, inputs.target
     started = time.perf_counter()
     rows = [{"system": "engine audio (reference)", **engine_mos(held)}]
     with tempfile.TemporaryDirectory() as tmp:
-        filtered = shutil.copytree(args.model, Path(tmp) / "filtered",
-                                   ignore=shutil.ignore_patterns("postfilter"))
+        skip = shutil.ignore_patterns("postfilter", "work", "checkpoints")  # a run's extras
+        filtered = shutil.copytree(args.model, Path(tmp) / "filtered", ignore=skip)
         net = MelPostfilter.from_dir(args.postfilter)
         net.save(filtered / "postfilter", net.provenance, half=True)  # as --install writes it
-        for name, folder in (("cs-demo as shipped", args.model),
-                             ("cs-demo + post-filter", filtered)):
+        for name, folder in ((f"{args.model.name} as shipped", args.model),
+                             (f"{args.model.name} + post-filter", filtered)):
             row = {"system": name, **judge_ratio(args.judge, folder, held, target),
                    **tts_quality(folder, held, target, Path(tmp) / name.replace(" ", "-"))}
             rows.append(row)
