@@ -55,9 +55,7 @@ def _check_voice_config(config: dict, folder) -> SynthesisConfig:
 def _check_postfilter(config: dict, base: BaseModel) -> None:
     """AdapterMismatchError when a voice's own post-filter values were tuned on another
     post-filter than the base's (one retrained since)."""
-    from adavoice.adaptation.postfilter import base_postfilter_id
-
-    have = base_postfilter_id(base)
+    have = base.postfilter_id
     record = config.get("postfilter")
     made_for = record.get("base_postfilter_sha256") if isinstance(record, dict) else None
     if have is not None and made_for != have:

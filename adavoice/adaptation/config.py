@@ -95,7 +95,6 @@ class AdapterConfig(JsonConfig):
     # (BENCHMARKS.md "A post-filter per voice"). The other settings are what was measured:
     # 1,000 steps of 32-frame crops (chosen on adapted slt against four other settings)
     postfilter_steps: int = 0  # measured at 1000 (--postfilter-steps 1000)
-
     postfilter_learning_rate: float = 1e-4
     postfilter_batch: int = 12
     postfilter_segment: int = 32  # frames a crop holds

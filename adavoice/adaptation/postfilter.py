@@ -25,21 +25,10 @@ import time
 import torch
 
 from adavoice.adaptation.config import AdapterConfig
-from adavoice.config import read_json
 from adavoice.models.discriminators import critic_loss, generator_terms
 from adavoice.models.mel_postfilter import CRITIC_DIR, VOICE_PREFIX, MelCritic
 from adavoice.models.universal import bfloat16_is_fast
-
-FEATURE_WEIGHT = 2.0  # as the base's filter was trained (train.settings.POSTFILTER_RUN)
-L1_WEIGHT = 5.0
-
-
-def base_postfilter_id(base) -> str | None:
-    """The weights sha256 of the base's post-filter (what a voice's tuned values are for), or
-    None when the base has none."""
-    if not base.has_postfilter:
-        return None
-    return str(read_json(base.folder / "postfilter" / "config.json").get("weights_sha256"))
+from adavoice.train.settings import POSTFILTER_RUN  # the loss weights the filter was trained with
 
 
 def skip_reason(base, cfg: AdapterConfig) -> str | None:
@@ -54,10 +43,11 @@ def skip_reason(base, cfg: AdapterConfig) -> str | None:
 
 
 def _crops(pairs, segment, batch, rng):
-    usable = [p for p in pairs if p["recording"].shape[1] >= segment]
+    """``batch`` random crops of ``segment`` frames from ``pairs`` (all at least that long):
+    (inputs, targets), each (batch, n_mels, segment)."""
     inputs, targets = [], []
     for _ in range(batch):
-        pair = rng.choice(usable)
+        pair = rng.choice(pairs)
         start = rng.randrange(pair["recording"].shape[1] - segment + 1)
         inputs.append(rng.choice(pair["mels"])[:, start:start + segment])
         targets.append(pair["recording"][:, start:start + segment])
@@ -72,21 +62,17 @@ def tune_voice_postfilter(base, condition, train_task, valid_task, cfg: AdapterC
     from adavoice.progress import progress_bar
 
     started = time.perf_counter()
-    net = base.mel_postfilter("universal").with_voice({})  # a copy of the base's filter
+    net = base.mel_postfilter("universal")  # shared and frozen: only ``own`` is trained
+    own = {name: value.requires_grad_(True) for name, value in net.voice_values().items()}
     critic = MelCritic.from_dir(base.folder / "postfilter" / CRITIC_DIR).train()
     sources = [False, True] if train_task.transcribed else [False]
     decoded = [train_task.decoded(condition, predicted) for predicted in sources]
     pairs = [{"recording": clips[0]["recording"], "mels": [c["mel"] for c in clips]}
              for clips in zip(*decoded, strict=True)]
     segment = min(cfg.postfilter_segment, max(p["recording"].shape[1] for p in pairs))
-    names = set(net.voice_tensors())
-    tuned = [p for n, p in net.named_parameters() if n in names]
-    for parameter in net.parameters():
-        parameter.requires_grad_(False)
-    for parameter in tuned:
-        parameter.requires_grad_(True)
+    pairs = [p for p in pairs if p["recording"].shape[1] >= segment]
     betas = (0.8, 0.99)
-    optimizer = torch.optim.Adam(tuned, lr=cfg.postfilter_learning_rate, betas=betas)
+    optimizer = torch.optim.Adam(own.values(), lr=cfg.postfilter_learning_rate, betas=betas)
     critic_optimizer = torch.optim.AdamW(critic.parameters(), lr=cfg.postfilter_learning_rate,
                                          betas=betas, weight_decay=1e-6)
     rng = random.Random(cfg.seed)
@@ -98,11 +84,11 @@ def tune_voice_postfilter(base, condition, train_task, valid_task, cfg: AdapterC
     def held_out_l1() -> float | None:
         if not valid:
             return None
-        errors = torch.cat([(net(p["mel"]) - p["recording"]).abs().flatten() for p in valid])
+        errors = torch.cat([(net(p["mel"], own) - p["recording"]).abs().flatten()
+                            for p in valid])
         return round(float(errors.mean()), 4)
 
     before = held_out_l1()
-    net.train()
     half = bfloat16_is_fast()  # the convolutions in bfloat16 where this CPU has it: 2x faster
 
     def autocast():
@@ -113,7 +99,7 @@ def tune_voice_postfilter(base, condition, train_task, valid_task, cfg: AdapterC
         for _ in range(cfg.postfilter_steps):
             inputs, targets = _crops(pairs, segment, cfg.postfilter_batch, rng)
             with autocast():
-                post = net(inputs)
+                post = net(inputs, own)
                 loss = critic_loss(critic, targets, post)
             critic_optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -123,16 +109,15 @@ def tune_voice_postfilter(base, condition, train_task, valid_task, cfg: AdapterC
                 terms = generator_terms(critic, targets, post)
             critic.requires_grad_(True)
             l1 = (post.float() - targets).abs().mean()
-            total = (L1_WEIGHT * l1 + terms["adversarial_loss"].float()
-                     + FEATURE_WEIGHT * terms["feature_loss"].float())
+            total = (POSTFILTER_RUN.l1_weight * l1 + terms["adversarial_loss"].float()
+                     + POSTFILTER_RUN.feature_weight * terms["feature_loss"].float())
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
             bar.update(1)
     bar.close()
-    net.eval()
-    tensors = {VOICE_PREFIX + name: value for name, value in net.voice_tensors().items()}
-    record = {"base_postfilter_sha256": base_postfilter_id(base),
+    tensors = {VOICE_PREFIX + name: value.detach().clone() for name, value in own.items()}
+    record = {"base_postfilter_sha256": base.postfilter_id,
               "steps": cfg.postfilter_steps, "tuned_numbers": sum(
                   v.numel() for v in tensors.values()),
               "precision": "bfloat16" if half else "float32",

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adavoice.adaptation.postfilter import base_postfilter_id
 from adavoice.atomic import atomic_write_bytes
 from adavoice.errors import (
     AdapterMismatchError,
@@ -190,7 +189,7 @@ def _export_vocoders(base: BaseModel, work: Path, wanted, half: bool) -> dict:
             if not (work / POSTFILTER_FILE).is_file():
                 export_postfilter(postfilter, work / POSTFILTER_FILE, half=half)
             entry["postfilter"] = {**_graph_entry(work, POSTFILTER_FILE),
-                                   "weights_sha256": base_postfilter_id(base)}
+                                   "weights_sha256": base.postfilter_id}
         if not half:
             torch.manual_seed(0)
             entry["parity_max_abs"] = parity_error(module, work / file, torch.randn(1, 80, 40) - 5)
@@ -254,14 +253,13 @@ def _write_voice(bundle: Path, config: dict, base: BaseModel, name: str,
     if _has_postfilter(config):  # the post-filter graph's voice inputs: its own or the base's
         recorded = {e["postfilter"].get("weights_sha256")
                     for e in config["graphs"]["vocoders"].values() if e.get("postfilter")}
-        if base.mel_postfilter("universal") is None or not recorded <= {
-                None, base_postfilter_id(base)}:  # None: a bundle from before the record
+        net = base.mel_postfilter("universal")
+        if net is None or not recorded <= {None, base.postfilter_id}:  # None: an older bundle
             raise AdapterMismatchError("the bundle's post-filter is not this base's (retrained "
                                        "since, or removed)", path=base.folder / "postfilter",
                                        fix="export the bundle again from this base")
-        postfilter = base.mel_filter("universal", condition)
         tensors.update({VOICE_PREFIX + k: np.ascontiguousarray(v.numpy(), dtype=np.float32)
-                        for k, v in postfilter.voice_tensors().items()})
+                        for k, v in net.voice_values(condition.postfilter).items()})
     if not all(np.isfinite(v).all() for v in tensors.values()):
         raise ModelFormatError(f"voice {name!r} holds non-finite numbers")
     graph = None

@@ -36,23 +36,25 @@ class HalfVocoder(torch.nn.Module):
 
 def export_vocoder(vocoder, path: str | Path, half: bool = False, opset: int = OPSET) -> Path:
     """Write ``path`` (replaced atomically): float32, or float16 inside with ``half``."""
-    return _export_mel_graph(vocoder, path, half, opset, "wave", {0: "batch", 1: "samples"})
+    return _export_mel_graph(HalfVocoder(vocoder) if half else vocoder, vocoder.cfg.n_mels,
+                             path, opset, "wave", {0: "batch", 1: "samples"})
 
 
-def _export_mel_graph(module, path: str | Path, half: bool, opset: int, output: str,
-                      output_axes: dict) -> Path:
-    """``module`` (input ``mel (B, n_mels, T)``, dynamic batch and length) as an ONNX graph
-    at ``path``, replaced atomically; float16 inside with ``half``."""
+def _export_mel_graph(module, n_mels: int, path: str | Path, opset: int, output: str,
+                      output_axes: dict, extra: dict[str, torch.Tensor] | None = None) -> Path:
+    """``module`` (input ``mel (B, n_mels, T)`` with dynamic batch and length, then the
+    ``extra`` named inputs in order) as an ONNX graph at ``path``, replaced atomically."""
     from adavoice.atomic import atomic_path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = HalfVocoder(module) if half else module
-    example = torch.randn(1, module.cfg.n_mels, 16) - 5
+    extra = extra or {}
+    example = torch.randn(1, n_mels, 16) - 5
     with torch.no_grad(), warnings.catch_warnings(), atomic_path(path) as tmp:
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notes
-        torch.onnx.export(wrapped.eval(), (example,), str(tmp), input_names=["mel"],
-                          output_names=[output], opset_version=opset, dynamo=False,
+        torch.onnx.export(module.eval(), (example, *extra.values()), str(tmp),
+                          input_names=["mel", *extra], output_names=[output],
+                          opset_version=opset, dynamo=False,
                           dynamic_axes={"mel": {0: "batch", 2: "frames"}, output: output_axes})
     return path
 
@@ -77,7 +79,7 @@ class PostfilterGraph(torch.nn.Module):
         self.inner = copy.deepcopy(postfilter).eval()
         self.dtype = torch.float16 if half else torch.float32
         self.inner.to(self.dtype)
-        self.names = list(postfilter.voice_tensors())
+        self.names = list(postfilter.voice_values())
         self.cfg = postfilter.cfg
 
     def forward(self, mel, *own):
@@ -91,19 +93,8 @@ def export_postfilter(postfilter, path: str | Path, half: bool = False,
     """A learned mel post-filter (adavoice.models.mel_postfilter) as ``mel (B, n_mels, T),
     then each of its voice tensors under ``postfilter.<name>`` (a voice's own values, or the
     base's) -> filtered (B, n_mels, T)``; float16 inside with ``half``."""
-    from adavoice.atomic import atomic_path
     from adavoice.models.mel_postfilter import VOICE_PREFIX
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    graph = PostfilterGraph(postfilter, half)
-    own = list(postfilter.voice_tensors().values())
-    names = [VOICE_PREFIX + name for name in graph.names]
-    example = torch.randn(1, postfilter.cfg.n_mels, 16) - 5
-    with torch.no_grad(), warnings.catch_warnings(), atomic_path(path) as tmp:
-        warnings.simplefilter("ignore")
-        torch.onnx.export(graph, (example, *own), str(tmp), input_names=["mel", *names],
-                          output_names=["filtered"], opset_version=opset, dynamo=False,
-                          dynamic_axes={"mel": {0: "batch", 2: "frames"},
-                                        "filtered": {0: "batch", 2: "frames"}})
-    return path
+    extra = {VOICE_PREFIX + name: value for name, value in postfilter.voice_values().items()}
+    return _export_mel_graph(PostfilterGraph(postfilter, half), postfilter.cfg.n_mels, path,
+                             opset, "filtered", {0: "batch", 2: "frames"}, extra)

@@ -264,6 +264,14 @@ class BaseModel:
         """Whether the base ships a learned mel post-filter (``postfilter/``)."""
         return (self.folder / "postfilter" / "config.json").is_file()
 
+    @property
+    def postfilter_id(self) -> str | None:
+        """The weights sha256 of the base's post-filter (what a voice's own post-filter values
+        and a bundle's post-filter graph are for), or None when it has none."""
+        if not self.has_postfilter:
+            return None
+        return str(read_json(self.folder / "postfilter" / "config.json").get("weights_sha256"))
+
     def mel_postfilter(self, kind: str = "auto"):
         """The base's learned mel post-filter (:mod:`adavoice.models.mel_postfilter`, from
         ``postfilter/``) when :meth:`stream` applies it before the renderer ``kind`` (the
@@ -298,10 +306,11 @@ class BaseModel:
             own = None if condition is None else condition.postfilter
             if own:
                 try:
-                    return net.with_voice(own)
+                    values = net.voice_values(own)
                 except ModelFormatError as exc:
                     raise ModelFormatError(exc.message, path=self.folder / "postfilter",
                                            fix=exc.fix) from exc
+                return lambda mel: net(mel, values)
             return net
         amount = self.mel_sharpening(kind)
         if amount != 1.0:

@@ -23,7 +23,6 @@ starts at zero, so an untrained post-filter passes the mel through unchanged.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,25 +102,24 @@ class MelPostfilter(nn.Module):
         state = self.state_dict()
         return {name: state[name].detach().float().clone() for name in voice_tensor_names(self)}
 
-    def with_voice(self, tensors: dict[str, torch.Tensor]) -> "MelPostfilter":
-        """A copy with a voice's own values of :meth:`voice_tensors` (names without the
-        bundle's prefix); ModelFormatError when they are not those tensors or do not fit."""
-        own = self.voice_tensors()
-        unknown = sorted(set(tensors) - set(own))
-        misfit = sorted(k for k, v in tensors.items() if k in own and v.shape != own[k].shape)
+    def voice_values(self, own: dict[str, torch.Tensor] | None = None
+                     ) -> dict[str, torch.Tensor]:
+        """:meth:`voice_tensors` with a voice's ``own`` values (names without the bundle's
+        prefix) in place of the base's: what ``forward(mel, own)`` and the exported graph are
+        given. ModelFormatError when ``own`` are not those tensors, do not fit or are not
+        finite."""
+        values = self.voice_tensors()
+        own = own or {}
+        unknown = sorted(set(own) - set(values))
+        misfit = sorted(k for k, v in own.items() if k in values and v.shape != values[k].shape)
         if unknown or misfit:
             raise ModelFormatError(
                 "the voice's post-filter tensors do not fit the base's post-filter "
                 f"({', '.join((unknown + misfit)[:3])})",
                 fix="adapt the voice again on this base")
-        if not all(torch.isfinite(v).all() for v in tensors.values()):
+        if not all(torch.isfinite(v).all() for v in own.values()):
             raise ModelFormatError("the voice's post-filter tensors hold NaN or infinite values")
-        net = copy.deepcopy(self)
-        with torch.no_grad():
-            for name, parameter in net.named_parameters():
-                if name in tensors:
-                    parameter.copy_(tensors[name].to(parameter.dtype))
-        return net.eval()
+        return {**values, **{k: v.float() for k, v in own.items()}}
 
     @classmethod
     def from_dir(cls, folder: str | Path) -> "MelPostfilter":
