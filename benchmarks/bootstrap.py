@@ -12,12 +12,14 @@
         --data data/bootstrap-cs [--topline runs/topline-cs [--reuse]]
 
 Per stage of the bootstrap (fine-tune only = the ``finetune`` row, each dual-transformation
-round, distillation) and for a topline when given: the stage's own report numbers (ASR CER on
-held-out real speech of the target, seen and unseen voices; the frozen judge's CER on the
-TTS's mels over its CER on the real recordings) and, here, the TTS's 40 held-out sentences
-through the universal vocoder against the engine's own audio: MCD, log-F0 RMSE, DistillMOS and
-DNSMOS. The engine audio's own predicted MOS is the reference row. "Unseen" voices are the
-evaluation speakers that no training input (paired, low-quality, unpaired) has.
+round, distillation), for the released model folder (the chosen stage's TTS, with its mel
+post-filter when the bootstrap installed one) and for a topline when given: the stage's own
+report numbers (ASR CER on held-out real speech of the target, seen and unseen voices; the
+frozen judge's CER on the TTS's mels over its CER on the real recordings) and, here, the
+TTS's 40 held-out sentences through the universal vocoder against the engine's own audio:
+MCD, log-F0 RMSE, DistillMOS and DNSMOS. The engine audio's own predicted MOS is the
+reference row. "Unseen" voices are the evaluation speakers that no training input (paired,
+low-quality, unpaired) has.
 """
 
 from __future__ import annotations
@@ -64,6 +66,35 @@ def judge_ratio(judge: Path, tts_dir: Path, held_out, target: str) -> dict:
 
     real = Recogniser.load(judge).mels([u.audio for u in held_out])
     return judge_scores(judge, tts_dir, held_out, target, real)
+
+
+def released_row(run: Path, report: dict, trained, held, target: str, work: Path,
+                 sharpen: float | None = None) -> dict:
+    """The model folder the bootstrap released (fp16): the chosen stage's TTS with the mel
+    post-filter when one was installed (the judge's numbers are then of the filtered mels,
+    from the report), and the ASR numbers of the stage its recogniser came from."""
+    release, postfilter = report["release"], report.get("postfilter")
+    rows = {r["stage"]: r for r in report["rows"]}
+    filtered = bool(postfilter and postfilter.get("installed"))
+    row = {"system": f"released: TTS of {release['tts_stage']}"
+                     + (" + post-filter" if filtered else "")
+                     + f", ASR of {release['asr_stage']}"}
+    judged = postfilter if filtered and "judge_cer_ratio" in postfilter else \
+        rows[release["tts_stage"]]
+    row.update({k: judged.get(k) for k in ("judge_cer_tts", "judge_cer_real", "judge_cer_ratio")})
+    asr = rows[release["asr_stage"]]
+    row.update({k: v for k, v in asr.items() if k.startswith("asr_")})
+    by_speaker = asr.get("asr_cer_eval_by_speaker", {})
+    seen = [v for s, v in by_speaker.items() if s in trained]
+    unseen = [v for s, v in by_speaker.items() if s not in trained]
+    row["asr_cer_seen"] = sum(seen) / len(seen) if seen else None
+    row["asr_cer_unseen"] = sum(unseen) / len(unseen) if unseen else None
+    if postfilter:
+        row["postfilter"] = postfilter
+    row.update(tts_quality(run, held, target, work, sharpen))
+    print(f"released: {json.dumps({k: row.get(k) for k in ('mcd_db', 'distillmos')})}",
+          flush=True)
+    return row
 
 
 def table(result: dict) -> str:
@@ -127,6 +158,10 @@ def main(argv=None) -> int:
             rows.append(row)
             print(f"{stage}: {json.dumps({k: row.get(k) for k in ('mcd_db', 'distillmos')})}",
                   flush=True)
+        if not previous and "release" in report and (args.stages is None
+                                                     or "released" in args.stages):
+            rows.append(released_row(args.run, report, trained, held, target,
+                                     Path(tmp) / "released", args.sharpen))
         if args.topline is not None:
             row = {"system": "topline (all target data)"}
             row.update(judge_ratio(Path(report["rows"][0].get("judge", "")), args.topline,

@@ -104,6 +104,18 @@ def test_tiny_bootstrap_runs_every_stage_and_releases_a_base_with_its_asr(world,
     released = dict(base.model.state_dict())
     for name, tensor in chosen.model.state_dict().items():
         assert torch.allclose(released[name].float(), tensor, atol=1e-2, rtol=1e-2), name
+    # the released TTS got its own mel post-filter, trained on the target's paired sentences
+    postfilter = report["postfilter"]
+    assert postfilter["steps"] == 2 and postfilter["pairs"] == 6
+    assert postfilter["segment"] <= 96 and postfilter["wall_s"] > 0
+    assert set(postfilter["readback_cer"]) == {"unfiltered", "filtered"}
+    assert postfilter["judge_cer_real"] == report["rows"][-1]["judge_cer_real"]
+    assert {"judge_cer_ratio", "judge_cer_ratio_unfiltered"} <= set(postfilter)
+    assert postfilter["installed"] == base.has_postfilter
+    assert "Mel post-filter (2 steps on 6 paired" in (out / "report.md").read_text()
+    if postfilter["installed"]:  # made for the released weights, with its critic beside it
+        assert base.mel_postfilter("universal") is not None
+        assert (out / "postfilter" / "critic").is_dir()
 
 
 def test_the_release_takes_the_tts_its_reader_reads_clearly_better(world, tmp_path,
@@ -144,6 +156,53 @@ def test_the_release_takes_the_tts_its_reader_reads_clearly_better(world, tmp_pa
     last = Bootstrap(**_args(world, tmp_path / "pick", config=BootstrapConfig.tiny(
         release_tts="last"))).select_release()
     assert last == {"tts_stage": "distill", "asr_stage": "distill", "rule": "last"}
+
+
+def test_a_killed_post_filter_continues_and_one_that_reads_worse_is_not_kept(
+        world, tmp_path, monkeypatch):
+    import adavoice.bootstrap.run as run_module
+    import adavoice.train.mel_postfilter as postfilter_module
+    from adavoice.models.base_model import BaseModel
+
+    out = tmp_path / "filtered"
+    real_train = postfilter_module.train_postfilter
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(postfilter_module, "train_postfilter", killed)
+    with pytest.raises(KeyboardInterrupt):
+        bootstrap(**_args(world, out))
+    state = json.loads((out / "work" / "state.json").read_text())
+    assert "release" in state and "postfilter" not in state
+    assert (out / "config.json").is_file() and not (out / "postfilter").exists()
+
+    monkeypatch.setattr(postfilter_module, "train_postfilter", real_train)
+    monkeypatch.setattr(Bootstrap, "_run_stage", lambda *a: pytest.fail("a stage ran again"))
+    monkeypatch.setattr(Bootstrap, "select_release", lambda self: pytest.fail("chosen again"))
+    real_errors = run_module.sentence_errors
+    calls = []
+
+    def filtered_reads_worse(refs, hyps):  # the second read-back is of the filtered speech
+        calls.append(1)
+        errors = real_errors(refs, hyps)
+        return [e + 10.0 * (i % 2 + 1) for i, e in enumerate(errors)] if len(calls) == 2 \
+            else errors
+
+    monkeypatch.setattr(run_module, "sentence_errors", filtered_reads_worse)
+    bootstrap(**_args(world, out))
+    report = json.loads((out / "report.json").read_text())
+    postfilter = report["postfilter"]
+    assert postfilter["installed"] is False
+    assert postfilter["readback_cer"]["filtered"] > postfilter["readback_cer"]["unfiltered"]
+    assert not (out / "postfilter").exists() and not BaseModel.load(out).has_postfilter
+    assert "not installed (it read worse)" in (out / "report.md").read_text()
+    assert (out / "work" / "postfilter" / "run" / "model.safetensors").is_file()
+    monkeypatch.undo()
+    plain = bootstrap(**_args(world, tmp_path / "plain", config=BootstrapConfig.tiny(
+        postfilter_steps=0)))
+    assert "postfilter" not in json.loads((plain / "report.json").read_text())
+    assert not (plain / "postfilter").exists()
 
 
 def test_a_run_killed_after_the_choice_releases_what_was_chosen(world, tmp_path, monkeypatch):
@@ -307,6 +366,13 @@ def test_cli_errors_are_one_line(world, tmp_path, capsys):
                          str(world["init"]), "--preset", "tiny", "--release", "best"], capsys)
     assert code != 0 and "unknown release choice 'best'" in one_line_error(err)
     assert not (tmp_path / "p").exists()
+    code, err = run_cli(["lang", "bootstrap", "cs", "--paired", str(world["paired"]),
+                         "--unpaired-speech", str(world["unpaired"]), "--unpaired-text",
+                         str(world["text"]), "--out", str(tmp_path / "q"), "--init",
+                         str(world["init"]), "--preset", "tiny", "--postfilter-steps", "-1"],
+                        capsys)
+    assert code != 0 and "postfilter_steps must be 0 or more" in one_line_error(err)
+    assert not (tmp_path / "q").exists()
 
 
 def test_lang_new_makes_a_pack_from_text(tmp_path, capsys):
@@ -402,6 +468,7 @@ def test_the_whole_bootstrap_runs_under_torchrun(world, tmp_path):
     assert (out / "rank0.done").is_file() and (out / "rank1.done").is_file()
     report = json.loads((out / "report.json").read_text())
     assert [r["stage"] for r in report["rows"]] == ["finetune", "round-1", "distill"]
+    assert report["postfilter"]["steps"] == 2  # trained by both ranks (DDP), installed by one
     assert not list(out.rglob("*.part")) and not list(out.rglob("*.tmp"))
     BaseModel.load(out).synthesize("dobrý den")
     Recogniser.load(out)

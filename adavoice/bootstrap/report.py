@@ -17,6 +17,12 @@ Row fields (absent when the inputs do not allow them):
 ``release`` (once every stage is done): which stage's TTS and ASR the released model took,
 and, when the TTS was chosen, each stage's ``readback_cer`` that chose it
 (``Bootstrap.select_release``).
+
+``postfilter`` (after the release, unless ``postfilter_steps`` is 0): the mel post-filter
+trained for the released TTS (``Bootstrap._postfilter``): whether it stayed ``installed``, the
+fine-tune ASR's ``readback_cer`` of the held-back sentences unfiltered and filtered that
+decided it, and the judge's numbers on the held-out sentences with the filter
+(``judge_cer_ratio``) and without (``judge_cer_ratio_unfiltered``).
 """
 
 from __future__ import annotations
@@ -33,13 +39,16 @@ PLOTTED = ("asr_cer_target", "judge_cer_tts", "pseudo_label_cer")
 
 
 def write_report(out: Path, rows: list[dict], inputs: dict, settings: dict,
-                 release: dict | None = None) -> None:
+                 release: dict | None = None, postfilter: dict | None = None) -> None:
     report = {"inputs": inputs, "settings": settings, "rows": rows}
     if release is not None:
         report["release"] = release
+    if postfilter is not None:
+        report["postfilter"] = postfilter
     atomic_write_bytes(Path(out) / "report.json",
                        (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode())
-    atomic_write_bytes(Path(out) / "report.md", markdown(rows, inputs, release).encode())
+    atomic_write_bytes(Path(out) / "report.md",
+                       markdown(rows, inputs, release, postfilter).encode())
     if rows:
         plot(rows, Path(out) / "report.png")
 
@@ -52,7 +61,8 @@ def _cell(value) -> str:
     return str(value)
 
 
-def markdown(rows: list[dict], inputs: dict, release: dict | None = None) -> str:
+def markdown(rows: list[dict], inputs: dict, release: dict | None = None,
+             postfilter: dict | None = None) -> str:
     extra = sorted({k for r in rows for k in r
                     if k.startswith("asr_cer_") and k not in COLUMNS
                     and not k.endswith("_by_speaker")})
@@ -75,6 +85,19 @@ def markdown(rows: list[dict], inputs: dict, release: dict | None = None) -> str
                 + ", ".join(f"{s} {c:.3f}" for s, c in release["readback_cer"].items())
                 + (" (the text was too short to keep them out of training)."
                    if release.get("sentences_trained_on") else "."))
+        lines.append("")
+    if postfilter is not None:
+        read = postfilter["readback_cer"]
+        lines.append(
+            f"Mel post-filter ({postfilter['steps']} steps on {postfilter['pairs']} paired "
+            f"sentences of the target): "
+            + ("installed" if postfilter["installed"] else "not installed (it read worse)")
+            + f"; the fine-tune ASR's CER on the held-back sentences {read['unfiltered']:.3f} "
+            f"unfiltered, {read['filtered']:.3f} filtered.")
+        if "judge_cer_ratio" in postfilter:
+            lines.append(f"Judge CER ratio of the released TTS: "
+                         f"{postfilter['judge_cer_ratio_unfiltered']:.3f} unfiltered, "
+                         f"{postfilter['judge_cer_ratio']:.3f} filtered.")
         lines.append("")
     return "\n".join(lines)
 

@@ -53,14 +53,14 @@ from adavoice.atomic import atomic_write_bytes
 from adavoice.bootstrap.data import Inputs, read_inputs
 from adavoice.errors import ConfigError, DatasetError
 from adavoice.models.asr import LM_FILE
-from adavoice.train.settings import TrainConfig
+from adavoice.train.settings import POSTFILTER_RUN, TrainConfig
 
 STATE_FORMAT = 1
 # settings added after runs were begun, at the values that reproduce how those runs worked: a
 # stored run without the key continues only when the command gives it this value
 LEGACY_SETTINGS = {"pseudo_label_decoder": "greedy", "asr_warp": 0.0,
                    "distill_renderer": "griffin-lim", "release_tts": "last",
-                   "selection_texts": 200}
+                   "selection_texts": 200, "postfilter_steps": 0}
 LM_ORDER = 5  # characters of context + 1 for the released recogniser's n-gram
 # an earlier stage's TTS is released instead of the last one's only when the fine-tune ASR
 # reads it better by more than this many paired standard errors (Bootstrap.select_release)
@@ -97,6 +97,10 @@ class BootstrapConfig:
     # last stage's. The release's ASR is always the last stage's.
     release_tts: str = "select"
     selection_texts: int = 200  # held-back unpaired sentences that "select" reads
+    # a GAN mel post-filter for the released TTS, trained on its mels of the target's paired
+    # sentences (adavoice.train.mel_postfilter; BENCHMARKS.md "A post-filter for the Czech
+    # model"); 0: none
+    postfilter_steps: int = 2000
     asr_preset: str = "small"  # when init carries no ASR; else the size of init's ASR
     asr_max_frames: int = 12000
     tts_max_frames: int = 6000
@@ -110,7 +114,7 @@ class BootstrapConfig:
         return cls(**{"rounds": 1, "tts_finetune_steps": 3, "asr_finetune_steps": 3,
                       "tts_round_steps": 2, "asr_round_steps": 2, "distill_tts_steps": 2,
                       "distill_asr_steps": 2, "texts_per_round": 4, "distill_texts": 4,
-                      "selection_texts": 4,
+                      "selection_texts": 4, "postfilter_steps": 2,
                       "distill_max_cer": 10.0, "asr_preset": "tiny", **overrides})
 
     def __post_init__(self):
@@ -124,6 +128,8 @@ class BootstrapConfig:
                               fix="use select or last")
         if self.selection_texts < 1:
             raise ConfigError(f"selection_texts must be at least 1, got {self.selection_texts}")
+        if self.postfilter_steps < 0:
+            raise ConfigError(f"postfilter_steps must be 0 or more, got {self.postfilter_steps}")
         if self.distill_renderer not in ("griffin-lim", "universal"):
             raise ConfigError(f"unknown distillation renderer {self.distill_renderer!r}",
                               fix="use griffin-lim or universal")
@@ -269,6 +275,18 @@ class Bootstrap:
         if self.rank == 0:
             self._release(state["release"])
         self._sync()
+        if self.cfg.postfilter_steps and "postfilter" not in state:
+            self._say(f"bootstrap: a mel post-filter for the released TTS "
+                      f"({self.cfg.postfilter_steps} steps, {_clock(time.perf_counter() - started)}"
+                      " elapsed)")
+            stage_start = time.perf_counter()
+            state["postfilter"] = self._postfilter()
+            state["postfilter"]["wall_s"] = round(time.perf_counter() - stage_start, 1)
+            self._save_state(state)
+            if self.rank == 0:
+                write_report(self.out, [state["done"][s] for s in stages], self.inputs.summary(),
+                             self.fingerprint, release=state["release"],
+                             postfilter=state["postfilter"])
         self._say(f"bootstrap: done in {_clock(time.perf_counter() - started)}: {self.out}")
         return self.out
 
@@ -631,22 +649,14 @@ class Bootstrap:
         return self._lm
 
     # ---- release -------------------------------------------------------------------------------
-    def select_release(self) -> dict:
-        """Which stage's TTS to release. Every finished stage's TTS speaks the held-back
-        unpaired sentences (:meth:`_selection_texts`) in the target voice, and the fine-tune
-        stage's ASR, which no stage after it changes, reads them back greedily. The stage
-        with the lowest CER replaces the last stage only when it beats it by more than
-        ``SELECTION_SE`` paired standard errors over the sentences (else the last stage stays:
-        a difference within noise is no reason to drop what the later stages did). Neither
-        the held-out recordings nor the judge that the report scores with are used, so the
-        report's rows stay an honest test of the choice. ``release_tts`` "last" skips it."""
+    def _selection_references(self) -> tuple[list[str], list[str], int, bool]:
+        """The held-back sentences (:meth:`_selection_texts`) that have something to read,
+        their references in the ASR's tokens, the references' normalised characters, and
+        whether a stage's slice reached them."""
         from adavoice.errors import EmptyTextError
         from adavoice.evaluate.text_metrics import normalize_text
         from adavoice.train.asr import token_text
 
-        stages = self.cfg.stages()
-        if self.cfg.release_tts == "last":
-            return {"tts_stage": stages[-1], "asr_stage": stages[-1], "rule": "last"}
         texts, overlap = self._selection_texts()
         processor, refs, kept = self._asr_processor(), [], []
         for text in texts:
@@ -658,10 +668,25 @@ class Bootstrap:
                 refs.append(reference)
                 kept.append(text)
         if not kept:
-            raise DatasetError("no held-back sentence to choose the released TTS with",
-                               fix="give more unpaired text, or --release last")
+            raise DatasetError("no held-back sentence to read the released TTS with",
+                               fix="give more unpaired text, or --release last "
+                                   "--postfilter-steps 0")
+        return kept, refs, sum(len(normalize_text(r)) for r in refs), overlap
+
+    def select_release(self) -> dict:
+        """Which stage's TTS to release. Every finished stage's TTS speaks the held-back
+        unpaired sentences (:meth:`_selection_texts`) in the target voice, and the fine-tune
+        stage's ASR, which no stage after it changes, reads them back greedily. The stage
+        with the lowest CER replaces the last stage only when it beats it by more than
+        ``SELECTION_SE`` paired standard errors over the sentences (else the last stage stays:
+        a difference within noise is no reason to drop what the later stages did). Neither
+        the held-out recordings nor the judge that the report scores with are used, so the
+        report's rows stay an honest test of the choice. ``release_tts`` "last" skips it."""
+        stages = self.cfg.stages()
+        if self.cfg.release_tts == "last":
+            return {"tts_stage": stages[-1], "asr_stage": stages[-1], "rule": "last"}
+        kept, refs, chars, overlap = self._selection_references()
         reader = self._stage_dir("finetune") / "asr"
-        chars = sum(len(normalize_text(r)) for r in refs)
         errors: dict[str, list[float]] = {}
         for stage in stages:
             spoken = speak(self._stage_dir(stage) / "tts", kept,
@@ -696,6 +721,64 @@ class Bootstrap:
         self._language_model().save(self.out / "asr" / LM_FILE)
         if self.packs_dir is not None and not (self.out / "language").is_dir():
             shutil.copytree(self.packs_dir, self.out / "language")
+
+
+    # ---- the post-filter -----------------------------------------------------------------------
+    def _postfilter(self) -> dict:
+        """Train a GAN mel post-filter (adavoice.train.mel_postfilter) for the released TTS in
+        ``out`` on its own mels of the target's paired sentences, and install it in
+        ``out/postfilter`` (fp16, with its critic). It stays installed unless the fine-tune
+        ASR reads the filtered speech of the held-back sentences (those of
+        :meth:`select_release`) worse than the unfiltered by more than ``SELECTION_SE`` paired
+        standard errors. The row holds that read-back and, with held-out recordings, the
+        judge's numbers on the released TTS with and without the filter. A killed training
+        continues at its last checkpoint."""
+        from adavoice.data.manifest import Manifest
+        from adavoice.models.base_model import BaseModel
+        from adavoice.train.mel_postfilter import train_postfilter
+
+        folder = self.work / "postfilter"
+        target = self.inputs.target
+        rows = [dataclasses.replace(u, extra={**u.extra, "split": "train"})
+                for u in self.inputs.paired if u.speaker == target]
+        if self.rank == 0:
+            Manifest(rows, folder / "data").save()
+        self._sync()
+        # crops of the filter's usual length, shorter where most recordings are shorter
+        frames = sorted(self._mel(u.audio).shape[-1] for u in rows)
+        segment = max(8, min(POSTFILTER_RUN.segment, frames[len(frames) // 2]))
+        train_postfilter(self.out, folder / "data", folder / "run",
+                         steps=self.cfg.postfilter_steps, segment=segment, device=self.device,
+                         resume=True, install=True, progress=self.progress)
+        self._sync()  # rank 0 installed it
+        shape = BaseModel.load(self.out, precision="float32").mel_filter("universal")
+        texts, refs, chars, _ = self._selection_references()
+        spoken = [mel for mel, _ in speak(self.out, texts, [target] * len(texts))]
+        reader = self._stage_dir("finetune") / "asr"
+        with torch.no_grad():
+            filtered = [shape(mel) for mel in spoken]
+        plain = sentence_errors(refs, self._transcribe(reader, spoken)[0])
+        after = sentence_errors(refs, self._transcribe(reader, filtered)[0])
+        loss, se = paired_gain(after, plain, chars)
+        installed = loss <= SELECTION_SE * se
+        if not installed and self.rank == 0:
+            shutil.rmtree(self.out / "postfilter")
+        self._sync()
+        row = {"stage": "postfilter", "steps": self.cfg.postfilter_steps,
+               "pairs": len(rows), "segment": segment, "installed": installed,
+               "readback_cer": {"unfiltered": round(sum(plain) / chars, 4),
+                                "filtered": round(sum(after) / chars, 4)},
+               "readback_loss_se": round(se, 4)}
+        held = self.inputs.held_out
+        if held:
+            from adavoice.models.asr import resolve_asr_dir
+
+            judge = (resolve_asr_dir(self.judge) if self.judge is not None
+                     else self._stage_dir("finetune") / "asr")
+            row.update(judge_scores(judge, self.out, held, target,
+                                    [self._mel(u.audio) for u in held], self.packs_dir,
+                                    mel_filter=shape))
+        return row
 
 
 def sentence_errors(references: list[str], hypotheses: list[str]) -> list[float]:
@@ -758,10 +841,12 @@ def speak(tts_dir: Path, texts: list[str], speakers: list[str]) -> list[tuple[to
 
 
 def judge_scores(judge: Path, tts_dir: Path, rows, target: str, real_mels: list,
-                 packs_dir: Path | None = None) -> dict:
+                 packs_dir: Path | None = None, mel_filter=None) -> dict:
     """The frozen judge's CER on the TTS's mels of ``rows``' sentences in the ``target``
     voice, its CER on the real recordings' mels of the same sentences, and the ratio
-    (1.0: the TTS is as readable as the real voice)."""
+    (1.0: the TTS is as readable as the real voice). With ``mel_filter`` (a mel post-filter)
+    the TTS's numbers are of the filtered mels, and ``judge_cer_tts_unfiltered`` /
+    ``judge_cer_ratio_unfiltered`` are of the same mels unfiltered."""
     from adavoice.models.asr import CtcRecogniser
     from adavoice.text import SymbolTable, TextProcessor
     from adavoice.train.asr import score, token_text, transcribe_mels
@@ -772,10 +857,21 @@ def judge_scores(judge: Path, tts_dir: Path, rows, target: str, real_mels: list,
     refs = [token_text(processor.process(u.text).tokens) for u in rows]
     synthetic = [mel for mel, _ in speak(tts_dir, [u.text for u in rows], [target] * len(rows))]
     table = symbols["symbols"]
-    tts_cer = score(refs, transcribe_mels(model, synthetic, table))["cer"]
     real_cer = score(refs, transcribe_mels(model, real_mels, table))["cer"]
+
+    def ratio(cer: float) -> float:
+        return round(cer / max(real_cer, 0.005), 3)
+
+    result = {}
+    if mel_filter is not None:
+        unfiltered = score(refs, transcribe_mels(model, synthetic, table))["cer"]
+        result = {"judge_cer_tts_unfiltered": round(unfiltered, 4),
+                  "judge_cer_ratio_unfiltered": ratio(unfiltered)}
+        with torch.no_grad():
+            synthetic = [mel_filter(mel) for mel in synthetic]
+    tts_cer = score(refs, transcribe_mels(model, synthetic, table))["cer"]
     return {"judge_cer_tts": round(tts_cer, 4), "judge_cer_real": round(real_cer, 4),
-            "judge_cer_ratio": round(tts_cer / max(real_cer, 0.005), 3)}
+            "judge_cer_ratio": ratio(tts_cer), **result}
 
 
 def _renderer(name: str, mel_cfg):

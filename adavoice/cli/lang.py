@@ -167,6 +167,9 @@ def bootstrap_command(
         None, "--release", help="select (default: the stage whose TTS the fine-tune ASR reads "
                                 "best on held-back text) | last: which stage's TTS the model "
                                 "folder gets; its ASR is the last stage's."),
+    postfilter_steps: int | None = typer.Option(
+        None, "--postfilter-steps", help="Steps of the released TTS's mel post-filter "
+                                         "(default 2000; 0: none)."),
     preset: str = typer.Option("default", "--preset", help="default | tiny (a smoke test)"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
@@ -192,6 +195,8 @@ def bootstrap_command(
         config = dataclasses.replace(config, distill_renderer=distill_renderer)
     if release is not None:
         config = dataclasses.replace(config, release_tts=release)
+    if postfilter_steps is not None:
+        config = dataclasses.replace(config, postfilter_steps=postfilter_steps)
     result = bootstrap(language, out, paired, unpaired_speech, unpaired_text,
                        init=init, low_quality=low_quality, evaluation=list(evaluation),
                        judge=judge, config=config, progress=not quiet, device=device)

@@ -42,7 +42,7 @@ from adavoice.train.acoustic import _splits
 from adavoice.train.acoustic_data import AcousticDataset, collate_acoustic
 from adavoice.train.batching import frame_budget_batches
 from adavoice.train.critic import Critic
-from adavoice.train.loop import TrainConfig, Trainer, recent_mean
+from adavoice.train.loop import TrainConfig, Trainer, distributed_context, recent_mean
 from adavoice.train.settings import POSTFILTER_RUN as RUN
 
 SOURCES = ("teacher_forced", "synthesis")
@@ -141,6 +141,8 @@ def train_postfilter(base_dir: str | Path, data: str | Path, out: str | Path,
     manifest = Manifest.load(data)
     train_rows, valid_rows = _splits(manifest)
     out.mkdir(parents=True, exist_ok=True)
+    # under torchrun every rank computes the same settings and pairs; rank 0 alone writes them
+    writer = distributed_context(device)[0] == 0
     settings_path = out / "postfilter-config.json"
     if resume and (out / "checkpoints" / "last.pt").is_file() and settings_path.is_file():
         recorded = read_json(settings_path)
@@ -150,15 +152,17 @@ def train_postfilter(base_dir: str | Path, data: str | Path, out: str | Path,
             center=float(cfg.acoustic.aligner_mel_center),
             scale=float(cfg.acoustic.aligner_mel_scale),
         ).to_dict()
-        settings_path.write_text(json.dumps(recorded, indent=2) + "\n")
+        if writer:
+            settings_path.write_text(json.dumps(recorded, indent=2) + "\n")
     net = MelPostfilter(MelPostfilterConfig.from_dict(recorded))
     source = {"base_weights_sha256": content_hash(base_dir), "data": str(data.resolve()),
               "rows": len(train_rows)}
     pairs = _cached_pairs(out, source)
     if pairs is None:
-        pairs = base_pairs(base, cfg, train_rows, data, progress=progress)
-        _save_pairs(out / PAIRS_NAME, pairs)
-        write_json(out / SOURCE_NAME, source)
+        pairs = base_pairs(base, cfg, train_rows, data, progress=progress and writer)
+        if writer:
+            _save_pairs(out / PAIRS_NAME, pairs)
+            write_json(out / SOURCE_NAME, source)
     held_out = list(valid_rows)[:32]
     valid = (base_pairs(base, cfg, Manifest(held_out, manifest.root), data, progress=False)
              if held_out else [])
