@@ -69,7 +69,7 @@ def _args(world, out: Path, **overrides) -> dict:
 
 def test_tiny_bootstrap_runs_every_stage_and_releases_a_base_with_its_asr(world, tmp_path):
     from adavoice.models.asr import Recogniser
-    from adavoice.models.base_model import BaseModel
+    from adavoice.models.base_model import BaseModel, content_hash
 
     out = bootstrap(**_args(world, tmp_path / "cs"))
     report = json.loads((out / "report.json").read_text())
@@ -116,6 +116,10 @@ def test_tiny_bootstrap_runs_every_stage_and_releases_a_base_with_its_asr(world,
     if postfilter["installed"]:  # made for the released weights, with its critic beside it
         assert base.mel_postfilter("universal") is not None
         assert (out / "postfilter" / "critic").is_dir()
+    # the finished run asked again writes the same release: an installed filter still fits it
+    weights = content_hash(out)
+    bootstrap(**_args(world, out))
+    assert content_hash(out) == weights
 
 
 def test_the_release_takes_the_tts_its_reader_reads_clearly_better(world, tmp_path,
