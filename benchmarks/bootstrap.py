@@ -59,13 +59,23 @@ def engine_mos(held_out) -> dict:
     return mean_mos([load_audio(u.audio, 22050) for u in held_out], 22050)
 
 
-def judge_ratio(judge: Path, tts_dir: Path, held_out, target: str) -> dict:
-    """The bootstrap's own judge measurement, for a topline (which has no bootstrap report)."""
+def judge_ratio(judge: Path, tts_dir: Path, held_out, target: str, mel_filter=None) -> dict:
+    """The bootstrap's own judge measurement, for a system without a bootstrap report (a
+    topline; a base with a post-filter, whose mels the judge then reads filtered)."""
     from adavoice.bootstrap.run import judge_scores
     from adavoice.models.asr import Recogniser
 
     real = Recogniser.load(judge).mels([u.audio for u in held_out])
-    return judge_scores(judge, tts_dir, held_out, target, real)
+    return judge_scores(judge, tts_dir, held_out, target, real, mel_filter=mel_filter)
+
+
+def seen_unseen(stage_row: dict, trained) -> dict:
+    """Mean ASR CER over the evaluation speakers some training input has, and over the rest."""
+    by_speaker = stage_row.get("asr_cer_eval_by_speaker", {})
+    seen = [v for s, v in by_speaker.items() if s in trained]
+    unseen = [v for s, v in by_speaker.items() if s not in trained]
+    return {"asr_cer_seen": sum(seen) / len(seen) if seen else None,
+            "asr_cer_unseen": sum(unseen) / len(unseen) if unseen else None}
 
 
 def released_row(run: Path, report: dict, trained, held, target: str, work: Path,
@@ -84,11 +94,7 @@ def released_row(run: Path, report: dict, trained, held, target: str, work: Path
     row.update({k: judged.get(k) for k in ("judge_cer_tts", "judge_cer_real", "judge_cer_ratio")})
     asr = rows[release["asr_stage"]]
     row.update({k: v for k, v in asr.items() if k.startswith("asr_")})
-    by_speaker = asr.get("asr_cer_eval_by_speaker", {})
-    seen = [v for s, v in by_speaker.items() if s in trained]
-    unseen = [v for s, v in by_speaker.items() if s not in trained]
-    row["asr_cer_seen"] = sum(seen) / len(seen) if seen else None
-    row["asr_cer_unseen"] = sum(unseen) / len(unseen) if unseen else None
+    row.update(seen_unseen(asr, trained))
     if postfilter:
         row["postfilter"] = postfilter
     row.update(tts_quality(run, held, target, work, sharpen))
@@ -148,11 +154,7 @@ def main(argv=None) -> int:
             if args.stages is not None and stage not in args.stages:
                 continue
             row = {"system": stage, **{k: v for k, v in stage_row.items() if k != "stage"}}
-            by_speaker = stage_row.get("asr_cer_eval_by_speaker", {})
-            seen = [v for s, v in by_speaker.items() if s in trained]
-            heldout = [v for s, v in by_speaker.items() if s not in trained]
-            row["asr_cer_seen"] = sum(seen) / len(seen) if seen else None
-            row["asr_cer_unseen"] = sum(heldout) / len(heldout) if heldout else None
+            row.update(seen_unseen(stage_row, trained))
             row.update(tts_quality(args.run / "work" / stage / "tts", held, target,
                                    Path(tmp) / stage, args.sharpen))
             rows.append(row)

@@ -22,33 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bootstrap import ROOT, engine_mos, tts_quality  # noqa: E402
-
-
-def judge_ratio(judge: Path, tts_dir: Path, held, target: str) -> dict:
-    """The bootstrap's judge measurement on the mels the universal vocoder is given."""
-    from adavoice.bootstrap.run import speak
-    from adavoice.models.asr import CtcRecogniser, Recogniser
-    from adavoice.models.base_model import BaseModel
-    from adavoice.text import SymbolTable, TextProcessor
-    from adavoice.train.asr import score, token_text, transcribe_mels
-
-    model, _, symbols = CtcRecogniser.from_dir(judge)
-    processor = TextProcessor.from_symbols(SymbolTable.from_dict(symbols), emit_warnings=False)
-    refs = [token_text(processor.process(u.text).tokens) for u in held]
-    shape = BaseModel.load(tts_dir, precision="float32").mel_filter("universal")
-    with torch.no_grad():
-        mels = [shape(mel) for mel, _ in speak(tts_dir, [u.text for u in held],
-                                              [target] * len(held))]
-    real = Recogniser.load(judge).mels([u.audio for u in held])
-    table = symbols["symbols"]
-    tts_cer = score(refs, transcribe_mels(model, mels, table))["cer"]
-    real_cer = score(refs, transcribe_mels(model, real, table))["cer"]
-    return {"judge_cer_tts": round(tts_cer, 4), "judge_cer_real": round(real_cer, 4),
-            "judge_cer_ratio": round(tts_cer / max(real_cer, 0.005), 3)}
+from bootstrap import ROOT, engine_mos, judge_ratio, tts_quality  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -65,6 +40,7 @@ def main(argv=None) -> int:
     args.judge = args.judge or ROOT / "runs" / f"judge-{language}"
     args.out = args.out or ROOT / "benchmarks" / "results" / f"bootstrap-{language}-postfilter.json"
     from adavoice.bootstrap.data import read_inputs
+    from adavoice.models.base_model import BaseModel
     from adavoice.models.mel_postfilter import MelPostfilter
     from adavoice.text.pack import LanguagePack
 
@@ -81,7 +57,8 @@ def main(argv=None) -> int:
         net.save(filtered / "postfilter", net.provenance, half=True)  # as --install writes it
         for name, folder in ((f"{args.model.name} as shipped", args.model),
                              (f"{args.model.name} + post-filter", filtered)):
-            row = {"system": name, **judge_ratio(args.judge, folder, held, target),
+            shape = BaseModel.load(folder, precision="float32").mel_filter("universal")
+            row = {"system": name, **judge_ratio(args.judge, folder, held, target, shape),
                    **tts_quality(folder, held, target, Path(tmp) / name.replace(" ", "-"))}
             rows.append(row)
             print(json.dumps(row), flush=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runtime import cpu_name  # noqa: E402
 from universal_speed import best_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,10 +41,9 @@ def cpu() -> dict:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         text = ""
-    name = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
     flags = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
     flags = set(flags.group(1).split()) if flags else set()
-    return {"model": name.group(1).strip() if name else "unknown", "cores": os.cpu_count(),
+    return {"model": cpu_name(), "cores": os.cpu_count(),
             "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags}
 
 

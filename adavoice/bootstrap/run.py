@@ -602,14 +602,18 @@ class Bootstrap:
         row = self.asr_scores(asr_dir)
         held = self.inputs.held_out
         if held:
-            from adavoice.models.asr import resolve_asr_dir
-
-            judge = (resolve_asr_dir(self.judge) if self.judge is not None
-                     else self._stage_dir("finetune") / "asr")
+            judge = self._judge_dir()
             row["judge"] = str(judge) if self.judge else "finetune-asr (frozen)"
             row.update(judge_scores(judge, tts_dir, held, self.inputs.target,
                                     [self._mel(u.audio) for u in held], self.packs_dir))
         return row
+
+    def _judge_dir(self) -> Path:
+        """The judge ASR: ``judge`` as given, else the fine-tune stage's (frozen) ASR."""
+        from adavoice.models.asr import resolve_asr_dir
+
+        return (resolve_asr_dir(self.judge) if self.judge is not None
+                else self._stage_dir("finetune") / "asr")
 
     def asr_scores(self, asr_dir: Path) -> dict:
         """Greedy CER/WER of the recogniser in ``asr_dir`` on the held-out real speech of the
@@ -777,11 +781,7 @@ class Bootstrap:
                "readback_loss_se": round(se, 4)}
         held = self.inputs.held_out
         if held:
-            from adavoice.models.asr import resolve_asr_dir
-
-            judge = (resolve_asr_dir(self.judge) if self.judge is not None
-                     else self._stage_dir("finetune") / "asr")
-            row.update(judge_scores(judge, self.out, held, target,
+            row.update(judge_scores(self._judge_dir(), self.out, held, target,
                                     [self._mel(u.audio) for u in held], self.packs_dir,
                                     mel_filter=shape))
         return row
