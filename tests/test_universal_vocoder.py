@@ -108,16 +108,17 @@ def test_every_vocoder_value_in_the_api(vocoder):
     assert float(abs(audio.samples).max()) > 0.01
 
 
+@pytest.mark.parametrize("grid", ["auto", universal.PASS_FRAMES])
 @pytest.mark.parametrize("frames", [90, 700, 1500, 2500])
-def test_fixed_passes_match_the_whole_pass_but_for_the_padded_tail(frames):
+def test_fixed_passes_match_the_whole_pass_but_for_the_padded_tail(frames, grid):
     """Windows overlap by more than the generator looks across: joined, they are the one-pass
     output; padding (the last frame repeated up to a pass length) moves only the last
-    context's samples."""
+    context's samples. Both plans: torch's 128-frame windows and onnxruntime's grid."""
     generator = universal.load_universal()
     torch.manual_seed(frames)
     mel = torch.randn(80, frames) * 2 - 6
     whole = universal.HiFiGANRenderer(generator, "float32", pass_frames=None)(mel)
-    passes = universal.HiFiGANRenderer(generator, "float32")(mel)
+    passes = universal.HiFiGANRenderer(generator, "float32", pass_frames=grid)(mel)
     tail = universal.CONTEXT_FRAMES * 256
     assert whole.shape == passes.shape == ((frames - 1) * 256,)
     assert torch.allclose(whole[:-tail], passes[:-tail], atol=1e-5)
@@ -129,7 +130,8 @@ def test_onnxruntime_renders_as_float32_torch_from_a_cached_graph():
     assert renderer.precision == "onnxruntime"
     torch.manual_seed(1)
     for mel in (_reference_mel(), torch.randn(80, 1100) * 2 - 6):  # one pass, then windows
-        expected = universal.HiFiGANRenderer(generator, "float32")(mel)
+        expected = universal.HiFiGANRenderer(generator, "float32",
+                                             pass_frames=universal.PASS_FRAMES)(mel)
         got = renderer(mel)
         assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-4)
     graph = _cached_folder() / universal.ONNX_FILE
@@ -164,3 +166,16 @@ def test_auto_runs_onnxruntime_only_where_bfloat16_is_not_native(monkeypatch):
     monkeypatch.setattr(universal, "onnx_graph", read_only)
     with pytest.warns(UserWarning, match="torch float32"):
         assert universal.universal_vocoder(MelConfig()).precision == "float32"
+
+
+def test_torch_renders_in_short_windows_and_onnxruntime_in_the_grid():
+    """torch on a CPU runs one 128-frame shape (cheaper a frame and compiled once);
+    onnxruntime, whose cost a frame is flat, pads to the grid; an explicit plan is kept."""
+    generator = universal.load_universal()
+    assert universal.HiFiGANRenderer(generator, "float32").pass_frames == (128,)
+    assert universal.HiFiGANRenderer(generator, "bfloat16").pass_frames == (128,)
+    graph = universal.onnx_graph(generator)
+    assert (universal.HiFiGANRenderer(generator, "onnxruntime", graph=graph).pass_frames
+            == universal.PASS_FRAMES)
+    assert universal.HiFiGANRenderer(generator, "float32", pass_frames=(256, 128)
+                                     ).pass_frames == (128, 256)

@@ -163,7 +163,7 @@ def _graph_entry(folder: Path, file: str) -> dict:
 
 def _export_vocoders(base: BaseModel, work: Path, wanted, half: bool) -> dict:
     from adavoice.export.vocoder import export_postfilter, export_vocoder, parity_error
-    from adavoice.models.universal import HiFiGANRenderer
+    from adavoice.models.universal import PASS_FRAMES, HiFiGANRenderer
 
     available = ["universal"] + (["fast"] if (base.folder / "vocoder").is_dir() else [])
     wanted = available if wanted is None else list(wanted)
@@ -174,7 +174,9 @@ def _export_vocoders(base: BaseModel, work: Path, wanted, half: bool) -> dict:
                               fix="choose from: " + ", ".join(available))
         renderer = base.vocoder(kind)
         if isinstance(renderer, HiFiGANRenderer):  # universal, or a shrunk HiFi-GAN as fast
-            module, passes = renderer.generator, renderer.pass_frames
+            # the bundle runs in onnxruntime (CPU or GPU): the grid of pass lengths, not the
+            # short windows that pay in torch on a CPU
+            module, passes = renderer.generator, PASS_FRAMES
             context = renderer.context_frames
         else:
             module, passes, context = renderer.vocoder, None, 0

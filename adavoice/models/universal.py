@@ -40,8 +40,15 @@ SOURCE_FILE = "data/generator_universal.pth.tar"
 CACHE_NAME = "hifigan-universal-v1"
 ONNX_FILE = "generator.onnx"  # the float32 graph for onnxruntime, beside the safetensors
 ONNX_STAMP = "generator.onnx.json"  # the weights it was exported from, and its own sha256
-# Pass lengths in frames (1024 frames = 11.9 s): every pass is one of these shapes
+# Pass lengths in frames (1024 frames = 11.9 s): every pass is one of these shapes. This grid
+# is for onnxruntime and exported bundles, whose cost per frame is flat in the pass length.
 PASS_FRAMES = (128, 256, 384, 512, 768, 1024)
+# torch on a CPU: every pass 128 frames, longer mels in windows. On an Intel Xeon with AMX,
+# bfloat16 costs 2.6 ms a frame in a 128-frame pass against 4.1 in a 1024-frame one (the
+# full-rate stages outgrow the cache), so 128-frame windows with their context are 1.6x faster
+# than the grid above, and one shape compiles once (first call 2.3x faster, half the memory;
+# BENCHMARKS.md "Shorter vocoder passes").
+TORCH_PASS_FRAMES = (128,)
 CONTEXT_FRAMES = 16  # each side: more than the generator looks across (measured in the tests)
 PROVENANCE = {
     "weights": "HiFi-GAN V1 'universal' generator by Jungil Kong, Jaehyeon Kim and Jaekyoung "
@@ -178,13 +185,19 @@ class HiFiGANRenderer:
     longest length with ``context_frames`` of overlap each side, the last window padded like a
     short mel, and the windows' middles joined. oneDNN keeps compiled kernels per input shape,
     and pieces of every length made the process grow by ~120 MB a new length (1.3 GB at 1k
-    characters, 3.6 GB at 10k, BENCHMARKS.md); with six shapes it stays bounded. Padding moves
-    only the last ``context_frames`` of the output. ``pass_frames=None``: one pass as it comes.
+    characters, 3.6 GB at 10k, BENCHMARKS.md); with a few shapes it stays bounded. Padding
+    moves only the last ``context_frames`` of the output. ``pass_frames="auto"``: 128-frame
+    windows (:data:`TORCH_PASS_FRAMES`) in torch, the :data:`PASS_FRAMES` grid in onnxruntime;
+    ``None``: one pass as it comes.
     """
 
     def __init__(self, generator: HiFiGAN, precision: str = "auto",
-                 pass_frames: tuple | None = PASS_FRAMES,
+                 pass_frames: tuple | str | None = "auto",
                  context_frames: int = CONTEXT_FRAMES, graph: Path | None = None):
+        if precision == "auto":
+            precision = "bfloat16" if bfloat16_is_fast() else "float32"
+        if pass_frames == "auto":
+            pass_frames = PASS_FRAMES if precision == "onnxruntime" else TORCH_PASS_FRAMES
         if pass_frames is not None and max(pass_frames) <= 2 * context_frames:
             from adavoice.errors import ConfigError
 
@@ -192,8 +205,6 @@ class HiFiGANRenderer:
         self.pass_frames = None if pass_frames is None else tuple(sorted(pass_frames))
         self.context_frames = context_frames
         self.generator = generator.eval()
-        if precision == "auto":
-            precision = "bfloat16" if bfloat16_is_fast() else "float32"
         if precision not in ("float32", "bfloat16", "onnxruntime"):
             from adavoice.errors import ConfigError
 
