@@ -103,6 +103,19 @@ def released_row(run: Path, report: dict, trained, held, target: str, work: Path
     return row
 
 
+def compare_row(model: Path, judge: Path, held, target: str, work: Path,
+                sharpen: float | None = None) -> dict:
+    """Another model folder's TTS (a shipped model), scored as the released row is: the judge
+    reads its mels through the post-filter it carries, if any."""
+    from adavoice.models.base_model import BaseModel
+
+    mel_filter = BaseModel.load(model, precision="float32").mel_filter("universal")
+    row = {"system": f"compare: {model}", "postfilter": mel_filter is not None}
+    row.update(judge_ratio(judge, model, held, target, mel_filter=mel_filter))
+    row.update(tts_quality(model, held, target, work, sharpen))
+    return row
+
+
 def table(result: dict) -> str:
     cols = ["system", "judge_cer_ratio", "mcd_db", "log_f0_rmse_cents", "distillmos",
             "asr_cer_target", "asr_cer_seen", "asr_cer_unseen", "wall_s"]
@@ -131,6 +144,10 @@ def main(argv=None) -> int:
                              "(adavoice.postfilter), as a base whose config sets it")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the stage rows already in --out (add only the topline)")
+    parser.add_argument("--compare", type=Path, nargs="*", default=(),
+                        help="other model folders of the language (a shipped model such as "
+                             "models/cs-demo) whose TTS to score as rows beside this run, by "
+                             "the same judge, with the post-filter each carries")
     args = parser.parse_args(argv)
     from adavoice.bootstrap.data import read_inputs
     from adavoice.text.pack import LanguagePack
@@ -146,8 +163,9 @@ def main(argv=None) -> int:
     trained = inputs.trained_speakers
     started = time.perf_counter()
     previous = json.loads(args.out.read_text()) if args.reuse and args.out.is_file() else None
-    rows = ([r for r in previous["rows"] if not r["system"].startswith("topline")] if previous
-            else [{"system": "engine audio (reference)", **engine_mos(held)}])
+    rows = ([r for r in previous["rows"] if not r["system"].startswith(("topline", "compare"))]
+            if previous else [{"system": "engine audio (reference)", **engine_mos(held)}])
+    judge = Path(report["rows"][0].get("judge", ""))
     with tempfile.TemporaryDirectory() as tmp:
         for stage_row in ([] if previous else report["rows"]):
             stage = stage_row["stage"]
@@ -166,11 +184,13 @@ def main(argv=None) -> int:
                                      Path(tmp) / "released", args.sharpen))
         if args.topline is not None:
             row = {"system": "topline (all target data)"}
-            row.update(judge_ratio(Path(report["rows"][0].get("judge", "")), args.topline,
-                                   held, target))
+            row.update(judge_ratio(judge, args.topline, held, target))
             row.update(tts_quality(args.topline, held, target, Path(tmp) / "topline",
                                    args.sharpen))
             rows.append(row)
+        for index, model in enumerate(args.compare):
+            rows.append(compare_row(model, judge, held, target, Path(tmp) / f"compare-{index}",
+                                    args.sharpen))
     command = ("OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bootstrap.py "
                + " ".join(argv if argv is not None else sys.argv[1:]))
     result = {"command": command if not previous else previous["command"] + "; " + command,
