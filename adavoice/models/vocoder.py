@@ -212,7 +212,7 @@ def load_renderer(folder: str | Path, mel: MelConfig):
         raise ModelFormatError(f"not a vocoder config (kind {kind!r}; adavoice reads {KIND!r} "
                                f"and {hifigan.KIND!r})", path=path)
     if kind == hifigan.KIND:
-        from adavoice.models.universal import HiFiGANRenderer
+        from adavoice.models.universal import PASS_FRAMES, HiFiGANRenderer
 
         generator = hifigan.HiFiGAN.from_dir(folder)
         provenance = config.get("provenance")
@@ -220,7 +220,9 @@ def load_renderer(folder: str | Path, mel: MelConfig):
         if not generator.cfg.fits(mel) or (isinstance(recorded, dict)
                                            and MelConfig.from_dict(recorded) != mel):
             raise ModelFormatError("the vocoder renders another mel front end", path=folder)
-        return HiFiGANRenderer(generator)
+        # the grid: the short windows were measured faster for the universal generator only,
+        # and a narrow one's passes are a quarter of the memory or less
+        return HiFiGANRenderer(generator, pass_frames=PASS_FRAMES)
     vocoder, trained_on = Vocoder.from_dir(folder)
     if trained_on != mel:
         raise ModelFormatError("the vocoder was trained on another mel front end", path=folder)
