@@ -34,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pipeline_speed import cpu, tag  # noqa: E402
+from universal_speed import best_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LENGTHS = (150, 400, 800, 1500)  # frames: 1.7, 4.6, 9.3 and 17.4 s
@@ -47,10 +48,10 @@ def plans() -> dict:
             "windows 192": (192,), "windows 256": (256,)}
 
 
-def renderer(precision: str, grid: tuple):
+def renderer(precision: str, grid: tuple, generator=None):
     from adavoice.models.universal import HiFiGANRenderer, load_universal, onnx_graph
 
-    generator = load_universal()
+    generator = generator if generator is not None else load_universal()
     graph = onnx_graph(generator) if precision == "onnxruntime" else None
     return HiFiGANRenderer(generator, precision, pass_frames=grid, graph=graph)
 
@@ -61,14 +62,8 @@ def mel(frames: int) -> torch.Tensor:
 
 
 def steady(render, frames: int, repeats: int) -> float:
-    m = mel(frames)
-    render(m)  # compiles this plan's shapes
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        render(m)
-        best = min(best, time.perf_counter() - start)
-    return best / ((frames - 1) * HOP_S)
+    m = mel(frames)  # best_of's warm-up call compiles this plan's shapes
+    return best_of(lambda: render(m), repeats) / ((frames - 1) * HOP_S)
 
 
 def child(precision: str, name: str) -> None:
@@ -107,27 +102,22 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     info = cpu()
     precisions = (["bfloat16"] if bfloat16_is_fast() else []) + ["float32", "onnxruntime"]
+    generator = load_universal()  # once: every plan renders the same weights
     rtf: dict = {}
     for precision in precisions:
         names = list(plans()) if precision == precisions[0] else ["grid", "windows 128"]
         for name in names:
-            render = renderer(precision, plans()[name])
+            render = renderer(precision, plans()[name], generator)
             rtf[f"{precision}, {name}"] = {str(f): round(steady(render, f, args.repeats), 4)
                                           for f in LENGTHS}
             print(f"{precision}, {name}", rtf[f"{precision}, {name}"], flush=True)
     # the cost of one pass a frame, by its length (what the plans trade)
-    generator = load_universal()
     per_frame = {}
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
                                                 enabled=precisions[0] == "bfloat16"):
         for frames in (96, 128, 192, 256, 384, 512, 768, 1024):
             batch = mel(frames)[None]
-            generator(batch)
-            best = float("inf")
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                generator(batch)
-                best = min(best, time.perf_counter() - start)
+            best = best_of(lambda batch=batch: generator(batch), args.repeats)
             per_frame[str(frames)] = round(1000 * best / frames, 3)
     fresh = {}
     for name in ("grid", "windows 128"):
