@@ -227,6 +227,33 @@ def test_a_run_killed_after_the_choice_releases_what_was_chosen(world, tmp_path,
     assert config["training"]["bootstrap"]["release"] == stored
 
 
+def test_the_release_speaks_in_the_target_voice_when_no_speaker_is_named(world, tmp_path,
+                                                                          monkeypatch):
+    """A round's TTS holds every voice of the run, sorted by name. Released, the target is
+    speaker 0 (what `adavoice synth --model OUT` speaks in), every voice keeps its own rows,
+    and the release is written once: asking again does not rewrite it."""
+    from adavoice.models.base_model import BaseModel
+
+    paired = _corpus(tmp_path / "paired", CZECH, "cs", "zuzana", valid=2)  # sorts last
+    monkeypatch.setattr(Bootstrap, "select_release", lambda self: {
+        "tts_stage": "round-1", "asr_stage": "distill", "rule": "test"})
+    out = bootstrap(**_args(world, tmp_path / "cs", paired=paired,
+                            config=BootstrapConfig.tiny(postfilter_steps=0)))
+    chosen = BaseModel.load(out / "work" / "round-1" / "tts", precision="float32")
+    base = BaseModel.load(out, precision="float32")
+    assert len(chosen.cfg.speakers) > 1 and chosen.cfg.speakers[0] != "zuzana"
+    assert base.cfg.speakers[0] == "zuzana"
+    assert base.cfg.speakers[1:] == [s for s in chosen.cfg.speakers if s != "zuzana"]
+    for name in chosen.cfg.speakers:
+        old, new = chosen.cfg.speakers.index(name), base.cfg.speakers.index(name)
+        for table in ("speaker_embedding.weight", "speaker_utterance_vectors"):
+            assert torch.allclose(base.model.state_dict()[table][new],
+                                  chosen.model.state_dict()[table][old], atol=1e-2), name
+    assert json.loads((out / "work" / "state.json").read_text())["released"] is True
+    monkeypatch.setattr(Bootstrap, "_release", lambda self, choice: pytest.fail("rewritten"))
+    bootstrap(**_args(world, out, paired=paired, config=BootstrapConfig.tiny(postfilter_steps=0)))
+
+
 def test_a_language_without_a_pack_gets_one_made_from_its_text_and_carries_it(world, tmp_path):
     from adavoice.models.base_model import BaseModel
 
@@ -415,7 +442,7 @@ def test_the_shipped_czech_model_speaks_and_its_asr_loads_by_name():
     from adavoice.models.base_model import BaseModel
 
     base = BaseModel.load("cs-demo")
-    assert base.cfg.language == "cs" and base.cfg.speakers == ["festival:czech_dita"]
+    assert base.cfg.language == "cs" and base.cfg.speakers[0] == "festival:czech_dita"
     assert base.synthesize("Dobrý den.", vocoder="griffin-lim").samples.size > 0
     # its learned post-filter (BENCHMARKS.md "A post-filter for the Czech model") is its own
     assert base.mel_postfilter("universal") is not None

@@ -72,6 +72,20 @@ LM_ORDER = 5  # characters of context + 1 for the released recogniser's n-gram
 SELECTION_SE = 2.0
 
 
+def target_first(model, cfg, target: str) -> None:
+    """Make ``target`` speaker 0, the voice a release speaks in when no speaker is named
+    (``adavoice synth --model OUT``). A round's TTS holds every voice of the run, sorted by
+    name, so the target is rarely first. Only the two speaker tables are permuted: every
+    voice's mels stay the same, and the other voices stay in the model, in their order."""
+    if target not in cfg.speakers or cfg.speakers[0] == target:
+        return
+    order = [cfg.speakers.index(target)] + [i for i, s in enumerate(cfg.speakers) if s != target]
+    with torch.no_grad():
+        for table in (model.speaker_embedding.weight, model.speaker_utterance_vectors):
+            table.copy_(table[order].clone())
+    cfg.speakers = [cfg.speakers[i] for i in order]
+
+
 @dataclass(frozen=True)
 class BootstrapConfig:
     """Step counts and filters. The defaults fit the whole bootstrap of the Italian benchmark
@@ -278,8 +292,13 @@ class Bootstrap:
             if self.rank == 0:
                 write_report(self.out, [state["done"][s] for s in stages], self.inputs.summary(),
                              self.fingerprint, release=state["release"])
-        if self.rank == 0:
+        # the release is written once: rewriting it after its post-filter was trained would
+        # change the weights that filter was made for (a run from before "released" was kept
+        # counts as released once its post-filter step is recorded)
+        if self.rank == 0 and not state.get("released") and "postfilter" not in state:
             self._release(state["release"])
+            state["released"] = True
+            self._save_state(state)
         self._sync()
         if self.cfg.postfilter_steps and "postfilter" not in state:
             self._say(f"bootstrap: a mel post-filter for the released TTS "
@@ -720,6 +739,7 @@ class Bootstrap:
         from adavoice.models.base_model import load_base_model, save_base_model
 
         model, cfg = load_base_model(self._stage_dir(choice["tts_stage"]) / "tts")
+        target_first(model, cfg, self.inputs.target)
         report = json.loads((self.out / "report.json").read_text(encoding="utf-8"))
         cfg.training["bootstrap"] = {"stages": [r["stage"] for r in report["rows"]],
                                      "inputs": report["inputs"], "release": choice}
