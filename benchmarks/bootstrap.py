@@ -143,7 +143,8 @@ def main(argv=None) -> int:
                         help="render the TTS quality rows with this mel sharpening "
                              "(adavoice.postfilter), as a base whose config sets it")
     parser.add_argument("--reuse", action="store_true",
-                        help="keep the stage rows already in --out (add only the topline)")
+                        help="keep the rows already in --out; score only --topline and --compare "
+                             "(replacing their rows)")
     parser.add_argument("--compare", type=Path, nargs="*", default=(),
                         help="other model folders of the language (a shipped model such as "
                              "models/cs-demo) whose TTS to score as rows beside this run, by "
@@ -163,7 +164,10 @@ def main(argv=None) -> int:
     trained = inputs.trained_speakers
     started = time.perf_counter()
     previous = json.loads(args.out.read_text()) if args.reuse and args.out.is_file() else None
-    rows = ([r for r in previous["rows"] if not r["system"].startswith(("topline", "compare"))]
+    # a reused file keeps its topline and compare rows unless they are scored again here
+    again = {f"compare: {m}" for m in args.compare} | (
+        {"topline (all target data)"} if args.topline is not None else set())
+    rows = ([r for r in previous["rows"] if r["system"] not in again]
             if previous else [{"system": "engine audio (reference)", **engine_mos(held)}])
     judge = Path(report["rows"][0].get("judge", ""))
     with tempfile.TemporaryDirectory() as tmp:

@@ -444,7 +444,7 @@ def test_the_shipped_czech_model_speaks_and_its_asr_loads_by_name():
     base = BaseModel.load("cs-demo")
     assert base.cfg.language == "cs" and base.cfg.speakers[0] == "festival:czech_dita"
     assert base.synthesize("Dobrý den.", vocoder="griffin-lim").samples.size > 0
-    # its learned post-filter (BENCHMARKS.md "A post-filter for the Czech model") is its own
+    # its learned post-filter (BENCHMARKS.md "The Czech release against cs-demo") is its own
     assert base.mel_postfilter("universal") is not None
     assert resolve_asr_dir("cs-demo").name == "asr"
     assert Recogniser.load("cs-demo").symbols.language == "cs"
