@@ -82,7 +82,7 @@ def target_first(model, cfg, target: str) -> None:
     order = [cfg.speakers.index(target)] + [i for i, s in enumerate(cfg.speakers) if s != target]
     with torch.no_grad():
         for table in (model.speaker_embedding.weight, model.speaker_utterance_vectors):
-            table.copy_(table[order].clone())
+            table.copy_(table[order])  # indexing by a list copies
     cfg.speakers = [cfg.speakers[i] for i in order]
 
 
